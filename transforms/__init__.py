@@ -1,0 +1,1 @@
+"""Pure functions over Arrow batches, and the thin Beam wrappers around them."""

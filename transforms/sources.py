@@ -1,0 +1,348 @@
+"""Find input shards and read them as batches of parsed rows.
+
+Each matched file is one shard. Readers stream: JSONL line by line, JSON
+arrays element by element, Parquet batch by batch, so a large file is never
+held whole in memory. A row that cannot be read becomes a `RawRow` with an
+error reason instead of an exception, so one bad line never stops a run.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import posixpath
+from dataclasses import dataclass
+from typing import Any, Iterator, NamedTuple
+
+import orjson
+
+# Extensions picked up when a directory or glob is expanded.
+DATA_EXTENSIONS = (".jsonl", ".json", ".ndjson", ".parquet")
+COMPRESSION_EXTENSIONS = (".gz", ".zst", ".zstd", ".bz2")
+_CHUNK = 4 << 20
+
+
+class InputError(ValueError):
+    """Inputs that cannot be planned: nothing matched, or an unreadable path."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One input file. `index` is its position in the sorted input list."""
+
+    index: int
+    path: str
+    name: str
+    size: int
+
+
+class RawRow(NamedTuple):
+    """A row as read: the parsed value, or the reason it could not be parsed."""
+
+    row: int
+    value: Any
+    error: str | None
+    raw: str
+
+
+def _strip_compression(path: str) -> str:
+    lower = path.lower()
+    for ext in COMPRESSION_EXTENSIONS:
+        if lower.endswith(ext):
+            return path[: -len(ext)]
+    return path
+
+
+def is_data_file(path: str) -> bool:
+    return _strip_compression(path).lower().endswith(DATA_EXTENSIONS)
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def _is_directory(pattern: str) -> bool:
+    if "://" in pattern:
+        return pattern.endswith("/")
+    return os.path.isdir(pattern)
+
+
+def match_inputs(patterns: list[str]) -> tuple[list[Shard], list[str]]:
+    """Expand files, directories and globs into sorted shards.
+
+    Returns (shards, skipped): files found by walking a directory or glob
+    whose extension is not a data format are listed in `skipped`, so the
+    plan can say what was left out. A file named explicitly is always read.
+    """
+    from apache_beam.io.filesystems import FileSystems
+
+    found: dict[str, int] = {}
+    skipped: list[str] = []
+    for pattern in patterns:
+        explicit = not _is_glob(pattern) and not _is_directory(pattern)
+        spec = pattern
+        if _is_directory(pattern):
+            spec = pattern.rstrip("/") + "/**"
+        try:
+            results = FileSystems.match([spec])[0].metadata_list
+        except Exception as e:  # noqa: BLE001 - Beam raises several types here
+            raise InputError(f"input {pattern!r} could not be listed: {e}") from e
+        if not results and explicit and "://" in pattern:
+            # A bucket prefix without a trailing slash: try it as a directory.
+            results = FileSystems.match([pattern.rstrip("/") + "/**"])[0].metadata_list
+            explicit = False
+        if not results:
+            raise InputError(
+                f"input {pattern!r} matches no files; check the path, or quote a glob so the shell does not expand it"
+            )
+        for meta in results:
+            path = meta.path
+            if explicit or is_data_file(path):
+                found[path] = meta.size_in_bytes
+            else:
+                skipped.append(path)
+    if not found:
+        raise InputError(
+            f"inputs {patterns} contain no data files (looked for {', '.join(DATA_EXTENSIONS)}, optionally "
+            f"compressed with {', '.join(COMPRESSION_EXTENSIONS)}); skipped: {skipped[:5]}"
+        )
+    paths = sorted(found)
+    names = _display_names(paths)
+    shards = [Shard(i, p, names[i], found[p]) for i, p in enumerate(paths)]
+    return shards, sorted(skipped)
+
+
+def _display_names(paths: list[str]) -> list[str]:
+    """Paths relative to their common directory: short, unique, readable."""
+    if len(paths) == 1:
+        return [posixpath.basename(paths[0]) or paths[0]]
+    common = posixpath.commonpath([p.replace("://", ":/") for p in paths]).replace(":/", "://", 1)
+    prefix = common.rstrip("/") + "/"
+    return [p[len(prefix):] if p.startswith(prefix) else p for p in paths]
+
+
+def shard_kind(path: str) -> str:
+    """'parquet' or 'json' (JSONL vs JSON array is decided from the content)."""
+    return "parquet" if _strip_compression(path).lower().endswith(".parquet") else "json"
+
+
+def _open(path: str):
+    from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+    return FileSystems.open(path, compression_type=CompressionTypes.AUTO)
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"...[{len(text) - limit} more chars]"
+
+
+def read_shard(path: str, batch_size: int, max_row_bytes: int, raw_max_chars: int = 2000) -> Iterator[list[RawRow]]:
+    """Yield the rows of one file in batches of at most `batch_size`."""
+    batch: list[RawRow] = []
+    if shard_kind(path) == "parquet":
+        rows = _read_parquet(path, batch_size, max_row_bytes, raw_max_chars)
+    else:
+        rows = _read_json(path, max_row_bytes, raw_max_chars)
+    for item in rows:
+        batch.append(item)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _file_error(row: int, reason: str, raw: str = "") -> RawRow:
+    return RawRow(row, None, reason, raw)
+
+
+def _read_json(path: str, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
+    try:
+        f = _open(path)
+    except Exception as e:  # noqa: BLE001
+        yield _file_error(-1, f"unreadable_file: {e}")
+        return
+    with f:
+        try:
+            head = f.read(_CHUNK)
+        except Exception as e:  # noqa: BLE001 - corrupt compression and the like
+            yield _file_error(-1, f"unreadable_file: {type(e).__name__}: {e}")
+            return
+        stripped = head.lstrip()
+        if stripped.startswith(codecs.BOM_UTF8):
+            head = head[head.index(codecs.BOM_UTF8) + len(codecs.BOM_UTF8):]
+            stripped = head.lstrip()
+        if not stripped:
+            yield _file_error(-1, "empty_file: the file has no rows")
+            return
+        if stripped[:1] == b"[":
+            yield from _read_json_array(f, head, max_row_bytes, raw_max_chars)
+        else:
+            yield from _read_jsonl(f, head, max_row_bytes, raw_max_chars)
+
+
+def _parse_line(row: int, line: bytes, max_row_bytes: int, raw_max_chars: int) -> RawRow:
+    if len(line) > max_row_bytes:
+        raw = line[:raw_max_chars].decode("utf-8", "replace")
+        return RawRow(row, None, f"row_too_large: {len(line)} bytes > input.max_row_bytes={max_row_bytes}", raw)
+    try:
+        return RawRow(row, orjson.loads(line), None, "")
+    except orjson.JSONDecodeError as e:
+        raw = _truncate(line.decode("utf-8", "replace"), raw_max_chars)
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as ue:
+            return RawRow(row, None, f"invalid_utf8: byte {ue.start} of the line is not UTF-8", raw)
+        return RawRow(row, None, f"invalid_json: {e}", raw)
+
+
+def _read_jsonl(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
+    row = 0
+    pending = head
+    while True:
+        try:
+            chunk = f.read(_CHUNK) if pending is not None else b""
+        except Exception as e:  # noqa: BLE001
+            yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
+            return
+        buf = pending + chunk
+        if not chunk:
+            lines = buf.split(b"\n")
+            tail = None
+        else:
+            lines = buf.split(b"\n")
+            tail = lines.pop()
+        for line in lines:
+            if line.strip():
+                yield _parse_line(row, line, max_row_bytes, raw_max_chars)
+            row += 1
+        if tail is None:
+            return
+        pending = tail
+
+
+def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
+    decoder = json.JSONDecoder()
+    utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        buf = utf8.decode(head)
+    except UnicodeDecodeError as e:
+        yield _file_error(0, f"invalid_utf8: byte {e.start} of the file is not UTF-8; the file cannot be read")
+        return
+    pos = buf.index("[") + 1
+    eof = False
+    row = 0
+    expect_value = True
+    first = True
+
+    def more() -> bool:
+        nonlocal buf, pos, eof
+        if eof:
+            return False
+        chunk = f.read(_CHUNK)
+        if not chunk:
+            eof = True
+            buf = buf[pos:] + utf8.decode(b"", final=True)
+            pos = 0
+            return True
+        buf = buf[pos:] + utf8.decode(chunk)
+        pos = 0
+        return True
+
+    try:
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+            if pos >= len(buf):
+                if not more():
+                    yield _file_error(row, "invalid_json: the JSON array is not closed with ']' (file truncated?)")
+                    return
+                continue
+            ch = buf[pos]
+            if ch == "]" and (first or not expect_value):
+                return
+            if not expect_value:
+                if ch != ",":
+                    yield _file_error(
+                        row,
+                        f"invalid_json: expected ',' or ']' after element {row - 1}, found {ch!r}; "
+                        f"the rest of the file is not readable",
+                        _truncate(buf[pos:], raw_max_chars),
+                    )
+                    return
+                pos += 1
+                expect_value = True
+                continue
+            try:
+                value, end = decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError as e:
+                incomplete = e.pos >= len(buf) - 1 or e.msg.startswith("Unterminated")
+                if incomplete and more():
+                    continue
+                yield _file_error(
+                    row,
+                    f"invalid_json: element {row}: {e.msg} (the rest of the file is not readable)",
+                    _truncate(buf[pos:], raw_max_chars),
+                )
+                return
+            if end >= len(buf) and not eof and isinstance(value, (int, float)):
+                # A number may continue in the next chunk.
+                if more():
+                    continue
+            size = len(buf[pos:end].encode("utf-8")) if end - pos > max_row_bytes // 4 else end - pos
+            if size > max_row_bytes:
+                yield RawRow(
+                    row,
+                    None,
+                    f"row_too_large: {size} bytes > input.max_row_bytes={max_row_bytes}",
+                    buf[pos : pos + raw_max_chars],
+                )
+            else:
+                yield RawRow(row, value, None, "")
+            row += 1
+            pos = end
+            expect_value = False
+            first = False
+    except UnicodeDecodeError as e:
+        yield _file_error(row, f"invalid_utf8: {e.reason} after element {row - 1}; the rest of the file is not readable")
+    except Exception as e:  # noqa: BLE001 - corrupt compression mid-file
+        yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
+
+
+def _read_parquet(path: str, batch_size: int, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
+    import pyarrow.parquet as pq
+
+    try:
+        f = _open(path)
+        pf = pq.ParquetFile(f)
+    except Exception as e:  # noqa: BLE001
+        yield _file_error(-1, f"unreadable_file: not a readable Parquet file: {e}")
+        return
+    if pf.metadata.num_rows == 0:
+        yield _file_error(-1, "empty_file: the Parquet file has no rows")
+        return
+    row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=batch_size):
+            for value in batch.to_pylist():
+                size = len(orjson.dumps(value, default=str))
+                if size > max_row_bytes:
+                    raw = orjson.dumps(value, default=str)[:raw_max_chars].decode("utf-8", "replace")
+                    yield RawRow(row, None, f"row_too_large: {size} bytes > input.max_row_bytes={max_row_bytes}", raw)
+                else:
+                    yield RawRow(row, value, None, "")
+                row += 1
+    except Exception as e:  # noqa: BLE001
+        yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
+    finally:
+        f.close()
+
+
+def peek_rows(path: str, n: int = 20, max_row_bytes: int = 2_000_000) -> list[RawRow]:
+    """The first rows of a file, for format detection in the plan and `inspect`."""
+    out: list[RawRow] = []
+    for batch in read_shard(path, n, max_row_bytes):
+        out.extend(batch)
+        break
+    return out[:n]

@@ -1,0 +1,200 @@
+"""Thin Beam wrappers around the pure functions: read, score, write, summarize.
+
+The element that flows is an Arrow record batch (thousands of rows), so
+Beam's per-element cost is paid per batch, not per row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from transforms import summary
+from transforms.formats import FieldMap
+from transforms.normalize import normalize_rows, rejected_batch
+from transforms.rules import Rule
+from transforms.schema import REJECTED
+from transforms.score import Scorer, fired_counts
+from transforms.sources import Shard, read_shard
+
+NAMESPACE = "winnow"
+REJECTED_TAG = "rejected"
+STATS_TAG = "stats"
+
+
+class _Progress:
+    """Rows done and rows/s on stderr every few seconds, per worker process."""
+
+    def __init__(self, every: float = 5.0):
+        self.every = every
+        self.rows = 0
+        self.start = time.monotonic()
+        self.last = self.start
+        self.lock = threading.Lock()
+
+    def add(self, rows: int) -> None:
+        with self.lock:
+            self.rows += rows
+            now = time.monotonic()
+            if now - self.last < self.every:
+                return
+            self.last = now
+            elapsed = now - self.start
+            rate = self.rows / elapsed if elapsed else 0.0
+            m, s = divmod(int(elapsed), 60)
+            print(
+                f"[winnow] pid {os.getpid()}: {self.rows:,} rows read, {rate:,.0f} rows/s, {m}:{s:02d} elapsed",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+_PROGRESS = _Progress()
+
+
+class ScoreShardFn(beam.DoFn):
+    """Read one shard, normalize and score it batch by batch.
+
+    Main output: scored record batches. Tagged outputs: dead-letter batches
+    (`rejected`) and one (shard, ShardStats) per shard (`stats`).
+    """
+
+    def __init__(self, config: dict[str, Any], rule_list: list[Rule]):
+        self._config = config
+        self._rules = rule_list
+
+    def setup(self) -> None:
+        self._scorer = Scorer(self._config, self._rules)
+        self._fields = FieldMap.from_config(self._config)
+        self._rows_read = Metrics.counter(NAMESPACE, "rows_read")
+        self._rows_scored = Metrics.counter(NAMESPACE, "rows_scored")
+        self._rows_rejected = Metrics.counter(NAMESPACE, "rows_rejected")
+        self._counters: dict[str, Any] = {}
+
+    def _count(self, name: str, value: int) -> None:
+        # One counter per drop reason and per rule, as in TFDS's c4_utils.
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = self._counters[name] = Metrics.counter(NAMESPACE, name)
+        counter.inc(value)
+
+    def process(self, element: dict[str, Any]) -> Iterator[Any]:
+        shard = Shard(**element)
+        inp = self._config["input"]
+        raw_max = self._config["output"]["raw_max_chars"]
+        stats = summary.ShardStats(shard.name, shard.index)
+        for raw in read_shard(shard.path, inp["batch_size"], inp["max_row_bytes"], raw_max):
+            batch, rejected = normalize_rows(raw, shard, self._fields, raw_max)
+            scored = self._scorer.score(batch) if batch.num_rows else None
+            stats.add_batch(scored, rejected, len(raw))
+            self._rows_read.inc(len(raw))
+            self._rows_rejected.inc(len(rejected))
+            for r in rejected:
+                self._count("rejected_" + r["reason"].split(":", 1)[0], 1)
+            if scored is not None:
+                self._rows_scored.inc(scored.num_rows)
+                for rule, n in fired_counts(scored).items():
+                    self._count("flag_" + rule, n)
+                yield scored
+            if rejected:
+                yield beam.pvalue.TaggedOutput(REJECTED_TAG, rejected_batch(rejected))
+            _PROGRESS.add(len(raw))
+        yield beam.pvalue.TaggedOutput(STATS_TAG, (shard.name, stats))
+
+
+class MergeStatsFn(beam.CombineFn):
+    """Merge ShardStats of one shard (a shard may arrive in several parts)."""
+
+    def create_accumulator(self) -> summary.ShardStats | None:
+        return None
+
+    def add_input(self, acc: summary.ShardStats | None, stats: summary.ShardStats) -> summary.ShardStats:
+        return stats if acc is None else acc.merge(stats)
+
+    def merge_accumulators(self, accs: Iterable[summary.ShardStats | None]) -> summary.ShardStats | None:
+        out = None
+        for acc in accs:
+            if acc is not None:
+                out = acc if out is None else out.merge(acc)
+        return out
+
+    def extract_output(self, acc: summary.ShardStats | None) -> summary.ShardStats | None:
+        return acc
+
+
+def _to_table(batch: pa.RecordBatch) -> pa.Table:
+    return pa.Table.from_batches([batch])
+
+
+@beam.ptransform_fn
+def WriteBatches(pcoll, path_prefix: str, schema: pa.Schema, num_shards: int = 0):  # noqa: N802 - Beam style
+    """Write record batches as Parquet files `<prefix>-SSSSS-of-NNNNN.parquet`."""
+    return (
+        pcoll
+        | "ToTable" >> beam.Map(_to_table)
+        | "Write" >> beam.io.WriteToParquetBatched(
+            path_prefix, schema=schema, file_name_suffix=".parquet", num_shards=num_shards, codec="snappy"
+        )
+    )
+
+
+def write_summary(stats: list[summary.ShardStats], output: str, rule_list: list[Rule]) -> dict[str, Any]:
+    """summary/shards.parquet and summary/dataset.json (written once, on one worker)."""
+    stats = [s for s in stats if s is not None]
+    table = summary.shards_table(stats)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    _write_bytes(join(output, "summary", "shards.parquet"), sink.getvalue().to_pybytes())
+    total = summary.merge_all(stats)
+    dataset = total.as_json({r.name: r.severity for r in rule_list}, {r.name: r.explain for r in rule_list})
+    dataset["shards"] = [
+        {"shard": s.shard, "rows_read": s.rows_read, "rows_scored": s.rows_scored, "rows_rejected": s.rows_rejected}
+        for s in sorted(stats, key=lambda s: s.shard_index)
+    ]
+    _write_bytes(join(output, "summary", "dataset.json"), json.dumps(dataset, indent=2, ensure_ascii=False).encode())
+    return dataset
+
+
+def join(base: str, *parts: str) -> str:
+    return FileSystems.join(base, *parts)
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with FileSystems.create(path) as f:
+        f.write(data)
+
+
+@beam.ptransform_fn
+def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: list[Rule], output: str, schema: pa.Schema):  # noqa: N802
+    """The whole scoring job: shards in, records/ rejected/ summary/ out."""
+    num_shards = config["output"]["num_shards"]
+    outputs = (
+        pbegin
+        | "Shards" >> beam.Create([s.__dict__ for s in shards])
+        | "Spread" >> beam.Reshuffle()
+        | "ReadNormalizeScore" >> beam.ParDo(ScoreShardFn(config, rule_list)).with_outputs(REJECTED_TAG, STATS_TAG, main="records")
+    )
+    outputs.records | "WriteRecords" >> WriteBatches(join(output, "records", "part"), schema, num_shards)
+    outputs[REJECTED_TAG] | "WriteRejected" >> WriteBatches(join(output, "rejected", "part"), REJECTED, num_shards)
+    (
+        outputs[STATS_TAG]
+        | "MergePerShard" >> beam.CombinePerKey(MergeStatsFn())
+        | "Values" >> beam.Values()
+        | "AllShards" >> beam.combiners.ToList()
+        | "WriteSummary" >> beam.Map(write_summary, output, rule_list)
+    )
+    return outputs
+
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
