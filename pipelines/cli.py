@@ -120,7 +120,7 @@ def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
         elif a == "--runner" and i + 1 < len(beam_args):
             runner = beam_args[i + 1]
     plan = score.make_plan(args.inputs, args.output.rstrip("/") or "/", config, runner)
-    score.print_plan(plan)
+    score.print_plan(plan, beam_args)
     if args.dry_run:
         return 0
     score.prepare_output(plan.output, args.overwrite)

@@ -17,7 +17,8 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
 
 
-def inspect_file(path: str, n: int, config: dict[str, Any], out: TextIO = sys.stdout) -> None:
+def inspect_file(path: str, n: int, config: dict[str, Any], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     rule_list = load_rules(config["rules"], config["disable_rules"])
     check_rules_against_signals(rule_list, config)
     explain = {r.name: f"[{r.severity}] {r.explain}" for r in rule_list}

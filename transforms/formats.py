@@ -95,6 +95,8 @@ def _content(value: Any, where: str, media: list[str]) -> str:
             if not isinstance(part, dict):
                 raise RowError(f"wrong_type: {where} has a content part of type {type(part).__name__}")
             kind = part.get("type", "text")
+            if not isinstance(kind, str):
+                raise RowError(f"wrong_type: {where} has a content part whose type is {type(kind).__name__}")
             if kind == "text" or "text" in part:
                 t = part.get("text", "")
                 if not isinstance(t, str):
@@ -103,7 +105,8 @@ def _content(value: Any, where: str, media: list[str]) -> str:
             else:
                 ref = part.get(kind)
                 if isinstance(ref, dict):
-                    ref = ref.get("url") or ref.get("path") or ref.get("data", "")[:64]
+                    data = ref.get("data")
+                    ref = ref.get("url") or ref.get("path") or (data[:64] if isinstance(data, str) else "")
                 media.append(str(ref) if ref is not None else kind)
         return "\n".join(texts)
     raise RowError(f"wrong_type: {where} content is {type(value).__name__}, expected a string or a list of parts")
@@ -191,6 +194,13 @@ def detect(row: Any, fm: FieldMap) -> str:
         return "completion"
     if n["text"] in row:
         return "text"
+    if n["instruction"] in row:
+        raise RowError(
+            f"missing_field: the row has {n['instruction']!r} but no {n['output']!r} (alpaca), "
+            f"{n['response']!r} (dolly) or {n['instances']!r} (selfinstruct)"
+        )
+    if n["prompt"] in row:
+        raise RowError(f"missing_field: the row has {n['prompt']!r} but no {n['completion']!r} or {n['response']!r}")
     keys = ", ".join(sorted(map(str, row))[:12])
     raise RowError(
         f"unknown_format: no known fields (keys: {keys}); set config input.format and input.fields to map them"

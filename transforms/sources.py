@@ -222,8 +222,23 @@ def _read_jsonl(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> Itera
         pending = tail
 
 
+def _parse_int(text: str) -> int | float:
+    """Integers as orjson reads them in JSONL: beyond the 64-bit range they become floats."""
+    if len(text) <= 21:
+        value = int(text)
+        if -(1 << 63) <= value < (1 << 64):
+            return value
+    return float(text)
+
+
+# A value cut by a chunk boundary fails to parse within this many characters
+# of the buffer's end (a split literal, number or \uXXXX escape).
+_TAIL = 32
+_NUMBER_CHARS = frozenset("0123456789.eE+-")
+
+
 def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=_parse_int)
     utf8 = codecs.getincrementaldecoder("utf-8")("strict")
     try:
         buf = utf8.decode(head)
@@ -261,7 +276,20 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
                 continue
             ch = buf[pos]
             if ch == "]" and (first or not expect_value):
-                return
+                pos += 1
+                while True:  # anything after the closing ']' would be lost silently
+                    while pos < len(buf) and buf[pos] in " \t\r\n":
+                        pos += 1
+                    if pos < len(buf):
+                        yield _file_error(
+                            row,
+                            "invalid_json: data after the closing ']' of the JSON array was not read "
+                            "(concatenated arrays, or JSONL rows that are arrays?)",
+                            _truncate(buf[pos:], raw_max_chars),
+                        )
+                        return
+                    if not more():
+                        return
             if not expect_value:
                 if ch != ",":
                     yield _file_error(
@@ -277,7 +305,7 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
             try:
                 value, end = decoder.raw_decode(buf, pos)
             except json.JSONDecodeError as e:
-                incomplete = e.pos >= len(buf) - 1 or e.msg.startswith("Unterminated")
+                incomplete = e.pos >= len(buf) - _TAIL or e.msg.startswith("Unterminated")
                 if incomplete and more():
                     continue
                 yield _file_error(
@@ -286,9 +314,9 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
                     _truncate(buf[pos:], raw_max_chars),
                 )
                 return
-            if end >= len(buf) and not eof and isinstance(value, (int, float)):
-                # A number may continue in the next chunk.
-                if more():
+            if not eof and isinstance(value, (int, float)) and len(buf) - end < _TAIL:
+                # A number may continue in the next chunk ("12" + "34", "1." + "5").
+                if _NUMBER_CHARS.issuperset(buf[end:]) and more():
                     continue
             size = len(buf[pos:end].encode("utf-8")) if end - pos > max_row_bytes // 4 else end - pos
             if size > max_row_bytes:
