@@ -128,9 +128,76 @@ def shard_kind(path: str) -> str:
 
 
 def _open(path: str):
+    """A binary stream of the file's decompressed bytes.
+
+    Decompression is done here rather than by Beam's CompressedFile, which
+    ends quietly at a truncated .gz/.zst; these decoders raise, so a cut file
+    becomes a dead letter instead of silently missing rows.
+    """
+    import bz2
+    import gzip
+
     from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-    return FileSystems.open(path, compression_type=CompressionTypes.AUTO)
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    lower = path.lower()
+    if lower.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if lower.endswith(".bz2"):
+        return bz2.BZ2File(raw, mode="rb")
+    if lower.endswith((".zst", ".zstd")):
+        return _ZstdReader(raw)
+    return raw
+
+
+class _ZstdReader:
+    """Streaming zstd reader (frames back to back) that raises on a truncated frame.
+
+    zstandard's own stream_reader returns b"" at a cut frame without an error.
+    """
+
+    def __init__(self, raw):
+        import zstandard
+
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj = self._dctx.decompressobj()
+        self._in_frame = False
+        self._out = bytearray()
+        self._eof = False
+
+    def _feed(self, data: bytes) -> None:
+        while data:
+            self._out += self._obj.decompress(data)
+            self._in_frame = True
+            if not self._obj.eof:
+                return
+            data = self._obj.unused_data
+            self._obj = self._dctx.decompressobj()
+            self._in_frame = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._eof and (size < 0 or len(self._out) < size):
+            chunk = self._raw.read(1 << 20)
+            if not chunk:
+                self._eof = True
+                if self._in_frame:
+                    raise EOFError("zstd stream ended inside a frame (file truncated?)")
+                break
+            self._feed(chunk)
+        n = len(self._out) if size < 0 else min(size, len(self._out))
+        data = bytes(self._out[:n])
+        del self._out[:n]
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -277,6 +344,8 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
             ch = buf[pos]
             if ch == "]" and (first or not expect_value):
                 pos += 1
+                if first:
+                    yield _file_error(-1, "empty_file: the JSON array has no elements")
                 while True:  # anything after the closing ']' would be lost silently
                     while pos < len(buf) and buf[pos] in " \t\r\n":
                         pos += 1
@@ -341,13 +410,18 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
 def _read_parquet(path: str, batch_size: int, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
     import pyarrow.parquet as pq
 
+    f = None
     try:
         f = _open(path)
         pf = pq.ParquetFile(f)
     except Exception as e:  # noqa: BLE001
-        yield _file_error(-1, f"unreadable_file: not a readable Parquet file: {e}")
+        if f is not None:
+            f.close()
+        empty = _is_empty(path)
+        yield _file_error(-1, "empty_file: the file has no bytes" if empty else f"unreadable_file: not a readable Parquet file: {e}")
         return
     if pf.metadata.num_rows == 0:
+        f.close()
         yield _file_error(-1, "empty_file: the Parquet file has no rows")
         return
     row = 0
@@ -365,6 +439,15 @@ def _read_parquet(path: str, batch_size: int, max_row_bytes: int, raw_max_chars:
         yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
     finally:
         f.close()
+
+
+def _is_empty(path: str) -> bool:
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        return FileSystems.match([path])[0].metadata_list[0].size_in_bytes == 0
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def peek_rows(path: str, n: int = 20, max_row_bytes: int = 2_000_000) -> list[RawRow]:
