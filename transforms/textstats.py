@@ -130,8 +130,8 @@ def repetition_stats(texts: pa.Array) -> dict[str, np.ndarray]:
 
     - dup_line_frac: characters in lines (with a letter or digit) that occur
       more than once, over the row's characters;
-    - top_2gram_frac: characters of the most frequent repeated word 2-gram
-      (times its count) over the row's word characters;
+    - top_2gram_frac: characters covered by the top repeated word 2-gram (the
+      one whose count times length is largest) over the row's word characters;
     - dup_5gram_frac: share of word 5-grams that occur more than once.
     """
     n = len(texts)
@@ -151,7 +151,10 @@ def repetition_stats(texts: pa.Array) -> dict[str, np.ndarray]:
     dup_chars = np.where(counts > 1, counts * (payload >> np.uint64(32)).astype(np.float64), 0.0)
     dup_line_frac = np.minimum(_safe_div(_per_row(np.add, rows, dup_chars, n), _np(pc.utf8_length(texts))), 1.0)
 
-    words = pc.utf8_split_whitespace(pc.utf8_lower(texts))
+    # Right-trim first: utf8_split_whitespace reads one character past the end
+    # of a string that ends in whitespace, and on the last row of a buffer that
+    # can leave a whitespace "word" behind (depends on the bytes after it).
+    words = pc.utf8_split_whitespace(pc.utf8_rtrim_whitespace(pc.utf8_lower(texts)))
     flat_words = words.flatten()
     parents = _np(pc.list_parent_indices(words))
     keep = _np(pc.not_equal(flat_words, "")).astype(bool)
