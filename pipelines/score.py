@@ -30,7 +30,7 @@ from transforms.score import check_rules_against_signals, scored_schema
 from transforms.sources import Shard, match_inputs, peek_rows
 from transforms.stages import ScoreCorpus, join
 
-OUTPUT_PARTS = ("records", "rejected", "summary")
+OUTPUT_PARTS = ("records", "rejected", "summary", "duplicates", "signatures")
 
 
 class RunError(RuntimeError):
@@ -108,7 +108,7 @@ def print_plan(plan: Plan, beam_args: list[str] = (), out: TextIO | None = None)
 
 def prepare_output(output: str, overwrite: bool) -> None:
     """Refuse to mix a new run into an old one unless asked to replace it."""
-    existing = [p for p in ("run.json", *OUTPUT_PARTS) if _exists(join(output, p))]
+    existing = [p for p in ("run.json", "run.error.json", *OUTPUT_PARTS) if _exists(join(output, p))]
     if not existing:
         return
     if not overwrite:
@@ -118,12 +118,21 @@ def prepare_output(output: str, overwrite: bool) -> None:
         )
     for part in existing:
         path = join(output, part)
-        if part == "run.json":
+        if part in ("run.json", "run.error.json"):
             FileSystems.delete([path])
         else:
-            found = FileSystems.match([join(path, "**")])[0].metadata_list
-            if found:
-                FileSystems.delete([m.path for m in found])
+            _delete_tree(path)
+
+
+def _delete_tree(path: str) -> None:
+    found = FileSystems.match([join(path, "**")])[0].metadata_list
+    if found:
+        FileSystems.delete([m.path for m in found])
+    if "://" not in path and os.path.isdir(path):
+        for root, dirs, _ in os.walk(path, topdown=False):
+            for d in dirs:
+                os.rmdir(os.path.join(root, d))
+        os.rmdir(path)
 
 
 def _exists(path: str) -> bool:
@@ -153,6 +162,16 @@ def verify_accounting(output: str) -> tuple[dict[str, Any], list[str]]:
             problems.append(
                 f"shard {s['shard']}: rows_read {s['rows_read']} != scored {s['rows_scored']} + rejected {s['rows_rejected']}"
             )
+    dedup = dataset.get("dedup")
+    if dedup is not None:
+        if dedup["unconverged_nodes"]:
+            problems.append(
+                f"near-duplicate clustering did not converge: {dedup['unconverged_nodes']} nodes are not yet in a star "
+                f"after dedup.max_rounds={dedup['max_rounds']} rounds; raise dedup.max_rounds"
+            )
+        in_clusters = _parquet_rows(join(output, "duplicates", "*.parquet"))
+        if in_clusters != dataset["diversity"]["duplicate_rows"]:
+            problems.append(f"duplicates/ holds {in_clusters} rows but {dataset['diversity']['duplicate_rows']} were clustered")
     written = _parquet_rows(join(output, "records", "*.parquet"))
     rejected = _parquet_rows(join(output, "rejected", "*.parquet"))
     if written != dataset["rows_scored"]:
@@ -220,6 +239,8 @@ def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) ->
         "rows_scored": dataset["rows_scored"],
         "rows_rejected": dataset["rows_rejected"],
     }
+    if plan.config["dedup"]["enabled"] and not plan.config["dedup"]["export_signatures"]:
+        _delete_tree(join(plan.output, "signatures"))
     if problems:
         with FileSystems.create(join(plan.output, "run.error.json")) as f:
             f.write(json.dumps({**record, "problems": problems}, indent=2).encode())
@@ -245,7 +266,21 @@ def print_report(record: dict[str, Any], output: str, out: TextIO | None = None)
         print("rejected by reason:", file=out)
         for reason, n in list(ds["reject_reasons"].items())[:10]:
             print(f"  {n:>9,}  {reason}", file=out)
+    if "dedup" in ds:
+        dv, dd = ds["diversity"], ds["dedup"]
+        print(
+            f"near-duplicates: {dd['clusters']:,} clusters holding {dv['duplicate_rows']:,} rows; "
+            f"{dv['duplicates_removed']:,} to drop = {dv['duplicate_rate']:.1%} ({dv['exact_duplicates_removed']:,} exact copies)",
+            file=out,
+        )
+        bleu = f"{dv['self_bleu']:.1f}" if dv["self_bleu"] is not None else "n/a"
+        print(
+            f"diversity: ~{dv['distinct_ngrams']:,} distinct word {dd['ngram']}-grams, instruction-type entropy "
+            f"{dv['instruction_type_entropy']:.2f} bits, Self-BLEU {bleu} (sample of {dv['self_bleu_sample']})",
+            file=out,
+        )
     if ds.get("languages"):
         langs = ", ".join(f"{k} {v:,}" for k, v in list(ds["languages"].items())[:8])
         print(f"languages: {langs}", file=out)
-    print(f"outputs: {output}/records, rejected, summary; run.json", file=out)
+    parts = "records, rejected, duplicates, summary" if "dedup" in ds else "records, rejected, summary"
+    print(f"outputs: {output}/{{{parts}}}; run.json", file=out)

@@ -124,10 +124,48 @@ def validate(config: dict[str, Any]) -> None:
         "disable_rules",
         "must be a list of rule names",
     )
+    _validate_dedup(config["dedup"])
+    div = config["diversity"]
+    for key in ("self_bleu_sample", "self_bleu_sample_per_shard", "instruction_types_max"):
+        _expect(_is_int(div[key]) and div[key] >= 0, f"diversity.{key}", "must be 0 or a positive integer")
     out = config["output"]
     _expect(isinstance(out["include_text"], bool), "output.include_text", "must be true or false")
     _expect(isinstance(out["raw_max_chars"], int) and out["raw_max_chars"] > 0, "output.raw_max_chars", "must be a positive integer")
     _expect(isinstance(out["num_shards"], int) and out["num_shards"] >= 0, "output.num_shards", "must be 0 or more")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _validate_dedup(d: dict[str, Any]) -> None:
+    _expect(isinstance(d["enabled"], bool), "dedup.enabled", "must be true or false")
+    _expect(
+        d["text"] in ("prompt_answer", "conversation", "instruction", "response"),
+        "dedup.text",
+        "must be prompt_answer, conversation, instruction or response",
+    )
+    _expect(d["shingle"] in ("word", "char", "auto"), "dedup.shingle", "must be word, char or auto")
+    for key in ("ngram", "char_ngram", "num_perm", "partitions", "max_rounds"):
+        _expect(_is_int(d[key]) and d[key] >= 1, f"dedup.{key}", "must be a positive integer")
+    _expect(d["num_perm"] >= 2, "dedup.num_perm", "must be at least 2")
+    _expect(_is_int(d["seed"]), "dedup.seed", "must be an integer")
+    for key in ("threshold", "char_mode_share"):
+        _expect(isinstance(d[key], (int, float)) and 0 < d[key] <= 1, f"dedup.{key}", "must be a number in (0, 1]")
+    vt = d["verify_threshold"]
+    _expect(vt is None or (isinstance(vt, (int, float)) and 0 <= vt <= 1), "dedup.verify_threshold", "must be null or a number in [0, 1]")
+    _expect(d["verify"] in ("estimate", "exact", "none"), "dedup.verify", "must be estimate, exact or none")
+    b, r = d["bands"], d["rows"]
+    _expect(_is_int(b) and _is_int(r) and b >= 0 and r >= 0, "dedup.bands", "bands and rows must be integers >= 0")
+    _expect((b == 0) == (r == 0), "dedup.bands", "set both bands and rows, or neither (0 = from threshold)")
+    _expect(b * r <= d["num_perm"], "dedup.bands", f"bands x rows = {b * r} must not exceed dedup.num_perm = {d['num_perm']}")
+    allowed = ("quality", "response_chars", "instruction_chars", "n_turns", "id", "key")
+    _expect(
+        isinstance(d["keep"], list) and all(isinstance(k, str) and k.lstrip("-+") in allowed for k in d["keep"]),
+        "dedup.keep",
+        f"must be a list of attributes, each optionally prefixed with '-' (largest first): {', '.join(allowed)}",
+    )
+    _expect(isinstance(d["export_signatures"], bool), "dedup.export_signatures", "must be true or false")
 
 
 def load_config(path: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

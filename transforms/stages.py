@@ -21,6 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms import summary
+from transforms.dedup import DUPLICATES, DedupParams, NearDuplicates, SideFileWriter, Signer, side_path
 from transforms.formats import FieldMap
 from transforms.normalize import normalize_rows, rejected_batch
 from transforms.rules import Rule
@@ -31,6 +32,7 @@ from transforms.sources import Shard, read_shard
 NAMESPACE = "winnow"
 REJECTED_TAG = "rejected"
 STATS_TAG = "stats"
+BANDS_TAG = "bands"
 
 
 class _Progress:
@@ -70,12 +72,15 @@ class ScoreShardFn(beam.DoFn):
     (`rejected`) and one (shard, ShardStats) per shard (`stats`).
     """
 
-    def __init__(self, config: dict[str, Any], rule_list: list[Rule]):
+    def __init__(self, config: dict[str, Any], rule_list: list[Rule], output: str = ""):
         self._config = config
         self._rules = rule_list
+        self._output = output
 
     def setup(self) -> None:
         self._scorer = Scorer(self._config, self._rules)
+        dedup = self._config["dedup"]["enabled"]
+        self._signer = Signer(DedupParams.from_config(self._config)) if dedup else None
         self._fields = FieldMap.from_config(self._config)
         self._rows_read = Metrics.counter(NAMESPACE, "rows_read")
         self._rows_scored = Metrics.counter(NAMESPACE, "rows_scored")
@@ -93,11 +98,21 @@ class ScoreShardFn(beam.DoFn):
         shard = Shard(**element)
         inp = self._config["input"]
         raw_max = self._config["output"]["raw_max_chars"]
-        stats = summary.ShardStats(shard.name, shard.index)
+        div = self._config["diversity"]
+        stats = summary.ShardStats(
+            shard.name, shard.index, types_max=div["instruction_types_max"], bleu_per_shard=div["self_bleu_sample_per_shard"]
+        )
+        side = SideFileWriter(side_path(self._output, shard.index), self._signer.schema) if self._signer else None
         for raw in read_shard(shard.path, inp["batch_size"], inp["max_row_bytes"], raw_max):
             batch, rejected = normalize_rows(raw, shard, self._fields, raw_max)
             scored = self._scorer.score(batch) if batch.num_rows else None
             stats.add_batch(scored, rejected, len(raw))
+            if scored is not None and self._signer is not None:
+                side_rows, entries, shingles = self._signer.sign(scored)
+                side.write(side_rows)
+                stats.add_diversity(scored, shingles, div["self_bleu_sample"])
+                for part, arr in entries.items():
+                    yield beam.pvalue.TaggedOutput(BANDS_TAG, (part, arr))
             self._rows_read.inc(len(raw))
             self._rows_rejected.inc(len(rejected))
             for r in rejected:
@@ -110,6 +125,8 @@ class ScoreShardFn(beam.DoFn):
             if rejected:
                 yield beam.pvalue.TaggedOutput(REJECTED_TAG, rejected_batch(rejected))
             _PROGRESS.add(len(raw))
+        if side is not None:
+            side.close()
         yield beam.pvalue.TaggedOutput(STATS_TAG, (shard.name, stats))
 
 
@@ -149,15 +166,42 @@ def WriteBatches(pcoll, path_prefix: str, schema: pa.Schema, num_shards: int = 0
     )
 
 
-def write_summary(stats: list[summary.ShardStats], output: str, rule_list: list[Rule]) -> dict[str, Any]:
+def write_summary(
+    stats: list[summary.ShardStats],
+    output: str,
+    rule_list: list[Rule],
+    config: dict[str, Any],
+    dup_counts: dict[str, Any] | None = None,
+    dedup_totals: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """summary/shards.parquet and summary/dataset.json (written once, on one worker)."""
     stats = [s for s in stats if s is not None]
+    for s in stats:
+        if dup_counts and s.shard in dup_counts:
+            s.set_duplicates(dup_counts[s.shard])
     table = summary.shards_table(stats)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     _write_bytes(join(output, "summary", "shards.parquet"), sink.getvalue().to_pybytes())
     total = summary.merge_all(stats)
     dataset = total.as_json({r.name: r.severity for r in rule_list}, {r.name: r.explain for r in rule_list})
+    if config["dedup"]["enabled"]:
+        params = DedupParams.from_config(config)
+        dataset["diversity"] = total.diversity_row(config["diversity"]["self_bleu_sample"])
+        dataset["dedup"] = {
+            "text": params.text,
+            "shingle": params.spec.mode,
+            "ngram": params.spec.word_n,
+            "num_perm": params.num_perm,
+            "bands": params.bands,
+            "rows": params.rows,
+            "threshold": params.threshold,
+            "verify": params.verify,
+            "verify_threshold": params.verify_threshold,
+            "max_rounds": params.max_rounds,
+            **{k: 0 for k in ("candidate_pairs", "verified_pairs", "rejected_pairs", "clusters", "split_off_rows", "unconverged_nodes")},
+            **{k: int(v) for k, v in sorted((dedup_totals or {}).items())},
+        }
     dataset["shards"] = [
         {"shard": s.shard, "rows_read": s.rows_read, "rows_scored": s.rows_scored, "rows_rejected": s.rows_rejected}
         for s in sorted(stats, key=lambda s: s.shard_index)
@@ -183,16 +227,24 @@ def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: 
         pbegin
         | "Shards" >> beam.Create([s.__dict__ for s in shards])
         | "Spread" >> beam.Reshuffle()
-        | "ReadNormalizeScore" >> beam.ParDo(ScoreShardFn(config, rule_list)).with_outputs(REJECTED_TAG, STATS_TAG, main="records")
+        | "ReadNormalizeScore"
+        >> beam.ParDo(ScoreShardFn(config, rule_list, output)).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, main="records")
     )
     outputs.records | "WriteRecords" >> WriteBatches(join(output, "records", "part"), schema, num_shards)
     outputs[REJECTED_TAG] | "WriteRejected" >> WriteBatches(join(output, "rejected", "part"), REJECTED, num_shards)
+    side_inputs = {}
+    if config["dedup"]["enabled"]:
+        duplicates, per_shard, totals = outputs[BANDS_TAG] | "NearDuplicates" >> NearDuplicates(
+            DedupParams.from_config(config), output, {s.index: s.name for s in shards}
+        )
+        duplicates | "WriteDuplicates" >> WriteBatches(join(output, "duplicates", "part"), DUPLICATES, num_shards)
+        side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}
     (
         outputs[STATS_TAG]
         | "MergePerShard" >> beam.CombinePerKey(MergeStatsFn())
         | "Values" >> beam.Values()
         | "AllShards" >> beam.combiners.ToList()
-        | "WriteSummary" >> beam.Map(write_summary, output, rule_list)
+        | "WriteSummary" >> beam.Map(write_summary, output, rule_list, config, **side_inputs)
     )
     return outputs
 

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasketches import kll_floats_sketch
 
+from transforms import diversity
+
 SKETCHED = ("instruction_chars", "response_chars", "response_words", "n_turns")
 MEANS = ("response_non_alpha_frac", "response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac")
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
@@ -45,6 +47,16 @@ class ShardStats:
     langs: Counter = field(default_factory=Counter)
     sums: Counter = field(default_factory=Counter)
     sketches: dict[str, kll_floats_sketch] = field(default_factory=dict)
+    # Diversity: distinct shingles, leading words, a bottom-k sample of responses.
+    ngrams: diversity.HyperLogLog | None = None
+    instruction_types: Counter = field(default_factory=Counter)
+    sample: diversity.BottomK | None = None
+    types_max: int = 5000
+    bleu_per_shard: int = 32
+    # Near-duplicates, filled in after clustering: rows in clusters, removed, exact removed.
+    dup_rows: int = 0
+    dup_removed: int = 0
+    dup_exact_removed: int = 0
 
     def __getstate__(self) -> dict[str, Any]:
         # Sketches are C++ objects: they travel between workers serialized.
@@ -55,6 +67,21 @@ class ShardStats:
     def __setstate__(self, state: dict[str, Any]) -> None:
         state["sketches"] = {k: kll_floats_sketch.deserialize(v) for k, v in state["sketches"].items()}
         self.__dict__.update(state)
+
+    def add_diversity(self, scored: pa.RecordBatch, shingle_hashes: np.ndarray, sample_size: int) -> None:
+        """Distinct shingles, instruction types and the response sample of one batch."""
+        if self.ngrams is None:
+            self.ngrams = diversity.HyperLogLog()
+        self.ngrams.update(shingle_hashes)
+        self.instruction_types = diversity.cap_counter(
+            self.instruction_types + diversity.instruction_types(scored.column("instruction")), self.types_max
+        )
+        if sample_size:
+            if self.sample is None:
+                self.sample = diversity.BottomK(sample_size)
+            keys = [int(h[16:32], 16) for h in scored.column("content_hash").to_pylist()]
+            responses = [t[:500] for t in scored.column("response").to_pylist()]
+            self.sample.update(keys, responses)
 
     def add_batch(self, scored: pa.RecordBatch | None, rejected: list[dict[str, Any]], rows_read: int) -> None:
         """Fold one batch in: `rows_read` rows were read, giving `scored` and `rejected`."""
@@ -92,7 +119,37 @@ class ShardStats:
             getattr(self, name).update(getattr(other, name))
         for name, sketch in other.sketches.items():
             self._sketch(name).merge(sketch)
+        if other.ngrams is not None:
+            self.ngrams = other.ngrams if self.ngrams is None else self.ngrams.merge(other.ngrams)
+        self.instruction_types = diversity.cap_counter(self.instruction_types + other.instruction_types, self.types_max)
+        if other.sample is not None:
+            self.sample = other.sample if self.sample is None else self.sample.merge(other.sample)
+        self.dup_rows += other.dup_rows
+        self.dup_removed += other.dup_removed
+        self.dup_exact_removed += other.dup_exact_removed
         return self
+
+    def set_duplicates(self, counts: Any) -> None:
+        """Counts from clustering: rows in clusters, rows removed, exact copies removed."""
+        self.dup_rows, self.dup_removed, self.dup_exact_removed = (int(c) for c in counts)
+
+    def diversity_row(self, self_bleu_sample: int | None = None) -> dict[str, Any]:
+        scored = self.rows_scored
+        texts = self.sample.texts() if self.sample else []
+        if self_bleu_sample is not None:
+            texts = texts[:self_bleu_sample]
+        return {
+            "duplicate_rows": self.dup_rows,
+            "duplicates_removed": self.dup_removed,
+            "exact_duplicates_removed": self.dup_exact_removed,
+            "duplicate_rate": self.dup_removed / scored if scored else 0.0,
+            "unique_ratio": (scored - self.dup_removed) / scored if scored else 0.0,
+            "distinct_ngrams": round(self.ngrams.estimate()) if self.ngrams is not None else None,
+            "instruction_type_entropy": diversity.entropy(self.instruction_types),
+            "instruction_types": len(self.instruction_types),
+            "self_bleu": diversity.self_bleu(texts),
+            "self_bleu_sample": len(texts),
+        }
 
     def quantiles(self, name: str) -> list[float | None]:
         if name not in self.sketches or self.sketches[name].is_empty():
@@ -122,6 +179,8 @@ class ShardStats:
             for q, v in zip(QUANTILES, self.quantiles(name)):
                 row[f"{name}_p{int(q * 100)}"] = v
             row[f"sketch_{name}"] = self.sketches[name].serialize() if name in self.sketches else None
+        row.update(self.diversity_row(self.bleu_per_shard))
+        row["sketch_ngrams_hll"] = self.ngrams.to_bytes() if self.ngrams is not None else None
         return row
 
     def as_json(self, severities: dict[str, str], explanations: dict[str, str]) -> dict[str, Any]:
@@ -152,6 +211,8 @@ class ShardStats:
             "quantiles": {
                 name: {f"p{int(q * 100)}": v for q, v in zip(QUANTILES, self.quantiles(name))} for name in SKETCHED
             },
+            "diversity": {k: v for k, v in self.diversity_row().items()},
+            "top_instruction_types": dict(self.instruction_types.most_common(20)),
         }
 
 
@@ -171,6 +232,9 @@ def shards_table(stats: list[ShardStats]) -> pa.Table:
             fields.append(pa.field(name, _map_type()))
         elif name.startswith("sketch_"):
             fields.append(pa.field(name, pa.binary()))
+        elif name in ("duplicate_rows", "duplicates_removed", "exact_duplicates_removed", "distinct_ngrams",
+                      "instruction_types", "self_bleu_sample"):
+            fields.append(pa.field(name, pa.int64()))
         elif name in ("shard",):
             fields.append(pa.field(name, pa.string()))
         elif isinstance(value, int) and not name.endswith(("_p10", "_p50", "_p90", "_p99")):

@@ -1,0 +1,537 @@
+"""Near-duplicate clusters on Beam: signatures, LSH shuffle, verification,
+distributed connected components, and a deterministic keep-one choice.
+
+Data that crosses Beam is always a numpy array or an Arrow batch per
+(batch, partition), never one element per row or per band. Signatures are
+written once per shard to `signatures/` beside the outputs and read back by
+shard when a pair or a cluster member needs them, so no worker holds more
+than one shard's signatures and the full signature set is never shuffled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from transforms import components as cc
+from transforms import lsh, minhash
+from transforms.schema import ROW_BITS
+from transforms.shingles import ShingleSpec, shingle_hashes
+
+NAMESPACE = "winnow"
+KEEP_ATTRIBUTES = ("quality", "response_chars", "instruction_chars", "n_turns", "id", "key")
+TEXT_CHOICES = ("prompt_answer", "conversation", "instruction", "response")
+ANSWER_ROLES = ("assistant", "tool_call", "text")
+
+DUPLICATES = pa.schema(
+    [
+        ("id", pa.string()),
+        ("key", pa.int64()),
+        ("shard", pa.string()),
+        ("row", pa.int64()),
+        ("cluster_id", pa.int64()),  # the smallest row key in the cluster
+        ("cluster_size", pa.int64()),
+        ("keep", pa.bool_()),
+        ("kept_id", pa.string()),
+        ("similarity", pa.float32()),  # estimated Jaccard to the kept row (the smaller of prompt and answer)
+        ("exact", pa.bool_()),  # same content hash as the kept row
+    ]
+)
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    text: str
+    spec: ShingleSpec
+    num_perm: int
+    seed: int
+    threshold: float
+    bands: int
+    rows: int
+    verify: str
+    verify_threshold: float
+    partitions: int
+    max_rounds: int
+    keep: tuple[str, ...]
+    export_signatures: bool
+
+    @property
+    def parts(self) -> int:
+        """Signature parts: prompt and answer are hashed (and must match) separately."""
+        return 2 if self.text == "prompt_answer" else 1
+
+    @property
+    def width(self) -> int:
+        return self.parts * self.num_perm
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "DedupParams":
+        d = config["dedup"]
+        bands, rows = d["bands"], d["rows"]
+        if not bands:
+            bands, rows = minhash.optimal_bands(d["threshold"], d["num_perm"])
+        verify_threshold = d["verify_threshold"] if d["verify_threshold"] is not None else d["threshold"]
+        return cls(
+            d["text"], ShingleSpec.from_config(d), d["num_perm"], d["seed"], d["threshold"], bands, rows,
+            d["verify"], verify_threshold, d["partitions"], d["max_rounds"], tuple(d["keep"]), d["export_signatures"],
+        )
+
+
+def _turn_text(batch: pa.RecordBatch, answer: bool) -> pa.Array:
+    """Contents of the answer turns (assistant, tool calls, plain text) or of the others, joined."""
+    turns = batch.column("turns")
+    values = turns.flatten()
+    mask = pc.is_in(values.field("role"), value_set=pa.array(ANSWER_ROLES)).to_numpy(zero_copy_only=False)
+    if not answer:
+        mask = ~mask
+    parents = pc.list_parent_indices(turns).to_numpy()
+    offsets = np.zeros(len(turns) + 1, dtype=np.int32)
+    np.cumsum(np.bincount(parents[mask], minlength=len(turns)), out=offsets[1:])
+    contents = values.field("content").filter(pa.array(mask))
+    return pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), contents), "\n")
+
+
+def dedup_texts(batch: pa.RecordBatch, which: str) -> list[pa.Array]:
+    """The texts that are shingled, one per signature part.
+
+    prompt_answer: [system + user/tool turns, assistant turns]; two rows are
+    near-duplicates only if both parts are similar, so rows that share a
+    long template but answer differently are not.
+    """
+    from transforms.score import conversation_text
+
+    if which == "prompt_answer":
+        prompt = _turn_text(batch, answer=False)
+        system = batch.column("system")
+        prompt = pc.if_else(pc.equal(system, ""), prompt, pc.binary_join_element_wise(system, prompt, "\n"))
+        return [prompt, _turn_text(batch, answer=True)]
+    if which == "conversation":
+        return [conversation_text(batch)]
+    return [batch.column(which)]
+
+
+def side_schema(params: DedupParams) -> pa.Schema:
+    fields = [
+        ("key", pa.int64()),
+        ("id", pa.string()),
+        ("row", pa.int64()),
+        ("content_hash", pa.string()),
+        ("quality", pa.float64()),
+        ("response_chars", pa.int64()),
+        ("instruction_chars", pa.int64()),
+        ("n_turns", pa.int64()),
+        ("signature", pa.binary(4 * params.width)),
+    ]
+    if params.verify == "exact":
+        fields.append(("shingles", pa.list_(pa.list_(pa.uint32()))))
+    return pa.schema(fields)
+
+
+def side_path(output: str, shard_index: int) -> str:
+    return FileSystems.join(output, "signatures", f"s{shard_index:06d}.parquet")
+
+
+class Signer:
+    """Per batch: shingles, signatures, band entries, and the side-file rows."""
+
+    def __init__(self, params: DedupParams):
+        self.params = params
+        self.schema = side_schema(params)
+        self.timings: dict[str, float] = defaultdict(float)
+
+    def sign(self, scored: pa.RecordBatch) -> tuple[pa.RecordBatch, dict[int, np.ndarray], np.ndarray]:
+        """(side-file batch, band entries per partition, shingle hashes)."""
+        p = self.params
+        t = time.perf_counter()
+        shingled = [shingle_hashes(text, p.spec) for text in dedup_texts(scored, p.text)]
+        t1 = time.perf_counter()
+        sigs = np.concatenate([minhash.signatures(h, o, p.num_perm, p.seed) for h, o in shingled], axis=1)
+        t2 = time.perf_counter()
+        keys = scored.column("key").to_numpy()
+        entries = lsh.band_entries(
+            keys, sigs, lsh.content_keys(scored.column("content_hash").to_pylist()), p.bands, p.rows, p.partitions, p.parts
+        )
+        t3 = time.perf_counter()
+        cols = {
+            "key": scored.column("key"),
+            "id": scored.column("id"),
+            "row": scored.column("row"),
+            "content_hash": scored.column("content_hash"),
+            "quality": scored.column("quality") if "quality" in scored.schema.names else pa.nulls(scored.num_rows, pa.float64()),
+            "response_chars": scored.column("response_chars"),
+            "instruction_chars": scored.column("instruction_chars"),
+            "n_turns": scored.column("n_turns").cast(pa.int64()),
+            "signature": pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(4 * p.width), scored.num_rows, [None, pa.py_buffer(sigs.astype("<u4").tobytes())]
+            ),
+        }
+        if p.verify == "exact":
+            per_part = [pa.ListArray.from_arrays(pa.array(o.astype(np.int32)), pa.array(h, pa.uint32())) for h, o in shingled]
+            rows = [list(x) for x in zip(*(a.to_pylist() for a in per_part))]
+            cols["shingles"] = pa.array(rows, pa.list_(pa.list_(pa.uint32())))
+        side = pa.RecordBatch.from_arrays([cols[f.name] for f in self.schema], schema=self.schema)
+        self.timings["shingles"] += t1 - t
+        self.timings["minhash"] += t2 - t1
+        self.timings["lsh bands"] += t3 - t2
+        return side, entries, np.concatenate([h for h, _ in shingled])
+
+
+class SideFileWriter:
+    """Streams one shard's signatures to a temp file, renamed into place on close."""
+
+    def __init__(self, path: str, schema: pa.Schema):
+        self.path = path
+        self.tmp = path + ".tmp"
+        self._stream = FileSystems.create(self.tmp)
+        self._writer = pq.ParquetWriter(self._stream, schema, compression="zstd")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self._writer.write_batch(batch)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._stream.close()
+        if FileSystems.exists(self.path):
+            FileSystems.delete([self.path])
+        FileSystems.rename([self.tmp], [self.path])
+
+
+class _SideCache:
+    """The last few shards' side files, sorted by key for searchsorted look-ups."""
+
+    def __init__(self, output: str, size: int = 2):
+        self.output = output
+        self.size = size
+        self._cache: OrderedDict[int, tuple[np.ndarray, pa.Table]] = OrderedDict()
+
+    def get(self, shard_index: int) -> tuple[np.ndarray, pa.Table]:
+        if shard_index in self._cache:
+            self._cache.move_to_end(shard_index)
+            return self._cache[shard_index]
+        with FileSystems.open(side_path(self.output, shard_index)) as f:
+            table = pq.read_table(f)
+        keys = table.column("key").to_numpy()
+        order = np.argsort(keys, kind="stable")
+        table, keys = table.take(pa.array(order)), keys[order]
+        self._cache[shard_index] = (keys, table)
+        while len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+        return keys, table
+
+    def rows(self, shard_index: int, wanted: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+        keys, table = self.get(shard_index)
+        idx = np.searchsorted(keys, wanted)
+        if len(wanted) and (idx.max() >= len(keys) or not (keys[idx] == wanted).all()):
+            raise KeyError(f"signatures of shard {shard_index} lack some rows; was the shard rewritten during the run?")
+        return table, idx
+
+
+def _sigs(table: pa.Table, idx: np.ndarray, width: int) -> np.ndarray:
+    col = table.column("signature").combine_chunks()
+    raw = np.frombuffer(col.buffers()[1], dtype="<u4")[col.offset * width : (col.offset + len(col)) * width]
+    return raw.reshape(-1, width)[idx]
+
+
+def shard_of(keys: np.ndarray) -> np.ndarray:
+    return keys >> ROW_BITS
+
+
+def _split(keys_for_split: np.ndarray, arrays: list[np.ndarray]) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """Group rows of several aligned arrays by a key array."""
+    order = np.argsort(keys_for_split, kind="stable")
+    sorted_keys = keys_for_split[order]
+    bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
+    for chunk in np.split(np.arange(len(order)), bounds):
+        if len(chunk):
+            sel = order[chunk]
+            yield int(sorted_keys[chunk[0]]), [a[sel] for a in arrays]
+
+
+class CandidatesFn(beam.DoFn):
+    """Band entries of one partition -> candidate pairs, keyed by the shard of their first row."""
+
+    def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+        _, chunks = element
+        pairs = lsh.candidate_pairs(np.concatenate(list(chunks)))
+        Metrics.counter(NAMESPACE, "dedup_candidate_pairs").inc(len(pairs))
+        yield beam.pvalue.TaggedOutput("totals", ("candidate_pairs", len(pairs)))
+        for shard, (p,) in _split(shard_of(pairs[:, 0]), [pairs]):
+            yield shard, p
+
+
+class AttachFirstFn(beam.DoFn):
+    """Attach the first row's signature to each pair; re-key by the second row's shard."""
+
+    def __init__(self, output: str, width: int):
+        self._output, self._width = output, width
+
+    def setup(self) -> None:
+        self._side = _SideCache(self._output)
+
+    def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+        shard, chunks = element
+        pairs = lsh.dedupe_pairs(np.concatenate(list(chunks)))
+        table, idx = self._side.rows(shard, pairs[:, 0])
+        sig_a = _sigs(table, idx, self._width)
+        extra = [table.column("shingles").take(pa.array(idx))] if "shingles" in table.column_names else []
+        for shard_b, parts in _split(shard_of(pairs[:, 1]), [pairs, sig_a, np.arange(len(pairs))]):
+            payload = (parts[0], parts[1], extra[0].take(pa.array(parts[2])) if extra else None)
+            yield shard_b, payload
+
+
+def _exact_jaccard(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Jaccard of the shingle sets, the smallest over the signature parts."""
+    out = np.zeros(len(a), dtype=np.float32)
+    for i, (x, y) in enumerate(zip(a.to_pylist(), b.to_pylist())):
+        sims = []
+        for px, py in zip(x, y):
+            sx, sy = set(px or ()), set(py or ())
+            sims.append(len(sx & sy) / len(sx | sy) if (sx or sy) else 1.0)
+        out[i] = min(sims)
+    return out
+
+
+class VerifyFn(beam.DoFn):
+    """Keep pairs whose similarity reaches the threshold (exact copies always); emit graph arcs."""
+
+    def __init__(self, output: str, params: DedupParams):
+        self._output, self._params = output, params
+
+    def setup(self) -> None:
+        self._side = _SideCache(self._output)
+
+    def process(self, element) -> Iterator[Any]:
+        shard_b, payloads = element
+        p = self._params
+        pairs = np.concatenate([x[0] for x in payloads])
+        sig_a = np.concatenate([x[1] for x in payloads])
+        table, idx = self._side.rows(shard_b, pairs[:, 1])
+        if p.verify == "exact":
+            sh_a = pa.concat_arrays([x[2] for x in payloads])
+            sim = _exact_jaccard(sh_a, table.column("shingles").take(pa.array(idx)).combine_chunks())
+        elif p.verify == "estimate":
+            sim = minhash.estimated_jaccard(sig_a, _sigs(table, idx, p.width), p.parts)
+        else:
+            sim = np.ones(len(pairs), dtype=np.float32)
+        ok = (sim >= p.verify_threshold) | (pairs[:, 2] == 1)
+        Metrics.counter(NAMESPACE, "dedup_verified_pairs").inc(int(ok.sum()))
+        yield beam.pvalue.TaggedOutput("totals", ("verified_pairs", int(ok.sum())))
+        yield beam.pvalue.TaggedOutput("totals", ("rejected_pairs", int((~ok).sum())))
+        for part, arcs in cc.split_by_partition(cc.symmetric(pairs[ok, :2]), p.partitions).items():
+            yield part, arcs
+
+
+class StarStepFn(beam.DoFn):
+    """One large-star or small-star step over the arcs of one node partition."""
+
+    def __init__(self, step: str, partitions: int):
+        self._step, self._partitions = step, partitions
+
+    def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+        _, chunks = element
+        arcs = np.unique(np.concatenate(list(chunks)), axis=0)
+        out = cc.large_star(arcs) if self._step == "large" else cc.small_star(arcs)
+        yield from cc.split_by_partition(out, self._partitions).items()
+
+
+class AssignFn(beam.DoFn):
+    """Check convergence and give every node its component (smallest node); key by node shard."""
+
+    def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[Any]:
+        _, chunks = element
+        arcs = np.unique(np.concatenate(list(chunks)), axis=0)
+        bad = cc.violations(arcs)
+        yield beam.pvalue.TaggedOutput("totals", ("unconverged_nodes", bad))
+        asg = cc.assignments(arcs)
+        for shard, (a,) in _split(shard_of(asg[:, 0]), [asg]):
+            yield shard, a
+
+
+class AttachMembersFn(beam.DoFn):
+    """Attach id, keep attributes, signature and content hash; key by component partition."""
+
+    def __init__(self, output: str, partitions: int, shard_names: dict[int, str]):
+        self._output, self._partitions, self._names = output, partitions, shard_names
+
+    def setup(self) -> None:
+        self._side = _SideCache(self._output)
+
+    def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[tuple[int, pa.RecordBatch]]:
+        shard, chunks = element
+        asg = np.concatenate(list(chunks))
+        table, idx = self._side.rows(shard, asg[:, 0])
+        rows = table.take(pa.array(idx))
+        batch = pa.RecordBatch.from_pydict(
+            {
+                "component": pa.array(asg[:, 1], pa.int64()),
+                "key": rows.column("key").combine_chunks(),
+                "id": rows.column("id").combine_chunks(),
+                "shard": pa.array([self._names[shard]] * len(asg), pa.string()),
+                "row": rows.column("row").combine_chunks(),
+                "content_hash": rows.column("content_hash").combine_chunks(),
+                "quality": rows.column("quality").combine_chunks(),
+                "response_chars": rows.column("response_chars").combine_chunks(),
+                "instruction_chars": rows.column("instruction_chars").combine_chunks(),
+                "n_turns": rows.column("n_turns").combine_chunks(),
+                "signature": rows.column("signature").combine_chunks(),
+            }
+        )
+        part = cc.partition_of(asg[:, 1], self._partitions)
+        for p in np.unique(part):
+            yield int(p), batch.filter(pa.array(part == p))
+
+
+def keep_order(keep: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """Arrow sort keys: component first, then the keep rule, then key (a total order).
+
+    Nulls (no quality model) sort last whatever the direction.
+    """
+    keys = [("component", "ascending", "at_end")]
+    for spec in keep:
+        name = spec.lstrip("-+")
+        keys.append((name, "descending" if spec.startswith("-") else "ascending", "at_end"))
+    keys.append(("key", "ascending", "at_end"))
+    return keys
+
+
+def split_clusters(component: np.ndarray, sig: np.ndarray, threshold: float, parts: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Split connected components so every member is similar to its cluster's kept row.
+
+    Rows arrive sorted by component, then by the keep rule. Within a
+    component, the first unassigned row becomes a kept row and takes every
+    unassigned row whose estimated Jaccard with it reaches the threshold;
+    repeat. Chains (A~B, B~C, A!~C) thus never merge dissimilar rows.
+    Returns (index of each row's kept row, is-kept flag).
+    """
+    n = len(component)
+    kept_of = np.full(n, -1, dtype=np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(component)) + 1, [n]))
+    for lo, hi in zip(starts[:-1], starts[1:]):
+        free = np.arange(lo, hi)
+        while len(free):
+            centre = free[0]
+            sim = minhash.estimated_jaccard(sig[free], np.broadcast_to(sig[centre], sig[free].shape), parts)
+            take = sim >= threshold
+            take[0] = True
+            kept_of[free[take]] = centre
+            free = free[~take]
+    return kept_of, kept_of == np.arange(n)
+
+
+class ChooseKeepFn(beam.DoFn):
+    """Per cluster: the row to keep by the keep rule; every member with its similarity to it."""
+
+    def __init__(self, params: DedupParams):
+        self._params = params
+
+    def process(self, element: tuple[int, list[pa.RecordBatch]]) -> Iterator[Any]:
+        _, batches = element
+        table = pa.Table.from_batches(list(batches))
+        table = table.sort_by(keep_order(self._params.keep))
+        sig = _sigs(table, np.arange(table.num_rows), self._params.width)
+        ch = table.column("content_hash").combine_chunks()
+        threshold = self._params.verify_threshold if self._params.verify != "none" else 0.0
+        kept_idx, is_kept = split_clusters(table.column("component").to_numpy(), sig, threshold, self._params.parts)
+        exact = pc.equal(ch, ch.take(pa.array(kept_idx))).to_numpy(zero_copy_only=False)
+        # Exact copies always join their kept row, even below the threshold (e.g. empty text).
+        sizes = np.bincount(kept_idx, minlength=table.num_rows)
+        in_cluster = sizes[kept_idx] >= 2
+        keys = table.column("key").to_numpy()
+        cluster_id = np.full(table.num_rows, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(cluster_id, kept_idx, keys)
+        sel = np.flatnonzero(in_cluster)
+        similarity = minhash.estimated_jaccard(sig[sel], sig[kept_idx[sel]], self._params.parts).astype(np.float32)
+        ids = table.column("id").combine_chunks()
+        out = pa.RecordBatch.from_pydict(
+            {
+                "id": ids.take(pa.array(sel)),
+                "key": pa.array(keys[sel], pa.int64()),
+                "shard": table.column("shard").combine_chunks().take(pa.array(sel)),
+                "row": table.column("row").combine_chunks().take(pa.array(sel)),
+                "cluster_id": pa.array(cluster_id[kept_idx[sel]], pa.int64()),
+                "cluster_size": pa.array(sizes[kept_idx[sel]], pa.int64()),
+                "keep": pa.array(is_kept[sel]),
+                "kept_id": ids.take(pa.array(kept_idx[sel])),
+                "similarity": pa.array(similarity, pa.float32()),
+                "exact": pa.array(exact[sel]),
+            },
+            schema=DUPLICATES,
+        )
+        yield out
+        yield beam.pvalue.TaggedOutput("totals", ("clusters", int((is_kept & in_cluster).sum())))
+        yield beam.pvalue.TaggedOutput("totals", ("split_off_rows", int((~in_cluster).sum())))
+        shards = out.column("shard").to_numpy(zero_copy_only=False)
+        removed = ~out.column("keep").to_numpy(zero_copy_only=False)
+        exact_out = exact[sel]
+        for name in np.unique(shards):
+            m = shards == name
+            counts = np.array([m.sum(), (m & removed).sum(), (m & removed & exact_out).sum()], dtype=np.int64)
+            yield beam.pvalue.TaggedOutput("per_shard", (str(name), counts))
+
+
+def _sum_arrays(arrays) -> np.ndarray:
+    out = None
+    for a in arrays:
+        out = a.copy() if out is None else out + a
+    return out if out is not None else np.zeros(3, dtype=np.int64)
+
+
+@beam.ptransform_fn
+def NearDuplicates(bands, params: DedupParams, output: str, shard_names: dict[int, str]):  # noqa: N802 - Beam style
+    """Band entries in; duplicate records, per-shard counts and totals out.
+
+    Returns (duplicates, per_shard, totals): record batches of
+    duplicates/*.parquet, (shard, [rows in clusters, removed, exact removed])
+    and (name, count) totals for the summary.
+    """
+    totals = []
+    cand = (
+        bands
+        | "GroupBands" >> beam.GroupByKey()
+        | "Candidates" >> beam.ParDo(CandidatesFn()).with_outputs("totals", main="pairs")
+    )
+    totals.append(cand.totals)
+    pairs = cand.pairs
+    if params.verify == "none":
+        arcs = pairs | "Arcs" >> beam.FlatMap(
+            lambda kv, n: cc.split_by_partition(cc.symmetric(kv[1][:, :2]), n).items(), params.partitions
+        )
+    else:
+        first = pairs | "GroupByFirst" >> beam.GroupByKey() | "AttachFirst" >> beam.ParDo(AttachFirstFn(output, params.width))
+        verified = (
+            first
+            | "GroupBySecond" >> beam.GroupByKey()
+            | "Verify" >> beam.ParDo(VerifyFn(output, params)).with_outputs("totals", main="arcs")
+        )
+        totals.append(verified.totals)
+        arcs = verified.arcs
+    for r in range(params.max_rounds):
+        step = "large" if r % 2 == 0 else "small"
+        arcs = arcs | f"Group{r}" >> beam.GroupByKey() | f"Star{r}{step}" >> beam.ParDo(StarStepFn(step, params.partitions))
+    assigned = arcs | "GroupFinal" >> beam.GroupByKey() | "Assign" >> beam.ParDo(AssignFn()).with_outputs("totals", main="asg")
+    totals.append(assigned.totals)
+    members = (
+        assigned.asg
+        | "GroupByNodeShard" >> beam.GroupByKey()
+        | "AttachMembers" >> beam.ParDo(AttachMembersFn(output, params.partitions, shard_names))
+    )
+    chosen = (
+        members
+        | "GroupByCluster" >> beam.GroupByKey()
+        | "ChooseKeep" >> beam.ParDo(ChooseKeepFn(params)).with_outputs("totals", "per_shard", main="duplicates")
+    )
+    totals.append(chosen.totals)
+    per_shard = chosen.per_shard | "SumPerShard" >> beam.CombinePerKey(_sum_arrays)
+    all_totals = tuple(totals) | "AllTotals" >> beam.Flatten() | "SumTotals" >> beam.CombinePerKey(sum)
+    return chosen.duplicates, per_shard, all_totals
