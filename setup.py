@@ -22,7 +22,7 @@ REQUIRED = [
 
 EXTRAS = {
     "test": ["pytest>=7", "datasketch>=1.6"],
-    "bench": ["datasketch>=1.6"],
+    "bench": ["datasketch>=1.6", "datatrove>=0.4", "tokenizers", "xxhash"],
 }
 
 setuptools.setup(

@@ -30,7 +30,7 @@ from transforms.score import check_rules_against_signals, scored_schema
 from transforms.sources import Shard, match_inputs, peek_rows
 from transforms.stages import ScoreCorpus, join
 
-OUTPUT_PARTS = ("records", "rejected", "summary", "duplicates", "signatures")
+OUTPUT_PARTS = ("records", "rejected", "summary", "duplicates", "signatures", "_work")
 
 
 class RunError(RuntimeError):
@@ -239,8 +239,10 @@ def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) ->
         "rows_scored": dataset["rows_scored"],
         "rows_rejected": dataset["rows_rejected"],
     }
-    if plan.config["dedup"]["enabled"] and not plan.config["dedup"]["export_signatures"]:
-        _delete_tree(join(plan.output, "signatures"))
+    if plan.config["dedup"]["enabled"]:
+        _delete_tree(join(plan.output, "_work"))
+        if not plan.config["dedup"]["export_signatures"]:
+            _delete_tree(join(plan.output, "signatures"))
     if problems:
         with FileSystems.create(join(plan.output, "run.error.json")) as f:
             f.write(json.dumps({**record, "problems": problems}, indent=2).encode())

@@ -1,16 +1,24 @@
-"""Benchmark winnow on a corpus built from ../shared/data.
+"""Benchmark winnow on corpora built from ../shared/data; prints tables.
 
-Builds a corpus of real rows plus rows stitched from their sentences (at
-least 200,000 by default), then prints two tables:
+Sections (all by default; choose with --sections):
 
-  * per stage: rows/s of each pure function on the whole corpus
-    (read + parse, normalize, text stats, repetition, language ID, rules,
-    Parquet write), single thread;
-  * end to end: `winnow score` through Beam's DirectRunner, wall time,
-    rows/s and peak RSS.
+  scoring  per-stage rows/s of the pure functions (one thread), then
+           `winnow score` end to end with every default signal on
+           (scoring + near-duplicates): 1 worker vs the default local mode.
+  dedup    near-duplicates injected with known word edit rates (0, 2, 5, 10,
+           20, 30 %) into a corpus of real and stitched rows: precision,
+           recall and F1 per edit-rate bucket, the dedup stages' rows/s, and
+           the same corpus through datatrove's MinHash deduplication (if
+           datatrove is installed: pip install -e '.[bench]').
+  memory   peak RSS of a dedup run at 100k and at 400k rows (same batch size
+           and partition count): driver process and largest worker.
 
-Usage: python scripts/bench.py [--rows 200000] [--data ../shared/data] [--workdir DIR]
-Targets (issue 2): >= 10,000 rows/s end to end on a 2-core machine.
+Usage: python scripts/bench.py [--rows 200000] [--sections scoring,dedup,memory]
+                               [--data ../shared/data] [--workdir DIR]
+Targets: scoring >= 10,000 rows/s end to end without dedup (issue 2) and
+>= 3,000 rows/s with every default signal (issue 4); dedup stages >= 5,000
+rows/s, precision >= 0.99 and recall >= 0.95 up to 10 % edits, >= 3x
+datatrove's rows/s at equal or better F1 (issue 3).
 """
 
 from __future__ import annotations
@@ -20,97 +28,252 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from typing import Any, Iterator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data"))
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+EDIT_RATES = (0.0, 0.02, 0.05, 0.10, 0.20, 0.30)
 
 
-def _peak_rss_mb() -> tuple[float, float]:
-    """Peak RSS of this process and of its finished children, in MiB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return own, children
+# ---- corpus -----------------------------------------------------------------
 
 
 def real_rows(data_dir: str) -> list[dict[str, Any]]:
-    """Every row of ../shared/data as (instruction, input, output) triples, via winnow's own reader."""
+    """Every row of ../shared/data as instruction/response pairs, via winnow's own reader."""
     from transforms.config import load_config
     from transforms.formats import FieldMap
     from transforms.normalize import normalize_rows
     from transforms.sources import match_inputs, read_shard
 
-    config = load_config()
-    fm = FieldMap.from_config(config)
+    fm = FieldMap.from_config(load_config())
     shards, _ = match_inputs([data_dir])
     rows = []
     for shard in shards:
         for raw in read_shard(shard.path, 4096, 2_000_000):
             batch, _ = normalize_rows(raw, shard, fm)
-            for r in batch.select(["instruction", "input", "response", "format"]).to_pylist():
-                rows.append(r)
+            rows.extend(batch.select(["instruction", "response"]).to_pylist())
     return rows
 
 
-def stitched_rows(real: list[dict[str, Any]], n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
-    """New rows made of sentences of real rows: realistic text, new combinations."""
+def stitched_rows(real: list[dict[str, Any]], n: int, seed: int = 7) -> Iterator[dict[str, str]]:
+    """New rows made of sentences of real rows: realistic text, new combinations.
+
+    Answers have at least 3 sentences, so two stitched rows that happen to
+    share one sentence stay below the duplicate threshold: the base corpus
+    has no accidental near-duplicates to blur the injected ground truth.
+    """
     rng = random.Random(seed)
     sentences = [s.strip() for r in real for s in _SENTENCE.split(r["response"]) if len(s.strip()) > 20]
-    instructions = [r["instruction"] for r in real if r["instruction"]]
+    questions = [s.strip() for r in real for s in _SENTENCE.split(r["instruction"]) if 20 < len(s.strip()) < 300]
     for _ in range(n):
-        k = rng.randint(1, 8)
         yield {
-            "instruction": rng.choice(instructions),
-            "input": "",
-            "output": " ".join(rng.choice(sentences) for _ in range(k)),
+            "instruction": " ".join(rng.choice(questions) for _ in range(rng.randint(1, 2))),
+            "output": " ".join(rng.choice(sentences) for _ in range(rng.randint(3, 8))),
         }
 
 
-def build_corpus(data_dir: str, rows: int, workdir: str, shards: int = 8) -> tuple[str, int]:
-    """Write the bench corpus as JSONL shards (alternating Alpaca and ShareGPT rows)."""
-    real = real_rows(data_dir)
-    corpus = os.path.join(workdir, "corpus")
-    os.makedirs(corpus, exist_ok=True)
-    out = [open(os.path.join(corpus, f"part-{i:02d}.jsonl"), "w", encoding="utf-8") for i in range(shards)]
-    all_rows: list[dict[str, Any]] = [
-        {"instruction": r["instruction"], "input": "", "output": r["response"]} for r in real
-    ]
-    all_rows += list(stitched_rows(real, max(0, rows - len(all_rows))))
-    for i, r in enumerate(all_rows):
-        if i % 2:
-            row = {"conversations": [{"from": "human", "value": r["instruction"]}, {"from": "gpt", "value": r["output"]}]}
-        else:
-            row = r
-        out[i % shards].write(json.dumps(row, ensure_ascii=False) + "\n")
-    for f in out:
+def edit_words(text: str, rate: float, rng: random.Random, vocab: list[str]) -> str:
+    """Edit about `rate` of the words: substitute, delete or insert, equally likely."""
+    out: list[str] = []
+    for word in text.split():
+        if rng.random() >= rate:
+            out.append(word)
+            continue
+        op = rng.randrange(3)
+        if op == 0:
+            out.append(rng.choice(vocab))
+        elif op == 2:
+            out += [word, rng.choice(vocab)]
+    return " ".join(out) or text
+
+
+def write_jsonl(rows: list[dict[str, Any]], directory: str, shards: int = 8) -> str:
+    """Rows spread over `shards` files (0: one file per 25,000 rows, as a growing corpus adds files)."""
+    shards = shards or max(1, -(-len(rows) // 25_000))
+    os.makedirs(directory, exist_ok=True)
+    files = [open(os.path.join(directory, f"part-{i:02d}.jsonl"), "w", encoding="utf-8") for i in range(shards)]
+    for i, r in enumerate(rows):
+        files[i % shards].write(json.dumps(r, ensure_ascii=False) + "\n")
+    for f in files:
         f.close()
-    return corpus, len(all_rows)
+    return directory
 
 
-def bench_stages(corpus: str) -> list[tuple[str, float, int]]:
-    """Seconds per stage over the whole corpus, single thread, pure functions."""
+def build_scoring_corpus(real: list[dict[str, Any]], rows: int, workdir: str) -> str:
+    """Real rows then stitched rows; alternating Alpaca and ShareGPT rows."""
+    base = [{"instruction": r["instruction"], "input": "", "output": r["response"]} for r in real]
+    base += list(stitched_rows(real, max(0, rows - len(base))))
+    out = []
+    for i, r in enumerate(base[:rows]):
+        if i % 2:
+            out.append({"conversations": [{"from": "human", "value": r["instruction"]}, {"from": "gpt", "value": r["output"]}]})
+        else:
+            out.append(r)
+    return write_jsonl(out, os.path.join(workdir, "scoring"))
+
+
+def build_dedup_corpus(
+    real: list[dict[str, Any]], rows: int, workdir: str, name: str, copies_per_rate: int, shards: int = 8
+) -> tuple[str, str, dict]:
+    """Base rows plus edited copies of stitched sources; returns (winnow dir, datatrove dir, truth).
+
+    Sources are stitched rows (new combinations, so they have no natural
+    near-duplicate family in the base); each source gets one copy.
+    """
+    rng = random.Random(11)
+    n_copies = copies_per_rate * len(EDIT_RATES)
+    base = [{"instruction": r["instruction"], "input": "", "output": r["response"]} for r in real]
+    stitched = list(stitched_rows(real, max(n_copies, rows - n_copies - len(base)), seed=13))
+    base = (base + stitched)[: rows - n_copies]
+    for i, r in enumerate(base):
+        r["id"] = f"b{i}"
+    vocab = [w for r in real[:3000] for w in r["response"].split()]
+    source_pool = list(range(len(base) - len(stitched[: len(base)]), len(base)))
+    sources = rng.sample(source_pool, n_copies)
+    copies, truth = [], {}
+    for k, src in enumerate(sources):
+        rate = EDIT_RATES[k % len(EDIT_RATES)]
+        s = base[src]
+        cid = f"c{k}"
+        copies.append({
+            "id": cid,
+            "instruction": edit_words(s["instruction"], rate, rng, vocab),
+            "input": "",
+            "output": edit_words(s["output"], rate, rng, vocab),
+        })
+        truth[cid] = (s["id"], rate)
+    allrows = base + copies
+    rng.shuffle(allrows)
+    wdir = write_jsonl(allrows, os.path.join(workdir, name, "winnow"), shards)
+    ddir = write_jsonl(
+        [{"id": r["id"], "text": r["instruction"] + "\n" + r["output"]} for r in allrows],
+        os.path.join(workdir, name, "datatrove"),
+        shards,
+    )
+    return wdir, ddir, truth
+
+
+def score_clusters(cluster_of: dict[str, Any], truth: dict[str, tuple[str, float]]) -> dict[float, dict[str, float]]:
+    """Precision, recall and F1 per edit rate, from each copy's cluster.
+
+    recall: the copy shares a cluster with its source. precision: of the
+    other members of a copy's cluster, the share that is its source.
+    """
+    members: dict[Any, list[str]] = defaultdict(list)
+    for rid, c in cluster_of.items():
+        members[c].append(rid)
+    acc: dict[float, list[float]] = {r: [0, 0, 0, 0] for r in EDIT_RATES}  # hits, copies, correct, predicted
+    for cid, (src, rate) in truth.items():
+        a = acc[rate]
+        a[1] += 1
+        c = cluster_of.get(cid)
+        if c is None:
+            continue
+        others = [m for m in members[c] if m != cid]
+        hit = src in others
+        a[0] += hit
+        a[2] += hit
+        a[3] += len(others)
+    out = {}
+    for rate, (hits, copies, correct, predicted) in acc.items():
+        p = correct / predicted if predicted else 1.0
+        r = hits / copies if copies else 0.0
+        out[rate] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+    return out
+
+
+# ---- running ----------------------------------------------------------------
+
+
+def run_tree(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    """Run a command; wall seconds and peak RSS (MiB) of the driver, the largest child, and the tree."""
+    import psutil
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    ps = psutil.Process(proc.pid)
+    driver = worker = tree = 0.0
+    while proc.poll() is None:
+        try:
+            kids = ps.children(recursive=True)
+            d = ps.memory_info().rss
+            ks = []
+            for k in kids:
+                try:
+                    ks.append(k.memory_info().rss)
+                except psutil.Error:
+                    pass
+            driver, worker, tree = max(driver, d), max(worker, max(ks, default=0)), max(tree, d + sum(ks))
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    out, err = proc.communicate()
+    secs = time.perf_counter() - t
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed:\n{err[-3000:]}")
+    mb = 1 / 2**20
+    return {"seconds": secs, "driver_mb": driver * mb, "worker_mb": worker * mb, "tree_mb": tree * mb, "stdout": out}
+
+
+def winnow_cmd(corpus: str, out: str, config: str | None, flags: list[str] = ()) -> list[str]:
+    exe = os.path.join(os.path.dirname(sys.executable), "winnow")
+    cmd = [exe, "score", corpus, "--output", out, "--overwrite", *flags]
+    return cmd + (["--config", config] if config else [])
+
+
+def write_config(workdir: str, name: str, text: str) -> str:
+    path = os.path.join(workdir, f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+DEDUP_ONLY = """\
+signals:
+  repetition: false
+  langid: {enabled: false}
+rules: []
+output: {include_text: false}
+"""
+
+
+def read_clusters(out: str) -> dict[str, Any]:
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(os.path.join(out, "duplicates"), format="parquet").to_table(columns=["id", "cluster_id"])
+    return dict(zip(table.column("id").to_pylist(), table.column("cluster_id").to_pylist()))
+
+
+# ---- sections ---------------------------------------------------------------
+
+
+def section_scoring(real, rows: int, workdir: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from transforms.config import load_config
+    from transforms.dedup import DedupParams, Signer
     from transforms.formats import FieldMap
     from transforms.normalize import normalize_rows
     from transforms.rules import load_rules
     from transforms.score import Scorer
     from transforms.sources import match_inputs, read_shard
 
+    corpus = build_scoring_corpus(real, rows, workdir)
     config = load_config()
     fm = FieldMap.from_config(config)
     scorer = Scorer(config, load_rules(config["rules"]))
-    scorer._lid_model()  # load outside the timed loop, as a worker's setup does
+    scorer._lid_model()  # loaded outside the timed loop, as a worker's setup does
+    signer = Signer(DedupParams.from_config(config))
     shards, _ = match_inputs([corpus])
-    t_read = t_norm = t_write = 0.0
+    timing: dict[str, float] = defaultdict(float)
     n = 0
     sink = tempfile.NamedTemporaryFile(suffix=".parquet", delete=False)
     writer = pq.ParquetWriter(sink.name, scorer.schema, compression="snappy")
@@ -119,75 +282,181 @@ def bench_stages(corpus: str) -> list[tuple[str, float, int]]:
         while True:
             t = time.perf_counter()
             raw = next(it, None)
-            t_read += time.perf_counter() - t
+            timing["read + parse JSON"] += time.perf_counter() - t
             if raw is None:
                 break
             t = time.perf_counter()
             batch, _ = normalize_rows(raw, shard, fm)
-            t_norm += time.perf_counter() - t
+            timing["normalize"] += time.perf_counter() - t
             scored = scorer.score(batch)
+            signer.sign(batch, scored)
             t = time.perf_counter()
             writer.write_table(pa.Table.from_batches([scored]))
-            t_write += time.perf_counter() - t
+            timing["write Parquet"] += time.perf_counter() - t
             n += len(raw)
     writer.close()
     os.unlink(sink.name)
-    stages = [("read + parse JSON", t_read, n), ("normalize", t_norm, n)]
-    stages += [(name, secs, n) for name, secs in scorer.timings.items()]
-    stages.append(("write Parquet", t_write, n))
-    return stages
+    stages = list(timing.items())[:2] + list(scorer.timings.items()) + list(signer.timings.items()) + [("write Parquet", timing["write Parquet"])]
+    total = sum(s for _, s in stages)
+    print(f"\n## scoring: {n:,} rows\n\nper stage (pure functions, one thread)")
+    print(f"{'stage':<22}{'seconds':>9}{'rows/s':>12}{'share':>8}")
+    for name, secs in stages:
+        print(f"{name:<22}{secs:>9.2f}{n / secs if secs else float('inf'):>12,.0f}{secs / total:>8.1%}")
+    print(f"{'all stages':<22}{total:>9.2f}{n / total:>12,.0f}")
+
+    print("\nend to end (winnow score, DirectRunner)")
+    print(f"{'run':<44}{'seconds':>9}{'rows/s':>10}{'driver MiB':>12}{'worker MiB':>12}")
+    no_dedup = write_config(workdir, "no_dedup", "dedup: {enabled: false}\n")
+    results = {}
+    for label, cfg, flags in (
+        ("scoring only, 1 worker", no_dedup, ["--direct_num_workers=1"]),
+        ("scoring only, default (1 process per core)", no_dedup, []),
+        ("all default signals + dedup, 1 worker", None, ["--direct_num_workers=1"]),
+        ("all default signals + dedup, default", None, []),
+    ):
+        r = run_tree(winnow_cmd(corpus, os.path.join(workdir, "out-scoring"), cfg, flags))
+        results[label] = r["seconds"]
+        print(f"{label:<44}{r['seconds']:>9.1f}{n / r['seconds']:>10,.0f}{r['driver_mb']:>12,.0f}{r['worker_mb']:>12,.0f}")
+    labels = list(results)
+    print(f"speedup of the default over 1 worker: scoring {results[labels[0]] / results[labels[1]]:.2f}x, "
+          f"with dedup {results[labels[2]] / results[labels[3]]:.2f}x")
 
 
-def bench_end_to_end(corpus: str, workdir: str, beam_args: list[str]) -> tuple[float, int]:
-    from pipelines import score
-    from transforms.config import load_config
+def run_datatrove(corpus: str, out: str, n_grams: int, buckets: int, per_bucket: int, tasks: int = 2) -> tuple[float, dict[str, Any]]:
+    """datatrove's 4-stage MinHash dedup on the same rows; returns (seconds, id -> cluster)."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+    from datatrove.utils.hashing import HashConfig
 
-    out = os.path.join(workdir, "run")
     shutil.rmtree(out, ignore_errors=True)
-    plan = score.make_plan([corpus], out, load_config(), "DirectRunner", detect_formats=False)
+    cfg = MinhashConfig(n_grams=n_grams, num_buckets=buckets, hashes_per_bucket=per_bucket, hash_config=HashConfig(precision=64, hash_fc="sha1"))
+    logs = os.path.join(out, "logs")
     t = time.perf_counter()
-    record = score.run(plan, beam_args)
-    return time.perf_counter() - t, record["rows_read"]
+    LocalPipelineExecutor(
+        pipeline=[JsonlReader(corpus), MinhashDedupSignature(output_folder=f"{out}/sigs", config=cfg)],
+        tasks=tasks, workers=tasks, logging_dir=f"{logs}/1",
+    ).run()
+    LocalPipelineExecutor(
+        pipeline=[MinhashDedupBuckets(input_folder=f"{out}/sigs", output_folder=f"{out}/buckets", config=cfg)],
+        tasks=cfg.num_buckets, workers=tasks, logging_dir=f"{logs}/2",
+    ).run()
+    LocalPipelineExecutor(
+        pipeline=[MinhashDedupCluster(input_folder=f"{out}/buckets", output_folder=f"{out}/remove_ids", config=cfg, save_cluster_id=True)],
+        tasks=1, logging_dir=f"{logs}/3",
+    ).run()
+    LocalPipelineExecutor(
+        pipeline=[
+            JsonlReader(corpus),
+            MinhashDedupFilter(
+                input_folder=f"{out}/remove_ids", load_cluster_ids=True,
+                exclusion_writer=JsonlWriter(f"{out}/removed", compression=None),
+            ),
+            JsonlWriter(f"{out}/kept", compression=None),
+        ],
+        tasks=tasks, workers=tasks, logging_dir=f"{logs}/4",
+    ).run()
+    secs = time.perf_counter() - t
+    clusters = {}
+    for part in ("kept", "removed"):
+        for name in os.listdir(os.path.join(out, part)):
+            with open(os.path.join(out, part, name)) as f:
+                for line in f:
+                    doc = json.loads(line)
+                    cid = doc.get("metadata", {}).get("minhash_cluster_id")
+                    if cid is not None and cid != -1:
+                        clusters[doc["id"]] = cid
+    return secs, clusters
+
+
+def print_quality(name: str, q: dict[float, dict[str, float]]) -> None:
+    print(f"{name:<34}" + "".join(f"{q[r]['precision']:>7.3f}/{q[r]['recall']:.3f}/{q[r]['f1']:.3f}" for r in EDIT_RATES))
+
+
+def section_dedup(real, rows: int, workdir: str, copies_per_rate: int) -> None:
+    wdir, ddir, truth = build_dedup_corpus(real, rows, workdir, "dedup", copies_per_rate)
+    n = rows
+    only = write_config(workdir, "dedup_only", DEDUP_ONLY)
+    off = write_config(workdir, "dedup_off", DEDUP_ONLY + "dedup: {enabled: false}\n")
+    out = os.path.join(workdir, "out-dedup")
+    print(f"\n## near-duplicates: {n:,} rows, {len(truth):,} injected copies ({copies_per_rate:,} per edit rate)")
+    base = run_tree(winnow_cmd(wdir, out + "-off", off))
+    full = run_tree(winnow_cmd(wdir, out, only))
+    with open(os.path.join(out, "summary", "dataset.json")) as f:
+        dd = json.load(f)["dedup"]
+    dedup_secs = max(full["seconds"] - base["seconds"], 1e-9)
+    q = score_clusters(read_clusters(out), truth)
+    print(f"LSH {dd['bands']} bands x {dd['rows']} rows, threshold {dd['threshold']}, verify {dd['verify']} >= "
+          f"{dd['verify_threshold']}; {dd['candidate_pairs']:,} candidate pairs, {dd['verified_pairs']:,} verified")
+    print(f"\n{'run':<44}{'seconds':>9}{'rows/s':>10}{'driver MiB':>12}{'worker MiB':>12}")
+    print(f"{'winnow, dedup switched off (read+normalize)':<44}{base['seconds']:>9.1f}{n / base['seconds']:>10,.0f}{base['driver_mb']:>12,.0f}{base['worker_mb']:>12,.0f}")
+    print(f"{'winnow, dedup on (whole run)':<44}{full['seconds']:>9.1f}{n / full['seconds']:>10,.0f}{full['driver_mb']:>12,.0f}{full['worker_mb']:>12,.0f}")
+    print(f"{'winnow dedup stages (difference)':<44}{dedup_secs:>9.1f}{n / dedup_secs:>10,.0f}")
+    results = {"winnow (whole run)": (full["seconds"], q)}
+    try:
+        import datatrove  # noqa: F401
+    except ImportError:
+        print("datatrove is not installed (pip install -e '.[bench]'): comparison skipped")
+    else:
+        for label, (ng, b, r) in {
+            "datatrove default (5-gram, 14x8)": (5, 14, 8),
+            f"datatrove matched (3-gram, {dd['bands']}x{dd['rows']})": (3, dd["bands"], dd["rows"]),
+        }.items():
+            secs, clusters = run_datatrove(ddir, os.path.join(workdir, "datatrove-out"), ng, b, r)
+            results[label] = (secs, score_clusters(clusters, truth))
+            print(f"{label:<44}{secs:>9.1f}{n / secs:>10,.0f}")
+    print("\nprecision/recall/F1 per edit rate")
+    print(f"{'':<34}" + "".join(f"{f'{int(r * 100)} %':>22}" for r in EDIT_RATES))
+    for label, (_, qq) in results.items():
+        print_quality(label, qq)
+    f1_upto10 = {label: min(qq[r]["f1"] for r in EDIT_RATES if r <= 0.10) for label, (_, qq) in results.items()}
+    for label, (secs, _) in results.items():
+        if label.startswith("datatrove"):
+            print(f"winnow whole run vs {label}: {secs / full['seconds']:.2f}x the rows/s; "
+                  f"worst F1 up to 10 % edits {f1_upto10['winnow (whole run)']:.3f} vs {f1_upto10[label]:.3f}")
+
+
+def section_memory(real, workdir: str, sizes: tuple[int, ...]) -> None:
+    only = write_config(workdir, "dedup_only", DEDUP_ONLY)
+    print("\n## memory: dedup run (batch 2048 rows, 64 partitions, 25,000 rows per input file), peak RSS in MiB")
+    print(f"{'rows':>10}{'seconds':>9}{'rows/s':>10}{'driver':>10}{'largest worker':>16}{'all processes':>15}")
+    for rows in sizes:
+        wdir, _, _ = build_dedup_corpus(real, rows, workdir, f"mem{rows}", max(100, rows // 200), shards=0)
+        r = run_tree(winnow_cmd(wdir, os.path.join(workdir, f"out-mem{rows}"), only))
+        print(f"{rows:>10,}{r['seconds']:>9.1f}{rows / r['seconds']:>10,.0f}{r['driver_mb']:>10,.0f}{r['worker_mb']:>16,.0f}{r['tree_mb']:>15,.0f}")
+        shutil.rmtree(os.path.join(workdir, f"mem{rows}"), ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--sections", default="scoring,dedup,memory")
+    ap.add_argument("--copies-per-rate", type=int, default=1000)
+    ap.add_argument("--memory-rows", default="100000,400000")
     ap.add_argument("--data", default=DEFAULT_DATA)
-    ap.add_argument("--workdir", default=None, help="where the corpus and outputs go (default: a temp dir)")
-    ap.add_argument("--skip-stages", action="store_true")
+    ap.add_argument("--workdir", default=None, help="where corpora and outputs go (default: a temp dir, removed after)")
     args = ap.parse_args(argv)
     if not os.path.isdir(args.data):
         print(f"bench: {args.data} not found; the benchmark needs ../shared/data", file=sys.stderr)
         return 0
     workdir = args.workdir or tempfile.mkdtemp(prefix="winnow-bench-")
-    t = time.perf_counter()
-    corpus, rows = build_corpus(args.data, args.rows, workdir)
-    size = sum(os.path.getsize(os.path.join(corpus, f)) for f in os.listdir(corpus))
-    print(f"corpus: {rows:,} rows, {size / 2**20:.0f} MiB in {corpus} (built in {time.perf_counter() - t:.0f} s)")
-
-    if not args.skip_stages:
-        stages = bench_stages(corpus)
-        total = sum(s for _, s, _ in stages)
-        print("\nper stage (pure functions, one thread)")
-        print(f"{'stage':<22}{'seconds':>9}{'rows/s':>12}{'share':>8}")
-        for name, secs, n in stages:
-            print(f"{name:<22}{secs:>9.2f}{n / secs if secs else float('inf'):>12,.0f}{secs / total:>8.1%}")
-        print(f"{'all stages':<22}{total:>9.2f}{stages[0][2] / total:>12,.0f}")
-
-    print("\nend to end (winnow score, DirectRunner)")
-    print(f"{'mode':<34}{'seconds':>9}{'rows/s':>12}{'peak RSS MiB':>14}")
-    results = {}
-    for label, flags in (
-        ("1 worker", ["--direct_num_workers=1"]),
-        (f"{os.cpu_count()} worker processes (default)", []),
-    ):
-        secs, n = bench_end_to_end(corpus, workdir, flags)
-        own, children = _peak_rss_mb()
-        results[label] = secs
-        print(f"{label:<34}{secs:>9.1f}{n / secs:>12,.0f}{max(own, children):>14,.0f}")
-    one, many = results.values()
-    print(f"speedup of the default over 1 worker: {one / many:.2f}x")
+    os.makedirs(workdir, exist_ok=True)
+    real = real_rows(args.data)
+    print(f"# winnow bench: {len(real):,} real rows from {args.data}; {os.cpu_count()} cores")
+    sections = args.sections.split(",")
+    if "scoring" in sections:
+        section_scoring(real, args.rows, workdir)
+    if "dedup" in sections:
+        section_dedup(real, args.rows, workdir, args.copies_per_rate)
+    if "memory" in sections:
+        section_memory(real, workdir, tuple(int(x) for x in args.memory_rows.split(",")))
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -39,7 +39,7 @@ def test_score_shard_fn_outputs_records_dead_letters_and_stats(tmp_path):
         out = (
             p
             | beam.Create([s.__dict__ for s in shards])
-            | beam.ParDo(ScoreShardFn(CONFIG, RULES)).with_outputs(REJECTED_TAG, STATS_TAG, main="records")
+            | beam.ParDo(ScoreShardFn(CONFIG, RULES, str(tmp_path / "out"))).with_outputs(REJECTED_TAG, STATS_TAG, main="records")
         )
         rows = out.records | beam.FlatMap(lambda b: b.to_pylist()) | beam.Map(lambda r: (r["id"], r["flags"]))
         assert_that(rows, equal_to([("a.jsonl:0", []), ("a.jsonl:2", ["empty_response"]), ("b.jsonl:0", [])]), label="records")

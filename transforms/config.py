@@ -155,6 +155,8 @@ def _validate_dedup(d: dict[str, Any]) -> None:
     vt = d["verify_threshold"]
     _expect(vt is None or (isinstance(vt, (int, float)) and 0 <= vt <= 1), "dedup.verify_threshold", "must be null or a number in [0, 1]")
     _expect(d["verify"] in ("estimate", "exact", "none"), "dedup.verify", "must be estimate, exact or none")
+    pt = d["part_threshold"]
+    _expect(isinstance(pt, (int, float)) and 0 <= pt <= 1, "dedup.part_threshold", "must be a number in [0, 1]")
     b, r = d["bands"], d["rows"]
     _expect(_is_int(b) and _is_int(r) and b >= 0 and r >= 0, "dedup.bands", "bands and rows must be integers >= 0")
     _expect((b == 0) == (r == 0), "dedup.bands", "set both bands and rows, or neither (0 = from threshold)")

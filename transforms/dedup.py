@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms import components as cc
-from transforms import lsh, minhash
+from transforms import lsh, minhash, spill
 from transforms.schema import ROW_BITS
 from transforms.shingles import ShingleSpec, shingle_hashes
 
@@ -43,7 +43,7 @@ DUPLICATES = pa.schema(
         ("cluster_size", pa.int64()),
         ("keep", pa.bool_()),
         ("kept_id", pa.string()),
-        ("similarity", pa.float32()),  # estimated Jaccard to the kept row (the smaller of prompt and answer)
+        ("similarity", pa.float32()),  # estimated Jaccard to the kept row (of the answer, for prompt_answer)
         ("exact", pa.bool_()),  # same content hash as the kept row
     ]
 )
@@ -64,6 +64,7 @@ class DedupParams:
     max_rounds: int
     keep: tuple[str, ...]
     export_signatures: bool
+    part_threshold: float = 0.1
 
     @property
     def parts(self) -> int:
@@ -84,6 +85,7 @@ class DedupParams:
         return cls(
             d["text"], ShingleSpec.from_config(d), d["num_perm"], d["seed"], d["threshold"], bands, rows,
             d["verify"], verify_threshold, d["partitions"], d["max_rounds"], tuple(d["keep"]), d["export_signatures"],
+            d["part_threshold"],
         )
 
 
@@ -149,18 +151,25 @@ class Signer:
         self.schema = side_schema(params)
         self.timings: dict[str, float] = defaultdict(float)
 
-    def sign(self, scored: pa.RecordBatch) -> tuple[pa.RecordBatch, dict[int, np.ndarray], np.ndarray]:
-        """(side-file batch, band entries per partition, shingle hashes)."""
+    def sign(self, batch: pa.RecordBatch, scored: pa.RecordBatch) -> tuple[pa.RecordBatch, dict[int, np.ndarray], np.ndarray]:
+        """(side-file batch, band entries per partition, shingle hashes).
+
+        `batch` is the canonical batch (its text), `scored` the same rows with signals.
+        """
         p = self.params
         t = time.perf_counter()
-        shingled = [shingle_hashes(text, p.spec) for text in dedup_texts(scored, p.text)]
+        shingled = [shingle_hashes(text, p.spec) for text in dedup_texts(batch, p.text)]
         t1 = time.perf_counter()
         sigs = np.concatenate([minhash.signatures(h, o, p.num_perm, p.seed) for h, o in shingled], axis=1)
         t2 = time.perf_counter()
         keys = scored.column("key").to_numpy()
-        entries = lsh.band_entries(
-            keys, sigs, lsh.content_keys(scored.column("content_hash").to_pylist()), p.bands, p.rows, p.partitions, p.parts
-        )
+        exact = lsh.content_keys(scored.column("content_hash").to_pylist())
+        if p.parts == 2:
+            # LSH on the whole conversation: MinHash of a union is the element-wise minimum.
+            prompt, answer = sigs[:, : p.num_perm], sigs[:, p.num_perm :]
+            entries = lsh.band_entries(keys, np.minimum(prompt, answer), exact, p.bands, p.rows, p.partitions, answer)
+        else:
+            entries = lsh.band_entries(keys, sigs, exact, p.bands, p.rows, p.partitions)
         t3 = time.perf_counter()
         cols = {
             "key": scored.column("key"),
@@ -258,52 +267,50 @@ def _split(keys_for_split: np.ndarray, arrays: list[np.ndarray]) -> Iterator[tup
             yield int(sorted_keys[chunk[0]]), [a[sel] for a in arrays]
 
 
-class CandidatesFn(beam.DoFn):
-    """Band entries of one partition -> candidate pairs, keyed by the shard of their first row."""
+def work_dir(output: str, name: str) -> str:
+    """Intermediate files of the near-duplicate stages, removed after the run."""
+    return FileSystems.join(output, "_work", name)
 
-    def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
-        _, chunks = element
-        pairs = lsh.candidate_pairs(np.concatenate(list(chunks)))
+
+class CandidatesFn(beam.DoFn):
+    """One band partition: read its entries, find candidate pairs, spill them by pair partition.
+
+    The side input only orders this stage after every shard has written its entries.
+    """
+
+    def __init__(self, output: str, partitions: int):
+        self._output, self._partitions = output, partitions
+
+    def process(self, part: int, _written: Any) -> Iterator[Any]:
+        entries = spill.read_partition(work_dir(self._output, "bands"), part, 4)
+        pairs = lsh.candidate_pairs(entries)
         Metrics.counter(NAMESPACE, "dedup_candidate_pairs").inc(len(pairs))
-        yield beam.pvalue.TaggedOutput("totals", ("candidate_pairs", len(pairs)))
+        writer = spill.SpillWriter(work_dir(self._output, "pairs"), f"b{part:05d}")
+        for q, (p,) in _split(lsh.pair_partition(pairs, self._partitions), [pairs]):
+            writer.add(q, p)
+        writer.flush()
+        yield ("candidate_pairs", len(pairs))
+
+
+class AcceptPairsFn(beam.DoFn):
+    """Every band's copy of a pair meets here: one pair to verify, with the union of its evidence."""
+
+    def __init__(self, output: str):
+        self._output = output
+
+    def process(self, part: int, _written: Any) -> Iterator[Any]:
+        pairs = spill.read_partition(work_dir(self._output, "pairs"), part, 3).astype(np.int64)
+        pairs = lsh.merge_pairs(pairs)
+        writer = spill.SpillWriter(work_dir(self._output, "accepted"), f"q{part:05d}")
         for shard, (p,) in _split(shard_of(pairs[:, 0]), [pairs]):
-            yield shard, p
+            writer.add(shard, p)
+        writer.flush()
+        yield ("accepted_pairs", len(pairs))
 
 
 class AttachFirstFn(beam.DoFn):
-    """Attach the first row's signature to each pair; re-key by the second row's shard."""
-
-    def __init__(self, output: str, width: int):
-        self._output, self._width = output, width
-
-    def setup(self) -> None:
-        self._side = _SideCache(self._output)
-
-    def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
-        shard, chunks = element
-        pairs = lsh.dedupe_pairs(np.concatenate(list(chunks)))
-        table, idx = self._side.rows(shard, pairs[:, 0])
-        sig_a = _sigs(table, idx, self._width)
-        extra = [table.column("shingles").take(pa.array(idx))] if "shingles" in table.column_names else []
-        for shard_b, parts in _split(shard_of(pairs[:, 1]), [pairs, sig_a, np.arange(len(pairs))]):
-            payload = (parts[0], parts[1], extra[0].take(pa.array(parts[2])) if extra else None)
-            yield shard_b, payload
-
-
-def _exact_jaccard(a: pa.Array, b: pa.Array) -> np.ndarray:
-    """Jaccard of the shingle sets, the smallest over the signature parts."""
-    out = np.zeros(len(a), dtype=np.float32)
-    for i, (x, y) in enumerate(zip(a.to_pylist(), b.to_pylist())):
-        sims = []
-        for px, py in zip(x, y):
-            sx, sy = set(px or ()), set(py or ())
-            sims.append(len(sx & sy) / len(sx | sy) if (sx or sy) else 1.0)
-        out[i] = min(sims)
-    return out
-
-
-class VerifyFn(beam.DoFn):
-    """Keep pairs whose similarity reaches the threshold (exact copies always); emit graph arcs."""
+    """Pairs whose first row is in this shard: attach that row's signature (or shingles)
+    and spill both by the second row's shard. A pair gets an id (shard << 32 | index)."""
 
     def __init__(self, output: str, params: DedupParams):
         self._output, self._params = output, params
@@ -311,25 +318,114 @@ class VerifyFn(beam.DoFn):
     def setup(self) -> None:
         self._side = _SideCache(self._output)
 
-    def process(self, element) -> Iterator[Any]:
-        shard_b, payloads = element
-        p = self._params
-        pairs = np.concatenate([x[0] for x in payloads])
-        sig_a = np.concatenate([x[1] for x in payloads])
-        table, idx = self._side.rows(shard_b, pairs[:, 1])
-        if p.verify == "exact":
-            sh_a = pa.concat_arrays([x[2] for x in payloads])
-            sim = _exact_jaccard(sh_a, table.column("shingles").take(pa.array(idx)).combine_chunks())
-        elif p.verify == "estimate":
-            sim = minhash.estimated_jaccard(sig_a, _sigs(table, idx, p.width), p.parts)
+    def process(self, shard: int, _written: Any) -> Iterator[Any]:
+        pairs = spill.read_partition(work_dir(self._output, "accepted"), shard, 3).astype(np.int64)
+        if len(pairs) == 0:
+            return
+        table, idx = self._side.rows(shard, pairs[:, 0])
+        ids = (np.int64(shard) << 32) | np.arange(len(pairs), dtype=np.int64)
+        id_words = ids.astype(np.uint64).view(np.uint32).reshape(-1, 2)
+        by_b = shard_of(pairs[:, 1])
+        out_pairs = spill.SpillWriter(work_dir(self._output, "first"), f"s{shard:06d}")
+        out_sides = spill.SpillWriter(work_dir(self._output, "first_side"), f"s{shard:06d}")
+        if self._params.verify == "exact":
+            lists = table.column("shingles").take(pa.array(idx)).combine_chunks()
+            for k in range(self._params.parts):
+                part_lists = pc.list_element(lists, k)
+                lengths = pc.list_value_length(part_lists).to_numpy(zero_copy_only=False)
+                values = pc.list_flatten(part_lists).to_numpy(zero_copy_only=False).astype(np.uint32)
+                owner = np.repeat(np.arange(len(pairs)), lengths)
+                rows = np.column_stack([id_words[owner], np.full(len(owner), k, np.uint32), values])
+                for sb, (r,) in _split(by_b[owner], [rows]):
+                    out_sides.add(sb, r)
         else:
-            sim = np.ones(len(pairs), dtype=np.float32)
-        ok = (sim >= p.verify_threshold) | (pairs[:, 2] == 1)
+            sig = _sigs(table, idx, self._params.width)
+            rows = np.column_stack([id_words, sig])
+            for sb, (r,) in _split(by_b, [rows]):
+                out_sides.add(sb, r)
+        for sb, (p, i) in _split(by_b, [pairs, ids]):
+            out_pairs.add(sb, np.column_stack([p, i]))
+        out_pairs.flush()
+        out_sides.flush()
+        yield shard
+
+
+def similarity(a: np.ndarray, b: np.ndarray, params: DedupParams) -> tuple[np.ndarray, np.ndarray]:
+    """(similarity of the content, similarity of its context), estimated Jaccard row by row.
+
+    prompt_answer: the content is the answer and the context the prompt, so
+    rows that share a template prompt but answer differently score low, and
+    a stock answer ("Yes") to different prompts is caught by the context.
+    Other modes: one text, returned twice.
+    """
+    if params.parts == 1:
+        sim = minhash.estimated_jaccard(a, b)
+        return sim, sim
+    n = params.num_perm
+    return minhash.estimated_jaccard(a[:, n:], b[:, n:]), minhash.estimated_jaccard(a[:, :n], b[:, :n])
+
+
+def is_similar(content: np.ndarray, context: np.ndarray, params: DedupParams) -> np.ndarray:
+    """The duplicate test: content reaches verify_threshold and context part_threshold."""
+    return (content >= params.verify_threshold) & (context >= params.part_threshold)
+
+
+def _jaccard(x: set, y: set) -> float:
+    return len(x & y) / len(x | y) if (x or y) else 1.0
+
+
+class VerifyFn(beam.DoFn):
+    """Pairs whose second row is in this shard: keep those that pass the duplicate test
+    (exact copies always) and emit them as graph arcs keyed by node partition."""
+
+    def __init__(self, output: str, params: DedupParams):
+        self._output, self._params = output, params
+
+    def setup(self) -> None:
+        self._side = _SideCache(self._output)
+
+    def process(self, shard: int, _written: Any) -> Iterator[Any]:
+        p = self._params
+        pairs = spill.read_partition(work_dir(self._output, "first"), shard, 4).astype(np.int64)
+        if len(pairs) == 0:
+            return
+        order = np.argsort(pairs[:, 3], kind="stable")
+        pairs = pairs[order]
+        table, idx = self._side.rows(shard, pairs[:, 1])
+        width = p.width + 2 if p.verify != "exact" else 4
+        sides = spill.read_partition(work_dir(self._output, "first_side"), shard, width).astype(np.uint32)
+        side_ids = np.ascontiguousarray(sides[:, :2]).view(np.uint64).ravel().astype(np.int64)
+        if p.verify == "exact":
+            content, context = _exact_from_rows(pairs[:, 3], side_ids, sides, table.column("shingles").take(pa.array(idx)), p.parts)
+            ok = is_similar(content, context, p)
+        elif p.verify == "estimate":
+            pos = np.searchsorted(side_ids, pairs[:, 3], sorter=np.argsort(side_ids, kind="stable"))
+            sig_a = sides[np.argsort(side_ids, kind="stable")[pos], 2:]
+            ok = is_similar(*similarity(sig_a, _sigs(table, idx, p.width), p), p)
+        else:
+            ok = np.ones(len(pairs), dtype=bool)
+        ok |= (pairs[:, 2] & lsh.EXACT) != 0
         Metrics.counter(NAMESPACE, "dedup_verified_pairs").inc(int(ok.sum()))
         yield beam.pvalue.TaggedOutput("totals", ("verified_pairs", int(ok.sum())))
         yield beam.pvalue.TaggedOutput("totals", ("rejected_pairs", int((~ok).sum())))
         for part, arcs in cc.split_by_partition(cc.symmetric(pairs[ok, :2]), p.partitions).items():
             yield part, arcs
+
+
+def _exact_from_rows(pair_ids, side_ids, sides, second: pa.Array, parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Jaccard (content, context) from the first rows' spilled shingles
+    [id, part, hash] and the second rows' shingle lists."""
+    first: dict[int, list[set]] = {}
+    for pid, k, h in zip(side_ids.tolist(), sides[:, 2].tolist(), sides[:, 3].tolist()):
+        first.setdefault(pid, [set() for _ in range(parts)])[k].add(h)
+    content = np.zeros(len(pair_ids), dtype=np.float32)
+    context = np.zeros(len(pair_ids), dtype=np.float32)
+    for i, (pid, lists) in enumerate(zip(pair_ids.tolist(), second.to_pylist())):
+        a_sets = first.get(pid, [set() for _ in range(parts)])
+        b_sets = [set(x or ()) for x in lists]
+        content[i] = _jaccard(a_sets[-1], b_sets[-1])
+        context[i] = _jaccard(a_sets[0], b_sets[0])
+    return content, context
 
 
 class StarStepFn(beam.DoFn):
@@ -405,13 +501,13 @@ def keep_order(keep: tuple[str, ...]) -> list[tuple[str, str, str]]:
     return keys
 
 
-def split_clusters(component: np.ndarray, sig: np.ndarray, threshold: float, parts: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def split_clusters(component: np.ndarray, sig: np.ndarray, params: DedupParams) -> tuple[np.ndarray, np.ndarray]:
     """Split connected components so every member is similar to its cluster's kept row.
 
     Rows arrive sorted by component, then by the keep rule. Within a
     component, the first unassigned row becomes a kept row and takes every
-    unassigned row whose estimated Jaccard with it reaches the threshold;
-    repeat. Chains (A~B, B~C, A!~C) thus never merge dissimilar rows.
+    unassigned row that passes the duplicate test (`is_similar`) against
+    it; repeat. With verify: none every member joins the first row. Chains (A~B, B~C, A!~C) thus never merge dissimilar rows.
     Returns (index of each row's kept row, is-kept flag).
     """
     n = len(component)
@@ -421,8 +517,10 @@ def split_clusters(component: np.ndarray, sig: np.ndarray, threshold: float, par
         free = np.arange(lo, hi)
         while len(free):
             centre = free[0]
-            sim = minhash.estimated_jaccard(sig[free], np.broadcast_to(sig[centre], sig[free].shape), parts)
-            take = sim >= threshold
+            if params.verify == "none":
+                take = np.ones(len(free), dtype=bool)
+            else:
+                take = is_similar(*similarity(sig[free], np.broadcast_to(sig[centre], sig[free].shape), params), params)
             take[0] = True
             kept_of[free[take]] = centre
             free = free[~take]
@@ -441,17 +539,15 @@ class ChooseKeepFn(beam.DoFn):
         table = table.sort_by(keep_order(self._params.keep))
         sig = _sigs(table, np.arange(table.num_rows), self._params.width)
         ch = table.column("content_hash").combine_chunks()
-        threshold = self._params.verify_threshold if self._params.verify != "none" else 0.0
-        kept_idx, is_kept = split_clusters(table.column("component").to_numpy(), sig, threshold, self._params.parts)
+        kept_idx, is_kept = split_clusters(table.column("component").to_numpy(), sig, self._params)
         exact = pc.equal(ch, ch.take(pa.array(kept_idx))).to_numpy(zero_copy_only=False)
-        # Exact copies always join their kept row, even below the threshold (e.g. empty text).
         sizes = np.bincount(kept_idx, minlength=table.num_rows)
         in_cluster = sizes[kept_idx] >= 2
         keys = table.column("key").to_numpy()
         cluster_id = np.full(table.num_rows, np.iinfo(np.int64).max, dtype=np.int64)
         np.minimum.at(cluster_id, kept_idx, keys)
         sel = np.flatnonzero(in_cluster)
-        similarity = minhash.estimated_jaccard(sig[sel], sig[kept_idx[sel]], self._params.parts).astype(np.float32)
+        sim_to_kept = similarity(sig[sel], sig[kept_idx[sel]], self._params)[0].astype(np.float32)
         ids = table.column("id").combine_chunks()
         out = pa.RecordBatch.from_pydict(
             {
@@ -463,7 +559,7 @@ class ChooseKeepFn(beam.DoFn):
                 "cluster_size": pa.array(sizes[kept_idx[sel]], pa.int64()),
                 "keep": pa.array(is_kept[sel]),
                 "kept_id": ids.take(pa.array(kept_idx[sel])),
-                "similarity": pa.array(similarity, pa.float32()),
+                "similarity": pa.array(sim_to_kept, pa.float32()),
                 "exact": pa.array(exact[sel]),
             },
             schema=DUPLICATES,
@@ -488,34 +584,38 @@ def _sum_arrays(arrays) -> np.ndarray:
 
 
 @beam.ptransform_fn
-def NearDuplicates(bands, params: DedupParams, output: str, shard_names: dict[int, str]):  # noqa: N802 - Beam style
-    """Band entries in; duplicate records, per-shard counts and totals out.
+def NearDuplicates(written, params: DedupParams, output: str, shard_names: dict[int, str]):  # noqa: N802 - Beam style
+    """Clusters from the band entries the scoring stage spilled to files.
 
-    Returns (duplicates, per_shard, totals): record batches of
-    duplicates/*.parquet, (shard, [rows in clusters, removed, exact removed])
-    and (name, count) totals for the summary.
+    `written` holds one marker per shard whose entries are on disk; the
+    first stage waits for all of them. Returns (duplicates, per_shard,
+    totals): record batches of duplicates/*.parquet, (shard, [rows in
+    clusters, removed, exact removed]) and (name, count) totals.
     """
-    totals = []
-    cand = (
-        bands
-        | "GroupBands" >> beam.GroupByKey()
-        | "Candidates" >> beam.ParDo(CandidatesFn()).with_outputs("totals", main="pairs")
+    p = written.pipeline
+    parts = p | "BandPartitions" >> beam.Create(range(params.partitions)) | "SpreadBands" >> beam.Reshuffle()
+    cand_totals = parts | "Candidates" >> beam.ParDo(CandidatesFn(output, params.partitions), beam.pvalue.AsList(written))
+    accept = (
+        p
+        | "PairPartitions" >> beam.Create(range(params.partitions))
+        | "SpreadPairs" >> beam.Reshuffle()
+        | "AcceptPairs" >> beam.ParDo(AcceptPairsFn(output), beam.pvalue.AsList(cand_totals))
     )
-    totals.append(cand.totals)
-    pairs = cand.pairs
-    if params.verify == "none":
-        arcs = pairs | "Arcs" >> beam.FlatMap(
-            lambda kv, n: cc.split_by_partition(cc.symmetric(kv[1][:, :2]), n).items(), params.partitions
-        )
-    else:
-        first = pairs | "GroupByFirst" >> beam.GroupByKey() | "AttachFirst" >> beam.ParDo(AttachFirstFn(output, params.width))
-        verified = (
-            first
-            | "GroupBySecond" >> beam.GroupByKey()
-            | "Verify" >> beam.ParDo(VerifyFn(output, params)).with_outputs("totals", main="arcs")
-        )
-        totals.append(verified.totals)
-        arcs = verified.arcs
+    shard_ids = sorted(shard_names)
+    first = (
+        p
+        | "FirstShards" >> beam.Create(shard_ids)
+        | "SpreadFirst" >> beam.Reshuffle()
+        | "AttachFirst" >> beam.ParDo(AttachFirstFn(output, params), beam.pvalue.AsList(accept))
+    )
+    verified = (
+        p
+        | "SecondShards" >> beam.Create(shard_ids)
+        | "SpreadSecond" >> beam.Reshuffle()
+        | "Verify" >> beam.ParDo(VerifyFn(output, params), beam.pvalue.AsList(first)).with_outputs("totals", main="arcs")
+    )
+    totals = [cand_totals, accept, verified.totals]
+    arcs = verified.arcs
     for r in range(params.max_rounds):
         step = "large" if r % 2 == 0 else "small"
         arcs = arcs | f"Group{r}" >> beam.GroupByKey() | f"Star{r}{step}" >> beam.ParDo(StarStepFn(step, params.partitions))

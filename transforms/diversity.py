@@ -119,13 +119,44 @@ def self_bleu(texts: list[str]) -> float | None:
     """Mean sentence BLEU (sacrebleu, 0..100) of each text against all the others.
 
     High Self-BLEU means the sampled responses resemble each other (low
-    diversity). None when fewer than two texts.
+    diversity). Equal to averaging sacrebleu's `sentence_score(t, others)`,
+    but each text is tokenized once and each n-gram's best count among the
+    others comes from its two largest counts: O(n-grams), not O(texts^2).
+    None when fewer than two texts.
     """
     texts = [t for t in texts if t.strip()]
     if len(texts) < 2:
         return None
     from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics.helpers import extract_all_word_ngrams
 
     bleu = BLEU(effective_order=True)
-    scores = [bleu.sentence_score(t, texts[:i] + texts[i + 1 :]).score for i, t in enumerate(texts)]
+    order = bleu.max_ngram_order
+    grams, lens = [], []
+    for t in texts:
+        g, n = extract_all_word_ngrams(bleu._preprocess_segment(t), 1, order)
+        grams.append(g)
+        lens.append(n)
+    # The two largest counts of every n-gram, with the owner of the largest.
+    top: dict[tuple, list] = {}
+    for i, g in enumerate(grams):
+        for gram, c in g.items():
+            best = top.get(gram)
+            if best is None:
+                top[gram] = [c, i, 0]
+            elif c > best[0]:
+                top[gram] = [c, i, best[0]]
+            elif c > best[2]:
+                best[2] = c
+    scores = []
+    for i, g in enumerate(grams):
+        correct, total = [0] * order, [0] * order
+        for gram, c in g.items():
+            best = top[gram]
+            ref = best[2] if best[1] == i else best[0]
+            total[len(gram) - 1] += c
+            correct[len(gram) - 1] += min(c, ref)
+        others = lens[:i] + lens[i + 1 :]
+        ref_len = bleu._get_closest_ref_len(lens[i], others)
+        scores.append(bleu._compute_score_from_stats([lens[i], ref_len] + correct + total).score)
     return float(np.mean(scores))

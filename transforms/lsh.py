@@ -1,10 +1,11 @@
 """LSH band entries and candidate pairs, as numpy arrays keyed by partition.
 
-A batch of signatures becomes, per partition, one (m, 3) uint64 array of
-band entries [band key, row key, exact flag]. The partition of an entry is
-its band key modulo the partition count, so all rows sharing a band value
-meet in one partition, where a sort finds them: no element per (row, band)
-ever crosses Beam, only one array per (batch, partition).
+A batch of signatures becomes, per partition, one (m, 4) uint64 array of
+band entries [band key, row key, kind, other part's band key]. The
+partition of an entry is its band key modulo the partition count, so all
+rows sharing a band value meet in one partition, where a sort finds them:
+no element per (row, band) is ever made, only one array per (batch,
+partition), spilled to files (transforms/spill.py).
 """
 
 from __future__ import annotations
@@ -21,78 +22,114 @@ def content_keys(content_hashes: list[str]) -> np.ndarray:
     return np.array([int(h[:16], 16) for h in content_hashes], dtype=np.uint64)
 
 
-def band_entries(
-    row_keys: np.ndarray, sigs: np.ndarray, exact_keys: np.ndarray, bands: int, rows: int, partitions: int, parts: int = 1
-) -> dict[int, np.ndarray]:
-    """Band entries of a batch grouped by partition.
+# Kinds of evidence for a candidate pair (bits, merged with OR across bands).
+MINHASH, EXACT = 1, 4
 
-    Every row gets one exact entry (its content hash); each signature part
-    (prompt, answer) with shingles gets `bands` MinHash entries. A part
-    without shingles (empty text) gets none, so empty fields never form one
-    giant bucket.
+
+def band_entries(
+    row_keys: np.ndarray,
+    sigs: np.ndarray,
+    exact_keys: np.ndarray,
+    bands: int,
+    rows: int,
+    partitions: int,
+    other_sigs: np.ndarray | None = None,
+) -> dict[int, np.ndarray]:
+    """Band entries of a batch grouped by partition: (m, 4) uint64 arrays of
+    [band key, row key, kind, key of the same band of `other_sigs`].
+
+    Every row gets one EXACT entry (its content hash) and, when it has
+    shingles, `bands` MINHASH entries. `other_sigs` (the answer part, when
+    `sigs` is the whole conversation) lets `candidate_pairs` split a large
+    bucket, a shared template, by the part that differs.
     """
-    width = sigs.shape[1] // parts
-    key_parts, owner_parts = [], []
-    for k in range(parts):
-        part = sigs[:, k * width : (k + 1) * width]
-        has = ~(part == EMPTY).all(axis=1)
-        key_parts.append(band_keys(part[has], bands, rows, first_band=k * bands).ravel())
-        owner_parts.append(np.repeat(row_keys[has].astype(np.uint64), bands))
-    keys = np.concatenate(key_parts)
-    owners = np.concatenate(owner_parts)
+    has = ~(sigs == EMPTY).all(axis=1)
+    keys = band_keys(sigs[has], bands, rows).ravel()
+    owners = np.repeat(row_keys[has].astype(np.uint64), bands)
+    if other_sigs is not None:
+        others = band_keys(other_sigs[has], bands, rows, first_band=bands).ravel()
+    else:
+        others = np.zeros(len(keys), np.uint64)
     exact = _mix64(exact_keys ^ np.uint64(0xA5A5A5A5A5A5A5A5))
     all_keys = np.concatenate([keys, exact])
-    all_rows = np.concatenate([owners, row_keys.astype(np.uint64)])
-    flags = np.concatenate([np.zeros(len(keys), np.uint64), np.ones(len(exact), np.uint64)])
+    entries = np.stack(
+        [
+            all_keys,
+            np.concatenate([owners, row_keys.astype(np.uint64)]),
+            np.concatenate([np.full(len(keys), MINHASH, np.uint64), np.full(len(exact), EXACT, np.uint64)]),
+            np.concatenate([others, np.zeros(len(exact), np.uint64)]),
+        ],
+        axis=1,
+    )
     part = (all_keys % np.uint64(partitions)).astype(np.int64)
     order = np.argsort(part, kind="stable")
-    entries = np.stack([all_keys, all_rows, flags], axis=1)[order]
-    part = part[order]
+    entries, part = entries[order], part[order]
     bounds = np.flatnonzero(np.diff(part)) + 1
-    out = {}
-    for chunk in np.split(np.arange(len(part)), bounds):
-        if len(chunk):
-            out[int(part[chunk[0]])] = entries[chunk]
-    return out
+    return {int(p[0]): chunk for p, chunk in zip(np.split(part, bounds), np.split(entries, bounds)) if len(chunk)}
 
 
 def candidate_pairs(entries: np.ndarray) -> np.ndarray:
-    """Pairs of rows that share a band key: an (m, 3) int64 array [a, b, exact] with a < b.
+    """Pairs of rows that share a band key: an (m, 3) int64 array [a, b, kind bits], a < b.
 
-    Small buckets give all pairs; a large bucket (many copies of one
-    template) gives a chain over its sorted members plus a star to its
-    smallest member, linear in its size but enough for verification to
-    find every similar member.
+    A MinHash bucket larger than ALL_PAIRS_MAX usually holds rows sharing a
+    template (a long system prompt, a tool preamble); it is split by the
+    answer's key of the same band, so only members that also agree there
+    pair up. Small buckets give all pairs; a large (sub-)bucket gives a
+    chain over its sorted members plus a star to its smallest member:
+    linear in its size, yet every similar member is reached through
+    verified edges.
     """
     if len(entries) == 0:
         return np.zeros((0, 3), dtype=np.int64)
+    entries = entries.copy()
+    order = np.argsort(entries[:, 0], kind="stable")
+    sorted_keys = entries[order, 0]
+    starts = np.concatenate(([0], np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1))
+    sizes = np.diff(np.append(starts, len(sorted_keys)))
+    big = np.zeros(len(entries), dtype=bool)
+    big[order] = np.repeat(sizes > ALL_PAIRS_MAX, sizes)
+    split = big & ((entries[:, 2] & np.uint64(EXACT)) == 0) & (entries[:, 3] != 0)
+    entries[split, 0] = _mix64(entries[split, 0] ^ _mix64(entries[split, 3]))
     order = np.lexsort((entries[:, 1], entries[:, 0]))
-    e = entries[order].astype(np.int64)  # row keys < 2**63; band keys only compared for equality
+    e = entries[order, :3].astype(np.int64)  # row keys < 2**63; band keys only compared for equality
     starts = np.concatenate(([0], np.flatnonzero(e[1:, 0] != e[:-1, 0]) + 1))
     sizes = np.diff(np.append(starts, len(e)))
     pairs = []
     # Buckets of equal size at once: a (buckets x size) matrix of members, then pair indices.
     for size in np.unique(sizes[(sizes >= 2) & (sizes <= ALL_PAIRS_MAX)]):
         first = starts[sizes == size]
-        members = e[first[:, None] + np.arange(size)[None, :], 1]
+        idx = first[:, None] + np.arange(size)[None, :]
         i, j = np.triu_indices(int(size), 1)
-        exact = np.repeat(e[first, 2], len(i))
-        pairs.append(np.stack([members[:, i].ravel(), members[:, j].ravel(), exact], axis=1))
+        pairs.append(_pairs(e, idx[:, i].ravel(), idx[:, j].ravel()))
     for start, size in zip(starts[sizes > ALL_PAIRS_MAX], sizes[sizes > ALL_PAIRS_MAX]):
-        members = e[start : start + size, 1]
-        a = np.concatenate([members[:-1], np.repeat(members[0], size - 2)])
-        b = np.concatenate([members[1:], members[2:]])
-        pairs.append(np.stack([a, b, np.full(len(a), e[start, 2])], axis=1))
+        idx = np.arange(start, start + size)
+        a = np.concatenate([idx[:-1], np.repeat(idx[0], size - 2)])
+        b = np.concatenate([idx[1:], idx[2:]])
+        pairs.append(_pairs(e, a, b))
     if not pairs:
         return np.zeros((0, 3), dtype=np.int64)
-    return dedupe_pairs(np.concatenate(pairs))
+    return merge_pairs(np.concatenate(pairs))
 
 
-def dedupe_pairs(pairs: np.ndarray) -> np.ndarray:
-    """Unique (a, b) pairs; a pair is exact if any of its copies is."""
+def _pairs(e: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """[a, b, kind] for pairs of entry indices (both entries of a bucket have the same kind)."""
+    a, b = e[i, 1], e[j, 1]
+    return np.stack([np.minimum(a, b), np.maximum(a, b), e[i, 2]], axis=1)
+
+
+def merge_pairs(pairs: np.ndarray) -> np.ndarray:
+    """Unique (a, b) pairs with the union of their match bits."""
     if len(pairs) == 0:
         return pairs
-    order = np.lexsort((-pairs[:, 2], pairs[:, 1], pairs[:, 0]))
+    order = np.lexsort((pairs[:, 1], pairs[:, 0]))
     p = pairs[order]
     first = np.concatenate(([True], (p[1:, 0] != p[:-1, 0]) | (p[1:, 1] != p[:-1, 1])))
-    return p[first]
+    starts = np.flatnonzero(first)
+    out = p[starts].copy()
+    out[:, 2] = np.bitwise_or.reduceat(p[:, 2], starts)
+    return out
+
+
+def pair_partition(pairs: np.ndarray, partitions: int) -> np.ndarray:
+    h = _mix64(pairs[:, 0].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ pairs[:, 1].astype(np.uint64))
+    return (h % np.uint64(partitions)).astype(np.int64)

@@ -101,5 +101,5 @@ def band_keys(sigs: np.ndarray, bands: int, rows: int, first_band: int = 0) -> n
 def estimated_jaccard(a: np.ndarray, b: np.ndarray, parts: int = 1) -> np.ndarray:
     """Share of equal MinHash values, row by row; with several signature parts
     (prompt | answer), the smallest part's share: every part must match."""
-    eq = (a == b).reshape(a.shape[0], parts, -1)
+    eq = (a == b).reshape(a.shape[0], parts, a.shape[1] // parts)
     return eq.mean(axis=2).min(axis=1)

@@ -21,7 +21,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms import summary
-from transforms.dedup import DUPLICATES, DedupParams, NearDuplicates, SideFileWriter, Signer, side_path
+from transforms.dedup import DUPLICATES, DedupParams, NearDuplicates, SideFileWriter, Signer, side_path, work_dir
+from transforms.spill import SpillWriter
 from transforms.formats import FieldMap
 from transforms.normalize import normalize_rows, rejected_batch
 from transforms.rules import Rule
@@ -102,17 +103,20 @@ class ScoreShardFn(beam.DoFn):
         stats = summary.ShardStats(
             shard.name, shard.index, types_max=div["instruction_types_max"], bleu_per_shard=div["self_bleu_sample_per_shard"]
         )
-        side = SideFileWriter(side_path(self._output, shard.index), self._signer.schema) if self._signer else None
+        side = bands = None
+        if self._signer:
+            side = SideFileWriter(side_path(self._output, shard.index), self._signer.schema)
+            bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}")
         for raw in read_shard(shard.path, inp["batch_size"], inp["max_row_bytes"], raw_max):
             batch, rejected = normalize_rows(raw, shard, self._fields, raw_max)
             scored = self._scorer.score(batch) if batch.num_rows else None
             stats.add_batch(scored, rejected, len(raw))
             if scored is not None and self._signer is not None:
-                side_rows, entries, shingles = self._signer.sign(scored)
+                side_rows, entries, shingles = self._signer.sign(batch, scored)
                 side.write(side_rows)
-                stats.add_diversity(scored, shingles, div["self_bleu_sample"])
+                stats.add_diversity(batch, shingles, div["self_bleu_sample"])
                 for part, arr in entries.items():
-                    yield beam.pvalue.TaggedOutput(BANDS_TAG, (part, arr))
+                    bands.add(part, arr)
             self._rows_read.inc(len(raw))
             self._rows_rejected.inc(len(rejected))
             for r in rejected:
@@ -127,6 +131,8 @@ class ScoreShardFn(beam.DoFn):
             _PROGRESS.add(len(raw))
         if side is not None:
             side.close()
+            bands.flush()
+            yield beam.pvalue.TaggedOutput(BANDS_TAG, shard.index)
         yield beam.pvalue.TaggedOutput(STATS_TAG, (shard.name, stats))
 
 
@@ -187,7 +193,6 @@ def write_summary(
     dataset = total.as_json({r.name: r.severity for r in rule_list}, {r.name: r.explain for r in rule_list})
     if config["dedup"]["enabled"]:
         params = DedupParams.from_config(config)
-        dataset["diversity"] = total.diversity_row(config["diversity"]["self_bleu_sample"])
         dataset["dedup"] = {
             "text": params.text,
             "shingle": params.spec.mode,
@@ -199,7 +204,7 @@ def write_summary(
             "verify": params.verify,
             "verify_threshold": params.verify_threshold,
             "max_rounds": params.max_rounds,
-            **{k: 0 for k in ("candidate_pairs", "verified_pairs", "rejected_pairs", "clusters", "split_off_rows", "unconverged_nodes")},
+            **{k: 0 for k in ("candidate_pairs", "accepted_pairs", "verified_pairs", "rejected_pairs", "clusters", "split_off_rows", "unconverged_nodes")},
             **{k: int(v) for k, v in sorted((dedup_totals or {}).items())},
         }
     dataset["shards"] = [

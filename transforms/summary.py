@@ -68,19 +68,19 @@ class ShardStats:
         state["sketches"] = {k: kll_floats_sketch.deserialize(v) for k, v in state["sketches"].items()}
         self.__dict__.update(state)
 
-    def add_diversity(self, scored: pa.RecordBatch, shingle_hashes: np.ndarray, sample_size: int) -> None:
-        """Distinct shingles, instruction types and the response sample of one batch."""
+    def add_diversity(self, batch: pa.RecordBatch, shingle_hashes: np.ndarray, sample_size: int) -> None:
+        """Distinct shingles, instruction types and the response sample of one canonical batch."""
         if self.ngrams is None:
             self.ngrams = diversity.HyperLogLog()
         self.ngrams.update(shingle_hashes)
         self.instruction_types = diversity.cap_counter(
-            self.instruction_types + diversity.instruction_types(scored.column("instruction")), self.types_max
+            self.instruction_types + diversity.instruction_types(batch.column("instruction")), self.types_max
         )
         if sample_size:
             if self.sample is None:
                 self.sample = diversity.BottomK(sample_size)
-            keys = [int(h[16:32], 16) for h in scored.column("content_hash").to_pylist()]
-            responses = [t[:500] for t in scored.column("response").to_pylist()]
+            keys = [int(h[16:32], 16) for h in batch.column("content_hash").to_pylist()]
+            responses = [t[:500] for t in batch.column("response").to_pylist()]
             self.sample.update(keys, responses)
 
     def add_batch(self, scored: pa.RecordBatch | None, rejected: list[dict[str, Any]], rows_read: int) -> None:
@@ -211,7 +211,7 @@ class ShardStats:
             "quantiles": {
                 name: {f"p{int(q * 100)}": v for q, v in zip(QUANTILES, self.quantiles(name))} for name in SKETCHED
             },
-            "diversity": {k: v for k, v in self.diversity_row().items()},
+            "diversity": self.diversity_row(),
             "top_instruction_types": dict(self.instruction_types.most_common(20)),
         }
 
