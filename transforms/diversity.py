@@ -19,15 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.arrow_bytes import mix64
+
 HLL_P = 14  # 16,384 registers: about 0.8 % standard error
-
-
-def _mix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(30))
-    h = h * np.uint64(0xBF58476D1CE4E5B9)
-    h = h ^ (h >> np.uint64(27))
-    h = h * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
 
 
 class HyperLogLog:
@@ -41,7 +35,7 @@ class HyperLogLog:
         """Add items given as hashes (any unsigned ints; they are re-mixed to 64 bits)."""
         if len(hashes) == 0:
             return
-        h = _mix64(hashes.astype(np.uint64))
+        h = mix64(hashes.astype(np.uint64))
         idx = (h >> np.uint64(64 - self.p)).astype(np.int64)
         w = (h << np.uint64(self.p)) | np.uint64(1 << (self.p - 1))  # guard bit caps the rank
         smear = w

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from transforms.minhash import EMPTY, _mix64, band_keys
+from transforms.arrow_bytes import mix64
+from transforms.minhash import EMPTY, band_keys
 
 ALL_PAIRS_MAX = 16  # buckets up to this size give every pair; bigger ones a chain and a star
 
@@ -50,7 +51,7 @@ def band_entries(
         others = band_keys(other_sigs[has], bands, rows, first_band=bands).ravel()
     else:
         others = np.zeros(len(keys), np.uint64)
-    exact = _mix64(exact_keys ^ np.uint64(0xA5A5A5A5A5A5A5A5))
+    exact = mix64(exact_keys ^ np.uint64(0xA5A5A5A5A5A5A5A5))
     all_keys = np.concatenate([keys, exact])
     entries = np.stack(
         [
@@ -89,7 +90,7 @@ def candidate_pairs(entries: np.ndarray) -> np.ndarray:
     big = np.zeros(len(entries), dtype=bool)
     big[order] = np.repeat(sizes > ALL_PAIRS_MAX, sizes)
     split = big & ((entries[:, 2] & np.uint64(EXACT)) == 0) & (entries[:, 3] != 0)
-    entries[split, 0] = _mix64(entries[split, 0] ^ _mix64(entries[split, 3]))
+    entries[split, 0] = mix64(entries[split, 0] ^ mix64(entries[split, 3]))
     order = np.lexsort((entries[:, 1], entries[:, 0]))
     e = entries[order, :3].astype(np.int64)  # row keys < 2**63; band keys only compared for equality
     starts = np.concatenate(([0], np.flatnonzero(e[1:, 0] != e[:-1, 0]) + 1))
@@ -131,5 +132,5 @@ def merge_pairs(pairs: np.ndarray) -> np.ndarray:
 
 
 def pair_partition(pairs: np.ndarray, partitions: int) -> np.ndarray:
-    h = _mix64(pairs[:, 0].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ pairs[:, 1].astype(np.uint64))
+    h = mix64(pairs[:, 0].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ pairs[:, 1].astype(np.uint64))
     return (h % np.uint64(partitions)).astype(np.int64)

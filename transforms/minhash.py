@@ -12,6 +12,8 @@ import functools
 
 import numpy as np
 
+from transforms.arrow_bytes import mix64
+
 EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's initial (empty) hash value
 
 
@@ -75,14 +77,6 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
     return opt
 
 
-def _mix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(30))
-    h = h * np.uint64(0xBF58476D1CE4E5B9)
-    h = h ^ (h >> np.uint64(27))
-    h = h * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
-
-
 def band_keys(sigs: np.ndarray, bands: int, rows: int, first_band: int = 0) -> np.ndarray:
     """A rows x bands uint64 matrix: a 64-bit key of each band's values (band index mixed in).
 
@@ -91,9 +85,9 @@ def band_keys(sigs: np.ndarray, bands: int, rows: int, first_band: int = 0) -> n
     n = sigs.shape[0]
     out = np.empty((n, bands), dtype=np.uint64)
     for i in range(bands):
-        h = np.full(n, _mix64(np.array([first_band + i + 1], dtype=np.uint64))[0], dtype=np.uint64)
+        h = np.full(n, mix64(np.array([first_band + i + 1], dtype=np.uint64))[0], dtype=np.uint64)
         for v in sigs[:, i * rows : (i + 1) * rows].T:
-            h = _mix64(h ^ v.astype(np.uint64))
+            h = mix64(h ^ v.astype(np.uint64))
         out[:, i] = h
     return out
 

@@ -23,6 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.arrow_bytes import mix64, utf8_buffer
+
 _NOT_WORD = r"[^\pL\pN\pM]+"
 _SPACELESS = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}]"
 _POW_BITS = 6  # byte weights cycle every 64 bytes: P**(k mod 64)
@@ -46,15 +48,6 @@ class ShingleSpec:
         return cls(dedup["shingle"], dedup["ngram"], dedup["char_ngram"], dedup["char_mode_share"])
 
 
-def _mix64(h: np.ndarray) -> np.ndarray:
-    """splitmix64 finalizer: an avalanching bijection on uint64 (wrapping arithmetic)."""
-    h = h ^ (h >> np.uint64(30))
-    h = h * np.uint64(0xBF58476D1CE4E5B9)
-    h = h ^ (h >> np.uint64(27))
-    h = h * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
-
-
 def normalize(texts: pa.Array) -> pa.Array:
     """Case-fold and turn every non-word run into one space (RE2, vectorized)."""
     return pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(pc.fill_null(texts, "")), _NOT_WORD, " "))
@@ -70,15 +63,6 @@ def char_mode_rows(normalized: pa.Array, spec: ShingleSpec) -> np.ndarray:
     spaceless = pc.count_substring_regex(normalized, _SPACELESS).to_numpy(zero_copy_only=False)
     chars = pc.utf8_length(normalized).to_numpy(zero_copy_only=False)
     return spaceless > spec.spaceless_share * np.maximum(chars, 1)
-
-
-def _buffer(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    texts = texts.cast(pa.large_string())
-    texts = pa.concat_arrays([texts]) if texts.offset else texts
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[: len(texts) + 1]
-    data = texts.buffers()[2]
-    buf = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None else np.zeros(0, np.uint8)
-    return buf, offsets - offsets[0]
 
 
 def _token_bounds(buf: np.ndarray, offsets: np.ndarray, char_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,16 +116,16 @@ def _token_hashes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
     contrib = buf[idx].astype(np.uint64) * _POW[exponent]
     seg = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     sums = np.add.reduceat(contrib, seg)
-    return _mix64(sums ^ lengths.astype(np.uint64))
+    return mix64(sums ^ lengths.astype(np.uint64))
 
 
 def _combine(token_hashes: np.ndarray, starts: np.ndarray, count: np.ndarray) -> np.ndarray:
     """32-bit hash of `count[k]` tokens beginning at token `starts[k]`."""
-    h = _mix64(count.astype(np.uint64) * _GOLDEN)
+    h = mix64(count.astype(np.uint64) * _GOLDEN)
     for j in range(int(count.max()) if len(count) else 0):
         active = j < count
         nxt = token_hashes[np.minimum(starts + j, len(token_hashes) - 1)]
-        h = np.where(active, _mix64(h ^ nxt), h)
+        h = np.where(active, mix64(h ^ nxt), h)
     return (h >> np.uint64(32)).astype(np.uint32)
 
 
@@ -153,7 +137,7 @@ def shingle_hashes(texts: pa.Array, spec: ShingleSpec) -> tuple[np.ndarray, np.n
     """
     normalized = normalize(texts)
     char_rows = char_mode_rows(normalized, spec)
-    buf, offsets = _buffer(normalized)
+    buf, offsets = utf8_buffer(normalized)
     starts, ends, rows = _token_bounds(buf, offsets, char_rows)
     tok = _token_hashes(buf, starts, ends)
     n = len(texts)

@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.arrow_bytes import utf8_buffer
+
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _ROW_SHIFT = np.uint64(44)  # keys: row (20 bits) | payload (44 bits)
 _MASK44 = np.uint64((1 << 44) - 1)
@@ -47,18 +49,6 @@ def _byte_classes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _STARTS_CHAR, _SPACE, _OTHER = _byte_classes()
 
 
-def _utf8_buffer(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes of a string array and its row offsets into them."""
-    texts = pc.fill_null(texts, "")
-    if pa.types.is_string(texts.type):
-        texts = texts.cast(pa.large_string())
-    texts = pa.concat_arrays([texts]) if texts.offset else texts
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[: len(texts) + 1]
-    data = texts.buffers()[2]
-    buf = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None else np.zeros(0, np.uint8)
-    return buf, offsets - offsets[0]
-
-
 def _row_sums(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     cs = np.zeros(len(mask) + 1, dtype=np.int64)
     np.cumsum(mask, out=cs[1:])
@@ -72,7 +62,7 @@ def basic_stats(texts: pa.Array) -> dict[str, np.ndarray]:
     with regexes: ASCII classes are exact; among non-ASCII characters only
     Latin-1 symbols, U+2000-2FFF punctuation and emoji count as non-letters.
     """
-    buf, offsets = _utf8_buffer(texts)
+    buf, offsets = utf8_buffer(texts)
     space = _SPACE[buf]
     chars = _row_sums(_STARTS_CHAR[buf], offsets)
     spaces = _row_sums(space, offsets)

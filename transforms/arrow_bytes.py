@@ -1,0 +1,32 @@
+"""Low-level helpers shared by the vectorized text code: raw UTF-8 buffers
+of Arrow string arrays, and a 64-bit integer mixer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def utf8_buffer(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of a string array (nulls as "") and each row's offsets into them."""
+    texts = pc.fill_null(texts, "")
+    if not pa.types.is_large_string(texts.type):
+        texts = texts.cast(pa.large_string())
+    texts = pa.concat_arrays([texts]) if texts.offset else texts
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[: len(texts) + 1]
+    data = texts.buffers()[2]
+    buf = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None else np.zeros(0, np.uint8)
+    return buf, offsets - offsets[0]
+
+
+def mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: an avalanching bijection on uint64 (wrapping arithmetic).
+
+    Stable across processes and platforms, unlike Python's hash().
+    """
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
