@@ -24,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from transforms.config import config_hash
+from transforms.dedup import DedupParams, reference_files, write_signature_params
 from transforms.formats import FieldMap, RowError, detect
 from transforms.rules import Rule, load_rules
 from transforms.score import check_rules_against_signals, scored_schema
@@ -74,6 +75,8 @@ def make_plan(inputs: list[str], output: str, config: dict[str, Any], runner: st
     """Everything decided before the pipeline runs; fails fast on bad config or inputs."""
     rule_list = load_rules(config["rules"], config["disable_rules"])
     check_rules_against_signals(rule_list, config)
+    if config["dedup"]["enabled"]:
+        reference_files(DedupParams.from_config(config))  # fails now if a reference is missing or incompatible
     shards, skipped = match_inputs(inputs)
     plan = Plan(inputs, output, config, rule_list, shards, skipped, runner=runner)
     if detect_formats:
@@ -241,7 +244,9 @@ def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) ->
     }
     if plan.config["dedup"]["enabled"]:
         _delete_tree(join(plan.output, "_work"))
-        if not plan.config["dedup"]["export_signatures"]:
+        if plan.config["dedup"]["export_signatures"]:
+            write_signature_params(plan.output, DedupParams.from_config(plan.config))
+        else:
             _delete_tree(join(plan.output, "signatures"))
     if problems:
         with FileSystems.create(join(plan.output, "run.error.json")) as f:

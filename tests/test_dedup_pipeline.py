@@ -496,3 +496,64 @@ def test_verify_modes(corpus_dir, tmp_path, verify):
         assert dd["rejected_pairs"] == 0 and dd["verified_pairs"] == dd["accepted_pairs"] and dd["split_off_rows"] == 0
         assert dups["p3"]["kept_id"] == "p1"
     assert not os.path.exists(os.path.join(out, "signatures"))
+
+
+@pytest.mark.slow
+def test_new_rows_are_deduplicated_against_an_exported_reference(tmp_path):
+    """A second run with dedup.reference marks rows that repeat the first corpus."""
+    from pipelines.cli import main as cli_main
+
+    first = tmp_path / "first"
+    first.mkdir()
+    old_rows = [
+        {"id": "old-1", "instruction": "Explain why the sky looks blue on a clear day.",
+         "output": "Sunlight scatters off air molecules, and short blue wavelengths scatter the most, "
+                   "so the whole sky glows blue when the sun is high on a clear day."},
+        {"id": "old-2", "instruction": "List three uses of baking soda at home.",
+         "output": "It deodorizes refrigerators, softens stubborn stains when mixed into a paste, "
+                   "and helps baked goods rise in the oven."},
+    ]
+    (first / "old.jsonl").write_text("\n".join(json.dumps(r) for r in old_rows) + "\n")
+    cfg1 = tmp_path / "export.yaml"
+    cfg1.write_text("dedup: {export_signatures: true}\n")
+    run1 = tmp_path / "run1"
+    assert cli_main(["score", str(first), "--output", str(run1), "--config", str(cfg1), "--direct_num_workers=1"]) == 0
+    assert (run1 / "signatures" / "params.json").exists()
+
+    second = tmp_path / "second"
+    second.mkdir()
+    new_rows = [
+        dict(old_rows[0], id="new-copy"),  # exact repeat of the reference
+        dict(old_rows[1], id="new-near", output=old_rows[1]["output"].replace("stubborn", "tough")),
+        {"id": "new-fresh", "instruction": "Name a mammal that lays eggs.",
+         "output": "The platypus is a mammal from Australia that lays eggs and hunts underwater."},
+    ]
+    (second / "new.jsonl").write_text("\n".join(json.dumps(r) for r in new_rows) + "\n")
+    cfg2 = tmp_path / "reference.yaml"
+    cfg2.write_text(f"dedup: {{reference: ['{run1 / 'signatures'}']}}\n")
+    run2 = tmp_path / "run2"
+    assert cli_main(["score", str(second), "--output", str(run2), "--config", str(cfg2), "--direct_num_workers=1"]) == 0
+    dups = {r["id"]: r for r in pq.read_table(str(run2 / "duplicates")).to_pylist()}
+    assert set(dups) == {"new-copy", "new-near"}
+    assert dups["new-copy"]["kept_id"] == "old-1" and dups["new-copy"]["exact"] and not dups["new-copy"]["keep"]
+    assert dups["new-near"]["kept_id"] == "old-2" and not dups["new-near"]["keep"]
+    dataset = json.loads((run2 / "summary" / "dataset.json").read_text())
+    assert dataset["dedup"]["reference_rows"] == 2 and dataset["dedup"]["matched_reference"] == 2
+    assert dataset["rows_read"] == 3
+
+
+def test_incompatible_reference_fails_before_reading_data(tmp_path, capsys):
+    from pipelines.cli import main as cli_main
+
+    ref = tmp_path / "sigs"
+    ref.mkdir()
+    (ref / "params.json").write_text(json.dumps({"text": "prompt_answer", "shingle": "auto", "ngram": 5, "char_ngram": 5,
+                                                 "char_mode_share": 0.3, "num_perm": 128, "seed": 1}))
+    (ref / "s000000.parquet").write_bytes(b"")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"dedup: {{reference: ['{ref}']}}\n")
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n")
+    assert cli_main(["score", str(src), "--output", str(tmp_path / "out"), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "dedup.reference" in err and "ngram" in err

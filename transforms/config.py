@@ -168,6 +168,11 @@ def _validate_dedup(d: dict[str, Any]) -> None:
         f"must be a list of attributes, each optionally prefixed with '-' (largest first): {', '.join(allowed)}",
     )
     _expect(isinstance(d["export_signatures"], bool), "dedup.export_signatures", "must be true or false")
+    _expect(
+        isinstance(d["reference"], list) and all(isinstance(r, str) for r in d["reference"]),
+        "dedup.reference",
+        "must be a list of signatures/ directories of earlier runs",
+    )
 
 
 def load_config(path: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

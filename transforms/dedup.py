@@ -31,6 +31,10 @@ from transforms.shingles import ShingleSpec, shingle_hashes
 NAMESPACE = "winnow"
 KEEP_ATTRIBUTES = ("quality", "response_chars", "instruction_chars", "n_turns", "id", "key")
 TEXT_CHOICES = ("prompt_answer", "conversation", "instruction", "response")
+# Shard indices from here on name files of an earlier run's exported signatures.
+REFERENCE_BASE = 1 << 22
+# Parameters that must match for signatures of two runs to be comparable.
+COMPATIBLE = ("text", "shingle", "ngram", "char_ngram", "char_mode_share", "num_perm", "seed")
 ANSWER_ROLES = ("assistant", "tool_call", "text")
 
 DUPLICATES = pa.schema(
@@ -65,6 +69,7 @@ class DedupParams:
     keep: tuple[str, ...]
     export_signatures: bool
     part_threshold: float = 0.1
+    reference: tuple[str, ...] = ()
 
     @property
     def parts(self) -> int:
@@ -85,7 +90,7 @@ class DedupParams:
         return cls(
             d["text"], ShingleSpec.from_config(d), d["num_perm"], d["seed"], d["threshold"], bands, rows,
             d["verify"], verify_threshold, d["partitions"], d["max_rounds"], tuple(d["keep"]), d["export_signatures"],
-            d["part_threshold"],
+            d["part_threshold"], tuple(d["reference"]),
         )
 
 
@@ -137,6 +142,53 @@ def side_schema(params: DedupParams) -> pa.Schema:
     if params.verify == "exact":
         fields.append(("shingles", pa.list_(pa.list_(pa.uint32()))))
     return pa.schema(fields)
+
+
+def signature_params(params: DedupParams) -> dict[str, Any]:
+    """What a later run needs to know to compare its signatures with these."""
+    s = params.spec
+    return {
+        "text": params.text, "shingle": s.mode, "ngram": s.word_n, "char_ngram": s.char_n,
+        "char_mode_share": s.spaceless_share, "num_perm": params.num_perm, "seed": params.seed,
+    }
+
+
+def write_signature_params(output: str, params: DedupParams) -> None:
+    import json
+
+    with FileSystems.create(FileSystems.join(output, "signatures", "params.json")) as f:
+        f.write(json.dumps(signature_params(params), indent=2).encode())
+
+
+def reference_files(params: DedupParams) -> dict[int, str]:
+    """Shard indices for the signature files of `dedup.reference`, checked for compatibility."""
+    import json
+
+    from transforms.config import ConfigError
+
+    files: list[str] = []
+    mine = signature_params(params)
+    for ref in params.reference:
+        base = ref[: -len("params.json")] if ref.endswith("params.json") else ref
+        try:
+            with FileSystems.open(FileSystems.join(base, "params.json")) as f:
+                theirs = json.loads(f.read())
+        except Exception as e:  # noqa: BLE001
+            raise ConfigError(
+                f"config key dedup.reference: {base} has no params.json; give the signatures/ directory of a run "
+                f"made with dedup.export_signatures: true ({e})"
+            ) from e
+        diff = {k: (theirs.get(k), mine[k]) for k in COMPATIBLE if theirs.get(k) != mine[k]}
+        if diff:
+            raise ConfigError(
+                f"config key dedup.reference: signatures in {base} were made with other settings "
+                f"({', '.join(f'{k}: {a!r} there, {b!r} here' for k, (a, b) in diff.items())}); use the same dedup settings"
+            )
+        found = sorted(m.path for m in FileSystems.match([FileSystems.join(base, "s*.parquet")])[0].metadata_list)
+        if not found:
+            raise ConfigError(f"config key dedup.reference: no signature files (s*.parquet) in {base}")
+        files.extend(found)
+    return {REFERENCE_BASE + i: path for i, path in enumerate(files)}
 
 
 def side_path(output: str, shard_index: int) -> str:
@@ -216,11 +268,22 @@ class SideFileWriter:
         FileSystems.rename([self.tmp], [self.path])
 
 
+def read_side(path: str, shard_index: int) -> pa.Table:
+    """A side file; rows of a reference file get keys in this run's reference shard."""
+    with FileSystems.open(path) as f:
+        table = pq.read_table(f)
+    if shard_index >= REFERENCE_BASE:
+        keys = (np.int64(shard_index) << ROW_BITS) | table.column("row").to_numpy()
+        table = table.set_column(table.schema.get_field_index("key"), "key", pa.array(keys, pa.int64()))
+    return table
+
+
 class _SideCache:
     """The last few shards' side files, sorted by key for searchsorted look-ups."""
 
-    def __init__(self, output: str, size: int = 2):
+    def __init__(self, output: str, references: dict[int, str] | None = None, size: int = 2):
         self.output = output
+        self.references = references or {}
         self.size = size
         self._cache: OrderedDict[int, tuple[np.ndarray, pa.Table]] = OrderedDict()
 
@@ -228,8 +291,8 @@ class _SideCache:
         if shard_index in self._cache:
             self._cache.move_to_end(shard_index)
             return self._cache[shard_index]
-        with FileSystems.open(side_path(self.output, shard_index)) as f:
-            table = pq.read_table(f)
+        path = self.references.get(shard_index) or side_path(self.output, shard_index)
+        table = read_side(path, shard_index)
         keys = table.column("key").to_numpy()
         order = np.argsort(keys, kind="stable")
         table, keys = table.take(pa.array(order)), keys[order]
@@ -292,6 +355,33 @@ class CandidatesFn(beam.DoFn):
         yield ("candidate_pairs", len(pairs))
 
 
+class ReferenceBandsFn(beam.DoFn):
+    """Band entries of an earlier run's exported signatures, spilled like a shard's own."""
+
+    def __init__(self, output: str, params: DedupParams):
+        self._output, self._params = output, params
+
+    def process(self, element: tuple[int, str]) -> Iterator[Any]:
+        index, path = element
+        p = self._params
+        table = read_side(path, index)
+        writer = spill.SpillWriter(work_dir(self._output, "bands"), f"r{index:07d}")
+        for batch in table.to_batches(max_chunksize=8192):
+            sigs = _sigs(pa.Table.from_batches([batch]), np.arange(batch.num_rows), p.width)
+            keys = batch.column("key").to_numpy()
+            exact = lsh.content_keys(batch.column("content_hash").to_pylist())
+            if p.parts == 2:
+                answer = sigs[:, p.num_perm :]
+                entries = lsh.band_entries(keys, np.minimum(sigs[:, : p.num_perm], answer), exact, p.bands, p.rows, p.partitions, answer)
+            else:
+                entries = lsh.band_entries(keys, sigs, exact, p.bands, p.rows, p.partitions)
+            for part, arr in entries.items():
+                writer.add(part, arr)
+        writer.flush()
+        yield beam.pvalue.TaggedOutput("totals", ("reference_rows", table.num_rows))
+        yield index
+
+
 class AcceptPairsFn(beam.DoFn):
     """Every band's copy of a pair meets here: one pair to verify, with the union of its evidence."""
 
@@ -301,6 +391,8 @@ class AcceptPairsFn(beam.DoFn):
     def process(self, part: int, _written: Any) -> Iterator[Any]:
         pairs = spill.read_partition(work_dir(self._output, "pairs"), part, 3).astype(np.int64)
         pairs = lsh.merge_pairs(pairs)
+        # Pairs inside the reference corpus were settled by the run that made it.
+        pairs = pairs[pairs[:, 0] < (np.int64(REFERENCE_BASE) << ROW_BITS)]
         writer = spill.SpillWriter(work_dir(self._output, "accepted"), f"q{part:05d}")
         for shard, (p,) in _split(shard_of(pairs[:, 0]), [pairs]):
             writer.add(shard, p)
@@ -312,11 +404,11 @@ class AttachFirstFn(beam.DoFn):
     """Pairs whose first row is in this shard: attach that row's signature (or shingles)
     and spill both by the second row's shard. A pair gets an id (shard << 32 | index)."""
 
-    def __init__(self, output: str, params: DedupParams):
-        self._output, self._params = output, params
+    def __init__(self, output: str, params: DedupParams, references: dict[int, str] | None = None):
+        self._output, self._params, self._references = output, params, references or {}
 
     def setup(self) -> None:
-        self._side = _SideCache(self._output)
+        self._side = _SideCache(self._output, self._references)
 
     def process(self, shard: int, _written: Any) -> Iterator[Any]:
         pairs = spill.read_partition(work_dir(self._output, "accepted"), shard, 3).astype(np.int64)
@@ -378,11 +470,11 @@ class VerifyFn(beam.DoFn):
     """Pairs whose second row is in this shard: keep those that pass the duplicate test
     (exact copies always) and emit them as graph arcs keyed by node partition."""
 
-    def __init__(self, output: str, params: DedupParams):
-        self._output, self._params = output, params
+    def __init__(self, output: str, params: DedupParams, references: dict[int, str] | None = None):
+        self._output, self._params, self._references = output, params, references or {}
 
     def setup(self) -> None:
-        self._side = _SideCache(self._output)
+        self._side = _SideCache(self._output, self._references)
 
     def process(self, shard: int, _written: Any) -> Iterator[Any]:
         p = self._params
@@ -457,11 +549,11 @@ class AssignFn(beam.DoFn):
 class AttachMembersFn(beam.DoFn):
     """Attach id, keep attributes, signature and content hash; key by component partition."""
 
-    def __init__(self, output: str, partitions: int, shard_names: dict[int, str]):
-        self._output, self._partitions, self._names = output, partitions, shard_names
+    def __init__(self, output: str, partitions: int, shard_names: dict[int, str], references: dict[int, str] | None = None):
+        self._output, self._partitions, self._names, self._references = output, partitions, shard_names, references or {}
 
     def setup(self) -> None:
-        self._side = _SideCache(self._output)
+        self._side = _SideCache(self._output, self._references)
 
     def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[tuple[int, pa.RecordBatch]]:
         shard, chunks = element
@@ -481,6 +573,7 @@ class AttachMembersFn(beam.DoFn):
                 "instruction_chars": rows.column("instruction_chars").combine_chunks(),
                 "n_turns": rows.column("n_turns").combine_chunks(),
                 "signature": rows.column("signature").combine_chunks(),
+                "is_reference": pa.array(np.full(len(asg), shard >= REFERENCE_BASE)),
             }
         )
         part = cc.partition_of(asg[:, 1], self._partitions)
@@ -489,11 +582,12 @@ class AttachMembersFn(beam.DoFn):
 
 
 def keep_order(keep: tuple[str, ...]) -> list[tuple[str, str, str]]:
-    """Arrow sort keys: component first, then the keep rule, then key (a total order).
+    """Arrow sort keys: component first, rows of a reference corpus before new
+    rows, then the keep rule, then key (a total order).
 
     Nulls (no quality model) sort last whatever the direction.
     """
-    keys = [("component", "ascending", "at_end")]
+    keys = [("component", "ascending", "at_end"), ("is_reference", "descending", "at_end")]
     for spec in keep:
         name = spec.lstrip("-+")
         keys.append((name, "descending" if spec.startswith("-") else "ascending", "at_end"))
@@ -542,7 +636,9 @@ class ChooseKeepFn(beam.DoFn):
         kept_idx, is_kept = split_clusters(table.column("component").to_numpy(), sig, self._params)
         exact = pc.equal(ch, ch.take(pa.array(kept_idx))).to_numpy(zero_copy_only=False)
         sizes = np.bincount(kept_idx, minlength=table.num_rows)
-        in_cluster = sizes[kept_idx] >= 2
+        reference = table.column("is_reference").to_numpy(zero_copy_only=False)
+        # Reference rows make clusters (and are kept first) but are not this run's rows.
+        in_cluster = (sizes[kept_idx] >= 2) & ~reference
         keys = table.column("key").to_numpy()
         cluster_id = np.full(table.num_rows, np.iinfo(np.int64).max, dtype=np.int64)
         np.minimum.at(cluster_id, kept_idx, keys)
@@ -565,8 +661,9 @@ class ChooseKeepFn(beam.DoFn):
             schema=DUPLICATES,
         )
         yield out
-        yield beam.pvalue.TaggedOutput("totals", ("clusters", int((is_kept & in_cluster).sum())))
-        yield beam.pvalue.TaggedOutput("totals", ("split_off_rows", int((~in_cluster).sum())))
+        yield beam.pvalue.TaggedOutput("totals", ("clusters", int(len(np.unique(kept_idx[in_cluster])))))
+        yield beam.pvalue.TaggedOutput("totals", ("matched_reference", int((in_cluster & reference[kept_idx]).sum())))
+        yield beam.pvalue.TaggedOutput("totals", ("split_off_rows", int((~in_cluster & ~reference).sum())))
         shards = out.column("shard").to_numpy(zero_copy_only=False)
         removed = ~out.column("keep").to_numpy(zero_copy_only=False)
         exact_out = exact[sel]
@@ -584,7 +681,9 @@ def _sum_arrays(arrays) -> np.ndarray:
 
 
 @beam.ptransform_fn
-def NearDuplicates(written, params: DedupParams, output: str, shard_names: dict[int, str]):  # noqa: N802 - Beam style
+def NearDuplicates(  # noqa: N802 - Beam style
+    written, params: DedupParams, output: str, shard_names: dict[int, str], references: dict[int, str] | None = None
+):
     """Clusters from the band entries the scoring stage spilled to files.
 
     `written` holds one marker per shard whose entries are on disk; the
@@ -593,6 +692,17 @@ def NearDuplicates(written, params: DedupParams, output: str, shard_names: dict[
     clusters, removed, exact removed]) and (name, count) totals.
     """
     p = written.pipeline
+    references = references or {}
+    ref_totals = []
+    if references:
+        ref = (
+            p
+            | "ReferenceFiles" >> beam.Create(sorted(references.items()))
+            | "SpreadReferences" >> beam.Reshuffle()
+            | "ReferenceBands" >> beam.ParDo(ReferenceBandsFn(output, params)).with_outputs("totals", main="written")
+        )
+        written = (written, ref.written) | "AllWritten" >> beam.Flatten()
+        ref_totals = [ref.totals]
     parts = p | "BandPartitions" >> beam.Create(range(params.partitions)) | "SpreadBands" >> beam.Reshuffle()
     cand_totals = parts | "Candidates" >> beam.ParDo(CandidatesFn(output, params.partitions), beam.pvalue.AsList(written))
     accept = (
@@ -601,20 +711,21 @@ def NearDuplicates(written, params: DedupParams, output: str, shard_names: dict[
         | "SpreadPairs" >> beam.Reshuffle()
         | "AcceptPairs" >> beam.ParDo(AcceptPairsFn(output), beam.pvalue.AsList(cand_totals))
     )
-    shard_ids = sorted(shard_names)
+    shard_ids = sorted(shard_names) + sorted(references)
+    names = {**shard_names, **{i: "reference:" + path for i, path in references.items()}}
     first = (
         p
         | "FirstShards" >> beam.Create(shard_ids)
         | "SpreadFirst" >> beam.Reshuffle()
-        | "AttachFirst" >> beam.ParDo(AttachFirstFn(output, params), beam.pvalue.AsList(accept))
+        | "AttachFirst" >> beam.ParDo(AttachFirstFn(output, params, references), beam.pvalue.AsList(accept))
     )
     verified = (
         p
         | "SecondShards" >> beam.Create(shard_ids)
         | "SpreadSecond" >> beam.Reshuffle()
-        | "Verify" >> beam.ParDo(VerifyFn(output, params), beam.pvalue.AsList(first)).with_outputs("totals", main="arcs")
+        | "Verify" >> beam.ParDo(VerifyFn(output, params, references), beam.pvalue.AsList(first)).with_outputs("totals", main="arcs")
     )
-    totals = [cand_totals, accept, verified.totals]
+    totals = [cand_totals, accept, verified.totals, *ref_totals]
     arcs = verified.arcs
     for r in range(params.max_rounds):
         step = "large" if r % 2 == 0 else "small"
@@ -624,7 +735,7 @@ def NearDuplicates(written, params: DedupParams, output: str, shard_names: dict[
     members = (
         assigned.asg
         | "GroupByNodeShard" >> beam.GroupByKey()
-        | "AttachMembers" >> beam.ParDo(AttachMembersFn(output, params.partitions, shard_names))
+        | "AttachMembers" >> beam.ParDo(AttachMembersFn(output, params.partitions, names, references))
     )
     chosen = (
         members

@@ -21,7 +21,16 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms import summary
-from transforms.dedup import DUPLICATES, DedupParams, NearDuplicates, SideFileWriter, Signer, side_path, work_dir
+from transforms.dedup import (
+    DUPLICATES,
+    DedupParams,
+    NearDuplicates,
+    SideFileWriter,
+    Signer,
+    reference_files,
+    side_path,
+    work_dir,
+)
 from transforms.spill import SpillWriter
 from transforms.formats import FieldMap
 from transforms.normalize import normalize_rows, rejected_batch
@@ -204,7 +213,8 @@ def write_summary(
             "verify": params.verify,
             "verify_threshold": params.verify_threshold,
             "max_rounds": params.max_rounds,
-            **{k: 0 for k in ("candidate_pairs", "accepted_pairs", "verified_pairs", "rejected_pairs", "clusters", "split_off_rows", "unconverged_nodes")},
+            **{k: 0 for k in ("candidate_pairs", "accepted_pairs", "verified_pairs", "rejected_pairs", "clusters", "split_off_rows",
+                          "unconverged_nodes", "reference_rows", "matched_reference")},
             **{k: int(v) for k, v in sorted((dedup_totals or {}).items())},
         }
     dataset["shards"] = [
@@ -239,8 +249,9 @@ def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: 
     outputs[REJECTED_TAG] | "WriteRejected" >> WriteBatches(join(output, "rejected", "part"), REJECTED, num_shards)
     side_inputs = {}
     if config["dedup"]["enabled"]:
+        params = DedupParams.from_config(config)
         duplicates, per_shard, totals = outputs[BANDS_TAG] | "NearDuplicates" >> NearDuplicates(
-            DedupParams.from_config(config), output, {s.index: s.name for s in shards}
+            params, output, {s.index: s.name for s in shards}, reference_files(params)
         )
         duplicates | "WriteDuplicates" >> WriteBatches(join(output, "duplicates", "part"), DUPLICATES, num_shards)
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}
