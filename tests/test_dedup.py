@@ -744,15 +744,17 @@ def test_split_clusters_invariants_on_random_components(seed):
 def test_keep_order_and_its_sort():
     assert keep_order(("-quality", "-response_chars", "id")) == [
         ("component", "ascending", "at_end"),
+        ("is_reference", "descending", "at_end"),  # an earlier corpus's row is always kept
         ("quality", "descending", "at_end"),
         ("response_chars", "descending", "at_end"),
         ("id", "ascending", "at_end"),
         ("key", "ascending", "at_end"),
     ]
-    assert keep_order(("+n_turns",))[1] == ("n_turns", "ascending", "at_end")
+    assert keep_order(("+n_turns",))[2] == ("n_turns", "ascending", "at_end")
     table = pa.table(
         {
             "component": [1, 1, 1, 1, 0],
+            "is_reference": [False] * 5,
             "quality": pa.array([None, 0.5, 0.9, None], pa.float64()).to_pylist() + [None],
             "response_chars": [10, 30, 30, 30, 1],
             "id": ["d", "c", "b", "a", "z"],
@@ -783,6 +785,7 @@ def _members(rows: list[dict], width: int) -> pa.RecordBatch:
         "instruction_chars": pa.array([10] * len(rows), pa.int64()),
         "n_turns": pa.array([2] * len(rows), pa.int64()),
         "signature": pa.array([np.asarray(r["sig"], dtype="<u4").tobytes() for r in rows], pa.binary(4 * width)),
+        "is_reference": pa.array([False] * len(rows)),
     }
     return pa.RecordBatch.from_pydict(cols)
 
@@ -826,11 +829,11 @@ def test_choose_keep_fn_splits_chains_and_keeps_by_rule():
     assert dups["d"]["keep"] and dups["e"]["kept_id"] == "d"  # equal lengths: the smaller id
     assert dups["e"]["exact"] and dups["e"]["similarity"] == 1.0 and dups["d"]["exact"]
     assert {r["cluster_size"] for r in dups.values()} == {2}
-    assert totals == {"clusters": 2, "split_off_rows": 3}
+    assert totals == {"clusters": 2, "split_off_rows": 3, "matched_reference": 0}
     assert per_shard == {"s1": [2, 1, 0], "s2": [2, 1, 1]}
     # A partition whose components all fall apart yields an empty batch (no crash on zero rows).
     dups, totals, per_shard = _choose([_members(rows[5:], params.width)], params)
-    assert dups == {} and totals == {"clusters": 0, "split_off_rows": 2} and per_shard == {}
+    assert dups == {} and totals == {"clusters": 0, "split_off_rows": 2, "matched_reference": 0} and per_shard == {}
     # By id alone, b (not the longest) would win the chain and take a and c.
     by_id = _params(8, keep=["id"], verify_threshold=0.35, part_threshold=0.1)
     rows[1]["id"] = "0b"

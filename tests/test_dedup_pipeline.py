@@ -436,7 +436,9 @@ def test_reordered_input_keeps_the_same_rows_and_exports_signatures(main_run, tm
     assert {r["shard"] for r in dups.values()} <= set(files)
 
     # Exported signatures: key and signature columns, loadable into datasketch.
-    sig_files = sorted(os.listdir(os.path.join(out, "signatures")))
+    listing = sorted(os.listdir(os.path.join(out, "signatures")))
+    assert "params.json" in listing
+    sig_files = [f for f in listing if f != "params.json"]
     assert sig_files and all(f.endswith(".parquet") for f in sig_files)
     table = pa.concat_tables([pq.read_table(os.path.join(out, "signatures", f)) for f in sig_files])
     assert {"key", "id", "signature"} <= set(table.column_names)
