@@ -23,7 +23,8 @@ REQUIRED = [
 
 EXTRAS = {
     "test": ["pytest>=7", "datasketch>=1.6"],
-    "bench": ["datasketch>=1.6", "datatrove>=0.4", "tokenizers", "xxhash"],
+    # datatrove for the comparison in scripts/bench.py (its English tokenizer needs spacy).
+    "bench": ["datasketch>=1.6", "datatrove>=0.4", "tokenizers", "xxhash", "spacy"],
 }
 
 setuptools.setup(
