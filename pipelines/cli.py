@@ -75,6 +75,7 @@ def _score_parser(sub: Any) -> None:
                    help="force one input format instead of detecting it per row")
     p.add_argument("--dry-run", action="store_true", help="show the plan (inputs, formats, signals) and stop")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output")
+    p.add_argument("--quality-model", metavar="MODEL", help="fastText quality model (from train-quality) for the `quality` column")
 
 
 def _inspect_parser(sub: Any) -> None:
@@ -89,6 +90,42 @@ def _inspect_parser(sub: Any) -> None:
     p.add_argument("--format", help="force one input format")
 
 
+def _train_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "train-quality",
+        help="train a fastText quality classifier from labelled rows",
+        description="Train a fastText quality model; prints held-out precision, recall and ROC-AUC and writes "
+        "MODEL plus MODEL.card.json. Use it with `winnow score --quality-model MODEL`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              winnow train-quality --positive lima.json --negative c4.jsonl --output quality.bin
+              winnow train-quality --labeled kto.json --label-field label --output quality.bin
+            """
+        ),
+    )
+    p.add_argument("--positive", nargs="+", metavar="PATH", help="inputs whose rows are good")
+    p.add_argument("--negative", nargs="+", metavar="PATH", help="inputs whose rows are bad")
+    p.add_argument("--labeled", nargs="+", metavar="PATH", help="inputs whose rows carry a label field")
+    p.add_argument("--label-field", metavar="NAME", help="with --labeled: the field holding the label")
+    p.add_argument("--positive-value", default="true", help="with --labeled: the label value meaning good (default true)")
+    p.add_argument("--output", "-o", required=True, metavar="MODEL", help="where the model (.bin) goes")
+    p.add_argument("--text", default="conversation", choices=["conversation", "instruction", "response", "prompt_answer"],
+                   help="which text the model reads (default conversation)")
+    p.add_argument("--max-chars", type=int, default=4000)
+    p.add_argument("--corrupted-negatives", type=float, default=0.0, metavar="FRACTION",
+                   help="add this many corrupted copies of good rows (per good row) as negatives")
+    p.add_argument("--holdout", type=float, default=0.2, help="held-out fraction (default 0.2)")
+    p.add_argument("--epoch", type=int, default=25)
+    p.add_argument("--lr", type=float, default=0.5)
+    p.add_argument("--word-ngrams", type=int, default=2)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--autotune", type=int, default=0, metavar="SECONDS",
+                   help="let fastText tune hyper-parameters on the held-out rows for this long instead")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="winnow",
@@ -97,12 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _score_parser(sub)
     _inspect_parser(sub)
+    _train_parser(sub)
     return parser
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    overrides = {"input": {"format": args.format}} if getattr(args, "format", None) else None
-    return load_config(args.config, overrides)
+    overrides: dict[str, Any] = {}
+    if getattr(args, "format", None):
+        overrides["input"] = {"format": args.format}
+    if getattr(args, "quality_model", None):
+        overrides["classifiers"] = {"quality": {"model": args.quality_model}}
+    return load_config(args.config, overrides or None)
 
 
 def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -145,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "score":
             return cmd_score(args, rest)
+        if args.command == "train-quality":
+            from pipelines.train import train_quality
+
+            train_quality(args)
+            return 0
         return cmd_inspect(args)
     except (ConfigError, InputError) as e:
         print(f"winnow: error: {e}", file=sys.stderr)

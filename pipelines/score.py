@@ -50,6 +50,26 @@ class Plan:
     runner: str = "DirectRunner"
 
 
+def check_classifiers(config: dict[str, Any]) -> None:
+    """Every configured model loads and has its positive label (before any data is read)."""
+    from transforms.classify import specs_from_config
+    from transforms.config import ConfigError
+    from transforms.models import load_fasttext
+
+    for spec in specs_from_config(config):
+        try:
+            model = load_fasttext(spec.model)
+        except Exception as e:  # noqa: BLE001 - missing file, not a fastText model, ...
+            raise ConfigError(f"config key classifiers.{spec.name}.model: cannot load {spec.model!r}: {e}") from e
+        prefix = len(model.f.getArgs().label)
+        labels = [lab[prefix:] for lab in model.f.getLabels("replace")[0]]
+        if spec.positive not in labels:
+            raise ConfigError(
+                f"config key classifiers.{spec.name}.positive: {spec.positive!r} is not a label of {spec.model} "
+                f"(labels: {', '.join(labels[:20])})"
+            )
+
+
 def detect_file_format(path: str, fm: FieldMap) -> str:
     """The format of a file's first rows, as shown in the plan."""
     if fm.forced != "auto":
@@ -77,6 +97,7 @@ def make_plan(inputs: list[str], output: str, config: dict[str, Any], runner: st
     check_rules_against_signals(rule_list, config)
     if config["dedup"]["enabled"]:
         reference_files(DedupParams.from_config(config))  # fails now if a reference is missing or incompatible
+    check_classifiers(config)
     shards, skipped = match_inputs(inputs)
     plan = Plan(inputs, output, config, rule_list, shards, skipped, runner=runner)
     if detect_formats:
@@ -286,6 +307,8 @@ def print_report(record: dict[str, Any], output: str, out: TextIO | None = None)
             f"{dv['instruction_type_entropy']:.2f} bits, Self-BLEU {bleu} (sample of {dv['self_bleu_sample']})",
             file=out,
         )
+    if ds["means"].get("quality") is not None:
+        print(f"mean quality {ds['means']['quality']:.3f} (rows not dropped by a rule)", file=out)
     if ds.get("languages"):
         langs = ", ".join(f"{k} {v:,}" for k, v in list(ds["languages"].items())[:8])
         print(f"languages: {langs}", file=out)

@@ -19,7 +19,7 @@ import yaml
 FORMATS = ("auto", "alpaca", "sharegpt", "openai", "dolly", "completion", "selfinstruct", "text")
 CANONICAL_ROLES = ("user", "assistant", "system", "tool", "tool_call")
 # Keys whose values are free-form mappings (not checked against the defaults).
-_OPEN_MAPPINGS = {("input", "roles")}
+_OPEN_MAPPINGS = {("input", "roles"), ("classifiers",)}
 
 
 class ConfigError(ValueError):
@@ -125,6 +125,13 @@ def validate(config: dict[str, Any]) -> None:
         "must be a list of rule names",
     )
     _validate_dedup(config["dedup"])
+    _validate_classifiers(config["classifiers"])
+    sev = config["cascade"]["skip_severities"]
+    _expect(
+        isinstance(sev, list) and all(s in ("info", "warn", "drop") for s in sev),
+        "cascade.skip_severities",
+        "must be a list of severities (info, warn, drop)",
+    )
     div = config["diversity"]
     for key in ("self_bleu_sample", "self_bleu_sample_per_shard", "instruction_types_max"):
         _expect(_is_int(div[key]) and div[key] >= 0, f"diversity.{key}", "must be 0 or a positive integer")
@@ -173,6 +180,27 @@ def _validate_dedup(d: dict[str, Any]) -> None:
         "dedup.reference",
         "must be a list of signatures/ directories of earlier runs",
     )
+
+
+_CLASSIFIER_KEYS = {"model", "positive", "text", "max_chars"}
+_RESERVED = {"key", "id", "shard", "row", "format", "turns", "system", "instruction", "input", "response", "n_turns",
+             "media", "content_hash", "meta", "flags", "severity", "lang"}
+
+
+def _validate_classifiers(classifiers: dict[str, Any]) -> None:
+    for name, spec in classifiers.items():
+        key = f"classifiers.{name}"
+        _expect(isinstance(name, str) and name.isidentifier() and name not in _RESERVED, key,
+                "the name must be an identifier and not a column winnow already writes")
+        _expect(isinstance(spec, dict), key, "must be a mapping with at least `model: PATH`")
+        extra = set(spec) - _CLASSIFIER_KEYS
+        _expect(not extra, key, f"unknown keys {sorted(extra)} (allowed: {sorted(_CLASSIFIER_KEYS)})")
+        _expect(isinstance(spec.get("model"), str) and spec["model"], f"{key}.model", "must be the path of a fastText model")
+        _expect(isinstance(spec.get("positive", "good"), str), f"{key}.positive", "must be a label name")
+        _expect(spec.get("text", "conversation") in ("conversation", "instruction", "response", "prompt_answer"),
+                f"{key}.text", "must be conversation, instruction, response or prompt_answer")
+        mc = spec.get("max_chars", 4000)
+        _expect(_is_int(mc) and mc > 0, f"{key}.max_chars", "must be a positive integer")
 
 
 def load_config(path: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import models, rules, textstats
+from transforms import classify, models, rules, textstats
 from transforms.config import ConfigError
 from transforms.schema import CANONICAL
 
@@ -41,6 +41,8 @@ def signal_fields(config: dict[str, Any]) -> list[pa.Field]:
             pa.field("lang_response", pa.string()),
             pa.field("lang_response_score", pa.float32()),
         ]
+    for spec in classify.specs_from_config(config):
+        fields += [pa.field(spec.column, pa.float32()), pa.field(spec.entropy_column, pa.float32())]
     return fields
 
 
@@ -115,7 +117,15 @@ class Scorer:
             t = self._tick("langid", t)
         fired = rules.evaluate_rules(self.rules, cols, n)
         cols["flags"], cols["severity"] = rules.flag_columns(self.rules, fired)
-        self._tick("rules", t)
+        t = self._tick("rules", t)
+        specs = classify.specs_from_config(self.config)
+        if specs:
+            # The cascade: rows already condemned by a rule skip the expensive classifiers.
+            skip_sev = self.config["cascade"]["skip_severities"]
+            skip = pc.is_in(cols["severity"], value_set=pa.array(skip_sev, pa.string())).to_numpy(zero_copy_only=False)
+            for spec in specs:
+                cols[spec.column], cols[spec.entropy_column] = classify.classify(batch, spec, skip)
+            self._tick("classifiers", t)
         return pa.RecordBatch.from_arrays([cols[f.name] for f in self.schema], schema=self.schema)
 
     def _language(self, batch: pa.RecordBatch, cols: dict[str, pa.Array]) -> None:

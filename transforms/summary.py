@@ -20,7 +20,7 @@ from datasketches import kll_floats_sketch
 from transforms import diversity
 
 SKETCHED = ("instruction_chars", "response_chars", "response_words", "n_turns")
-MEANS = ("response_non_alpha_frac", "response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac")
+MEANS = ("response_non_alpha_frac", "response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac", "quality")
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
 _KLL_K = 200
 
@@ -46,6 +46,7 @@ class ShardStats:
     formats: Counter = field(default_factory=Counter)
     langs: Counter = field(default_factory=Counter)
     sums: Counter = field(default_factory=Counter)
+    counts: Counter = field(default_factory=Counter)  # non-null values behind each sum
     sketches: dict[str, kll_floats_sketch] = field(default_factory=dict)
     # Diversity: distinct shingles, leading words, a bottom-k sample of responses.
     ngrams: diversity.HyperLogLog | None = None
@@ -100,7 +101,9 @@ class ShardStats:
             self.langs.update(_counter(scored.column("lang")))
         for name in MEANS:
             if name in scored.schema.names:
-                self.sums[name] += float(pc.sum(scored.column(name)).as_py() or 0.0)
+                col = scored.column(name)
+                self.sums[name] += float(pc.sum(col).as_py() or 0.0)
+                self.counts[name] += len(col) - col.null_count
         for name in SKETCHED:
             values = scored.column(name).to_numpy(zero_copy_only=False).astype(np.float32)
             self._sketch(name).update(values)
@@ -115,7 +118,7 @@ class ShardStats:
         self.rows_scored += other.rows_scored
         self.rows_rejected += other.rows_rejected
         self.rows_flagged += other.rows_flagged
-        for name in ("flag_counts", "severity_counts", "reject_reasons", "formats", "langs", "sums"):
+        for name in ("flag_counts", "severity_counts", "reject_reasons", "formats", "langs", "sums", "counts"):
             getattr(self, name).update(getattr(other, name))
         for name, sketch in other.sketches.items():
             self._sketch(name).merge(sketch)
@@ -174,7 +177,8 @@ class ShardStats:
             "lang_counts": sorted(self.langs.items()),
         }
         for name in MEANS:
-            row[f"mean_{name}"] = self.sums[name] / scored if name in self.sums else None
+            n = self.counts.get(name, 0)
+            row[f"mean_{name}"] = self.sums[name] / n if n else None
         for name in SKETCHED:
             for q, v in zip(QUANTILES, self.quantiles(name)):
                 row[f"{name}_p{int(q * 100)}"] = v

@@ -1,0 +1,118 @@
+"""fastText classifiers applied to whole batches: positive-label probability and entropy.
+
+Any supervised fastText model plugs in by config (`classifiers:`): which
+label is positive, which text it reads, how many characters. The same text
+preparation is used when `winnow train-quality` trains a model, so a model
+sees at inference what it saw in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms import models
+
+TEXT_CHOICES = ("conversation", "instruction", "response", "prompt_answer")
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    name: str
+    model: str
+    positive: str
+    text: str
+    max_chars: int
+
+    @property
+    def column(self) -> str:
+        return self.name
+
+    @property
+    def entropy_column(self) -> str:
+        return f"{self.name}_entropy"
+
+
+def specs_from_config(config: dict[str, Any]) -> list[ClassifierSpec]:
+    return [
+        ClassifierSpec(name, c["model"], str(c.get("positive", "good")), c.get("text", "conversation"), int(c.get("max_chars", 4000)))
+        for name, c in sorted(config["classifiers"].items())
+    ]
+
+
+def classifier_text(batch: pa.RecordBatch, which: str) -> pa.Array:
+    """The text a classifier reads, before `prepare`."""
+    from transforms.dedup import dedup_texts
+
+    if which == "prompt_answer":
+        prompt, answer = dedup_texts(batch, "prompt_answer")
+        return pc.binary_join_element_wise(prompt, answer, " __answer__ ")
+    return dedup_texts(batch, which)[0]
+
+
+def prepare(texts: pa.Array, max_chars: int) -> list[str]:
+    """One lower-cased line per text, punctuation split off words, cut to max_chars."""
+    t = pc.utf8_slice_codeunits(pc.fill_null(texts, ""), 0, max_chars)
+    t = pc.utf8_lower(t)
+    t = pc.replace_substring_regex(t, r"([^\pL\pN\pM\s_])", r" \1 ")
+    t = pc.replace_substring_regex(t, r"\s+", " ")
+    return pc.utf8_trim_whitespace(t).to_pylist()
+
+
+def entropy_bits(probs: np.ndarray) -> np.ndarray:
+    """Shannon entropy (bits) of each row of a probability matrix."""
+    p = np.clip(probs, 1e-12, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    return -(p * np.log2(p)).sum(axis=1)
+
+
+def predict_proba(model: Any, texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """Labels and a rows x labels probability matrix.
+
+    Two-label softmax models (what train-quality makes) use fastText's batch
+    predict with k=1 and the complement; other models ask for every label of
+    each row (fastText's k>1 batch predict returns aliased arrays under numpy 2).
+    """
+    prefix = len(model.f.getArgs().label)
+    labels = [lab[prefix:] for lab in model.f.getLabels("replace")[0]]
+    index = {lab: i for i, lab in enumerate(labels)}
+    out = np.zeros((len(texts), len(labels)), dtype=np.float64)
+    if not texts:
+        return labels, out
+    loss = str(model.f.getArgs().loss)
+    if len(labels) == 2 and "softmax" in loss:
+        top, prob = models.predict_top(model, texts)
+        for i, (lab, p) in enumerate(zip(top, prob)):
+            if lab:
+                j = index[lab]
+                out[i, j] = p
+                out[i, 1 - j] = 1.0 - p
+            else:
+                out[i, :] = 0.5
+        return labels, out
+    for i, text in enumerate(texts):
+        for p, lab in model.f.predict(text, -1, 0.0, "replace"):
+            out[i, index[lab[prefix:]]] = min(p, 1.0)
+    return labels, out
+
+
+def classify(batch: pa.RecordBatch, spec: ClassifierSpec, skip: np.ndarray | None = None) -> tuple[pa.Array, pa.Array]:
+    """(positive-label probability, label entropy) per row; null where `skip` is true."""
+    n = batch.num_rows
+    rows = np.flatnonzero(~skip) if skip is not None else np.arange(n)
+    prob = np.full(n, np.nan)
+    ent = np.full(n, np.nan)
+    if len(rows):
+        model = models.load_fasttext(spec.model)
+        texts = prepare(classifier_text(batch, spec.text).take(pa.array(rows)), spec.max_chars)
+        labels, probs = predict_proba(model, texts)
+        if spec.positive not in labels:
+            raise ValueError(f"classifier {spec.name}: model {spec.model} has no label {spec.positive!r} (labels: {labels})")
+        prob[rows] = probs[:, labels.index(spec.positive)]
+        ent[rows] = entropy_bits(probs)
+    mask = np.isnan(prob)
+    return pa.array(prob, pa.float32(), mask=mask), pa.array(ent, pa.float32(), mask=mask)
