@@ -34,7 +34,7 @@ setuptools.setup(
     python_requires=">=3.10",
     packages=["pipelines", "transforms", "configs"],
     # Configs ship inside the wheel so `winnow score` finds its defaults anywhere.
-    package_data={"configs": ["*.yaml", "rules/*.yaml"]},
+    package_data={"configs": ["*.yaml", "rules/*.yaml", "taxonomy/*.yaml"]},
     install_requires=REQUIRED,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["winnow = pipelines.cli:main"]},

@@ -309,6 +309,10 @@ def print_report(record: dict[str, Any], output: str, out: TextIO | None = None)
         )
     if ds["means"].get("quality") is not None:
         print(f"mean quality {ds['means']['quality']:.3f} (rows not dropped by a rule)", file=out)
+    if ds.get("coverage"):
+        cv = ds["coverage"]
+        missing = ", ".join(cv["missing"][:8]) or "none"
+        print(f"coverage of taxonomy {cv['taxonomy']}: {cv['coverage']:.0%} of target topics; missing: {missing}", file=out)
     if ds.get("languages"):
         langs = ", ".join(f"{k} {v:,}" for k, v in list(ds["languages"].items())[:8])
         print(f"languages: {langs}", file=out)

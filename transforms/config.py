@@ -126,6 +126,11 @@ def validate(config: dict[str, Any]) -> None:
     )
     _validate_dedup(config["dedup"])
     _validate_classifiers(config["classifiers"])
+    tax = config["taxonomy"]
+    _expect(isinstance(tax["enabled"], bool), "taxonomy.enabled", "must be true or false")
+    _expect(isinstance(tax["path"], str) and tax["path"], "taxonomy.path", "must be a shipped taxonomy name or a YAML path")
+    _expect(tax["field"] in ("instruction", "response", "conversation"), "taxonomy.field", "must be instruction, response or conversation")
+    _expect(_is_int(tax["min_rows"]) and tax["min_rows"] >= 1, "taxonomy.min_rows", "must be a positive integer")
     sev = config["cascade"]["skip_severities"]
     _expect(
         isinstance(sev, list) and all(s in ("info", "warn", "drop") for s in sev),
@@ -184,7 +189,7 @@ def _validate_dedup(d: dict[str, Any]) -> None:
 
 _CLASSIFIER_KEYS = {"model", "positive", "text", "max_chars"}
 _RESERVED = {"key", "id", "shard", "row", "format", "turns", "system", "instruction", "input", "response", "n_turns",
-             "media", "content_hash", "meta", "flags", "severity", "lang"}
+             "media", "content_hash", "meta", "flags", "severity", "lang", "topics", "relevance"}
 
 
 def _validate_classifiers(classifiers: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import classify, models, rules, textstats
+from transforms import classify, models, rules, taxonomy, textstats
 from transforms.config import ConfigError
 from transforms.schema import CANONICAL
 
@@ -41,6 +41,8 @@ def signal_fields(config: dict[str, Any]) -> list[pa.Field]:
             pa.field("lang_response", pa.string()),
             pa.field("lang_response_score", pa.float32()),
         ]
+    if config["taxonomy"]["enabled"]:
+        fields += [pa.field("topics", pa.list_(pa.string())), pa.field("relevance", pa.float32())]
     for spec in classify.specs_from_config(config):
         fields += [pa.field(spec.column, pa.float32()), pa.field(spec.entropy_column, pa.float32())]
     return fields
@@ -86,6 +88,7 @@ class Scorer:
         self.rules = rule_list
         self.schema = scored_schema(config)
         self._lid = None
+        self.taxonomy = taxonomy.load_taxonomy(config["taxonomy"]["path"]) if config["taxonomy"]["enabled"] else None
         # Seconds spent per stage, for the benchmark's per-stage table.
         self.timings: dict[str, float] = defaultdict(float)
 
@@ -115,6 +118,9 @@ class Scorer:
         if cfg["langid"]["enabled"]:
             self._language(batch, cols)
             t = self._tick("langid", t)
+        if self.taxonomy is not None:
+            cols["topics"], cols["relevance"] = taxonomy.match_topics(cols[self.config["taxonomy"]["field"]], self.taxonomy)
+            t = self._tick("topics", t)
         fired = rules.evaluate_rules(self.rules, cols, n)
         cols["flags"], cols["severity"] = rules.flag_columns(self.rules, fired)
         t = self._tick("rules", t)

@@ -217,6 +217,15 @@ def write_summary(
                           "unconverged_nodes", "reference_rows", "matched_reference")},
             **{k: int(v) for k, v in sorted((dedup_totals or {}).items())},
         }
+    if config["taxonomy"]["enabled"]:
+        from transforms.taxonomy import coverage, load_taxonomy
+
+        tax = load_taxonomy(config["taxonomy"]["path"])
+        dataset["coverage"] = coverage(total.topics, tax, config["taxonomy"]["min_rows"])
+        dataset["coverage"]["per_shard"] = {
+            s.shard: coverage(s.topics, tax, config["taxonomy"]["min_rows"])["coverage"]
+            for s in sorted(stats, key=lambda s: s.shard_index)
+        }
     dataset["shards"] = [
         {"shard": s.shard, "rows_read": s.rows_read, "rows_scored": s.rows_scored, "rows_rejected": s.rows_rejected}
         for s in sorted(stats, key=lambda s: s.shard_index)

@@ -20,7 +20,8 @@ from datasketches import kll_floats_sketch
 from transforms import diversity
 
 SKETCHED = ("instruction_chars", "response_chars", "response_words", "n_turns")
-MEANS = ("response_non_alpha_frac", "response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac", "quality")
+MEANS = ("response_non_alpha_frac", "response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac", "quality",
+         "relevance")
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
 _KLL_K = 200
 
@@ -45,6 +46,7 @@ class ShardStats:
     reject_reasons: Counter = field(default_factory=Counter)
     formats: Counter = field(default_factory=Counter)
     langs: Counter = field(default_factory=Counter)
+    topics: Counter = field(default_factory=Counter)
     sums: Counter = field(default_factory=Counter)
     counts: Counter = field(default_factory=Counter)  # non-null values behind each sum
     sketches: dict[str, kll_floats_sketch] = field(default_factory=dict)
@@ -99,6 +101,8 @@ class ShardStats:
         self.formats.update(_counter(scored.column("format")))
         if "lang" in scored.schema.names:
             self.langs.update(_counter(scored.column("lang")))
+        if "topics" in scored.schema.names:
+            self.topics.update(_counter(pc.list_flatten(scored.column("topics"))))
         for name in MEANS:
             if name in scored.schema.names:
                 col = scored.column(name)
@@ -118,7 +122,7 @@ class ShardStats:
         self.rows_scored += other.rows_scored
         self.rows_rejected += other.rows_rejected
         self.rows_flagged += other.rows_flagged
-        for name in ("flag_counts", "severity_counts", "reject_reasons", "formats", "langs", "sums", "counts"):
+        for name in ("flag_counts", "severity_counts", "reject_reasons", "formats", "langs", "topics", "sums", "counts"):
             getattr(self, name).update(getattr(other, name))
         for name, sketch in other.sketches.items():
             self._sketch(name).merge(sketch)
@@ -175,6 +179,7 @@ class ShardStats:
             "reject_reasons": sorted(self.reject_reasons.items()),
             "formats": sorted(self.formats.items()),
             "lang_counts": sorted(self.langs.items()),
+            "topic_counts": sorted(self.topics.items()),
         }
         for name in MEANS:
             n = self.counts.get(name, 0)
@@ -228,11 +233,11 @@ def shards_table(stats: list[ShardStats]) -> pa.Table:
     """summary/shards.parquet: one row per input file, sorted by shard index."""
     rows = [s.as_row() for s in sorted(stats, key=lambda s: s.shard_index)]
     for row in rows:
-        for key in ("flag_counts", "reject_reasons", "formats", "lang_counts"):
+        for key in ("flag_counts", "reject_reasons", "formats", "lang_counts", "topic_counts"):
             row[key] = [{"key": k, "count": c} for k, c in row[key]]
     fields = []
     for name, value in rows[0].items():
-        if name in ("flag_counts", "reject_reasons", "formats", "lang_counts"):
+        if name in ("flag_counts", "reject_reasons", "formats", "lang_counts", "topic_counts"):
             fields.append(pa.field(name, _map_type()))
         elif name.startswith("sketch_"):
             fields.append(pa.field(name, pa.binary()))
