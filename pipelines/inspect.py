@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, TextIO
 
@@ -26,7 +27,8 @@ def inspect_file(path: str, n: int, config: dict[str, Any], out: TextIO | None =
     shard = shards[0]
     raw = peek_rows(shard.path, n, config["input"]["max_row_bytes"])
     batch, rejected = normalize_rows(raw, shard, FieldMap.from_config(config), config["output"]["raw_max_chars"])
-    scored = Scorer(config, rule_list).score(batch).to_pylist() if batch.num_rows else []
+    base_dir = None if "://" in shard.path else os.path.dirname(os.path.abspath(shard.path))
+    scored = Scorer(config, rule_list).score(batch, base_dir).to_pylist() if batch.num_rows else []
     by_row = {r["row"]: ("ok", r) for r in scored}
     by_row.update({r["row"]: ("rejected", r) for r in rejected})
     print(f"{shard.path}: first {len(raw)} row(s)", file=out)

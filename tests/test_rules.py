@@ -102,6 +102,35 @@ POSITIVE: dict[str, Any] = {
         "The capital of France is Paris, and about two million people live in the city itself.",
     ),
     "symbol_heavy_response": alpaca("Compute these sums.", "1 + 2 = 3; 4 + 5 = 9; 10 + 20 = 30; 7 + 8 = 15"),
+    "python_syntax_error": alpaca(
+        "Write a Python function that adds two numbers.",
+        "Here it is:\n```python\ndef add(a, b)\n    return a + b\n```\nCalling add with one and two gives three.",
+    ),
+    "invalid_tool_call": {
+        "conversations": [
+            {"from": "human", "value": "What is the weather like in Paris today?"},
+            {"from": "function_call", "value": '{"name": "get_weather", "arguments": {"city": "Paris"'},
+            {"from": "observation", "value": '{"temperature_c": 21}'},
+            {"from": "gpt", "value": "It is a pleasant 21 degrees Celsius in Paris today."},
+        ],
+        "tools": '[{"name": "get_weather", "parameters": {"type": "object"}}]',
+    },
+    "undeclared_tool_call": {
+        "conversations": [
+            {"from": "human", "value": "What time is it right now in Tokyo?"},
+            {"from": "function_call", "value": '{"name": "get_time", "arguments": {"city": "Tokyo"}}'},
+            {"from": "observation", "value": '{"time": "14:05"}'},
+            {"from": "gpt", "value": "It is five past two in the afternoon in Tokyo."},
+        ],
+        "tools": '[{"name": "get_weather", "parameters": {"type": "object"}}]',
+    },
+    "media_mismatch": {
+        "messages": [
+            {"role": "user", "content": "<image><image>What do these two pictures show?"},
+            {"role": "assistant", "content": "A grey cat asleep on a sofa, and the same cat playing with a ball."},
+        ],
+        "images": ["photos/cat.jpg"],
+    },
 }
 
 CLEAN: list[Any] = [

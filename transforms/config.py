@@ -110,6 +110,7 @@ def validate(config: dict[str, Any]) -> None:
     _expect(inp["batch_size"] <= 100_000, "input.batch_size", "must be at most 100000 (a batch is held in memory)")
     sig = config["signals"]
     _expect(isinstance(sig["repetition"], bool), "signals.repetition", "must be true or false")
+    _expect(isinstance(sig["code_checks"], bool), "signals.code_checks", "must be true or false")
     lid = sig["langid"]
     _expect(isinstance(lid["enabled"], bool), "signals.langid.enabled", "must be true or false")
     _expect(isinstance(lid["model"], str), "signals.langid.model", "must be 'builtin' or a fastText model path")

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import classify, models, rules, taxonomy, textstats
+from transforms import classify, code_checks, models, rules, taxonomy, textstats
 from transforms.config import ConfigError
 from transforms.schema import CANONICAL
 
@@ -41,6 +41,14 @@ def signal_fields(config: dict[str, Any]) -> list[pa.Field]:
             pa.field("lang_response", pa.string()),
             pa.field("lang_response_score", pa.float32()),
         ]
+    if config["signals"]["code_checks"]:
+        for name in code_checks.COLUMNS:
+            if name == "code_languages":
+                fields.append(pa.field(name, pa.list_(pa.string())))
+            elif name in ("code_fence_unbalanced", "media_placeholder_mismatch"):
+                fields.append(pa.field(name, pa.bool_()))
+            else:
+                fields.append(pa.field(name, pa.int32()))
     if config["taxonomy"]["enabled"]:
         fields += [pa.field("topics", pa.list_(pa.string())), pa.field("relevance", pa.float32())]
     for spec in classify.specs_from_config(config):
@@ -97,7 +105,12 @@ class Scorer:
             self._lid = models.load_fasttext(self.config["signals"]["langid"]["model"])
         return self._lid
 
-    def score(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def score(self, batch: pa.RecordBatch, base_dir: str | None = None) -> pa.RecordBatch:
+        """Signals, flags and severity for one canonical batch.
+
+        `base_dir` is the directory of the batch's input file: relative media
+        paths are checked against it.
+        """
         n = batch.num_rows
         cfg = self.config["signals"]
         cols: dict[str, pa.Array] = {name: batch.column(name) for name in batch.schema.names}
@@ -118,6 +131,11 @@ class Scorer:
         if cfg["langid"]["enabled"]:
             self._language(batch, cols)
             t = self._tick("langid", t)
+        if cfg["code_checks"]:
+            types = {f.name: f.type for f in self.schema}
+            for name, values in code_checks.code_and_tool_stats(batch, base_dir).items():
+                cols[name] = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, types[name])
+            t = self._tick("code and tool checks", t)
         if self.taxonomy is not None:
             cols["topics"], cols["relevance"] = taxonomy.match_topics(cols[self.config["taxonomy"]["field"]], self.taxonomy)
             t = self._tick("topics", t)

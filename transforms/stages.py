@@ -75,6 +75,11 @@ class _Progress:
 _PROGRESS = _Progress()
 
 
+def _local_dir(path: str) -> str | None:
+    """The directory of a local input file (media paths are relative to it); None for remote files."""
+    return None if "://" in path else os.path.dirname(os.path.abspath(path))
+
+
 class ScoreShardFn(beam.DoFn):
     """Read one shard, normalize and score it batch by batch.
 
@@ -118,7 +123,7 @@ class ScoreShardFn(beam.DoFn):
             bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}")
         for raw in read_shard(shard.path, inp["batch_size"], inp["max_row_bytes"], raw_max):
             batch, rejected = normalize_rows(raw, shard, self._fields, raw_max)
-            scored = self._scorer.score(batch) if batch.num_rows else None
+            scored = self._scorer.score(batch, _local_dir(shard.path)) if batch.num_rows else None
             stats.add_batch(scored, rejected, len(raw))
             if scored is not None and self._signer is not None:
                 side_rows, entries, shingles = self._signer.sign(batch, scored)
