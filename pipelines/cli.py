@@ -121,6 +121,7 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=0.5)
     p.add_argument("--word-ngrams", type=int, default=2)
     p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--bucket", type=int, default=200_000, help="hashed word n-gram buckets (model size ~ bucket x dim x 4 bytes)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--autotune", type=int, default=0, metavar="SECONDS",
                    help="let fastText tune hyper-parameters on the held-out rows for this long instead")

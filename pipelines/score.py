@@ -56,6 +56,16 @@ def check_classifiers(config: dict[str, Any]) -> None:
     from transforms.config import ConfigError
     from transforms.models import load_fasttext
 
+    # A classifier writes <name> and <name>_entropy: neither may be a column a
+    # signal or another classifier already writes (response_chars, quality_entropy, ...).
+    columns = [f.name for f in scored_schema(config)]
+    specs = specs_from_config(config)
+    for spec, column in [(s, s.column) for s in specs] + [(s, s.entropy_column) for s in specs]:
+        if columns.count(column) > 1:
+            raise ConfigError(
+                f"config key classifiers.{spec.name}: its column {column!r} is already written by a signal or "
+                f"another classifier; choose another name"
+            )
     for spec in specs_from_config(config):
         try:
             model = load_fasttext(spec.model)

@@ -170,8 +170,9 @@ def train_quality(args: Any, out: TextIO | None = None) -> dict[str, Any]:
         raise ConfigError(f"training needs rows of both labels; got {counts} (use --positive and --negative, or --labeled)")
     train, test = split(examples, args.holdout)
     print(f"train-quality: {len(examples):,} examples {counts}, {len(train):,} train / {len(test):,} held out; {skipped:,} rows skipped", file=out)
+    # bucket bounds the n-gram table: fastText's default (2M x dim floats) makes 512 MB models.
     params = {"epoch": args.epoch, "lr": args.lr, "wordNgrams": args.word_ngrams, "dim": args.dim, "minCount": 1,
-              "loss": "softmax", "thread": 1, "seed": args.seed}
+              "bucket": args.bucket, "loss": "softmax", "thread": 1, "seed": args.seed}
     with tempfile.TemporaryDirectory() as tmp:
         train_path = os.path.join(tmp, "train.txt")
         valid_path = os.path.join(tmp, "valid.txt")

@@ -95,7 +95,10 @@ def predict_proba(model: Any, texts: list[str]) -> tuple[list[str], np.ndarray]:
                 out[i, :] = 0.5
         return labels, out
     for i, text in enumerate(texts):
-        for p, lab in model.f.predict(text, -1, 0.0, "replace"):
+        predicted = model.f.predict(text, -1, 0.0, "replace")
+        if not predicted:
+            out[i, :] = 1.0 / len(labels)  # no known word: no opinion, as in the two-label case
+        for p, lab in predicted:
             out[i, index[lab[prefix:]]] = min(p, 1.0)
     return labels, out
 
