@@ -22,7 +22,7 @@ REQUIRED = [
 ]
 
 EXTRAS = {
-    "test": ["pytest>=7", "datasketch>=1.6"],
+    "test": ["pytest>=7", "datasketch>=1.6", "rouge-score>=0.1.2"],
     # datatrove for the comparison in scripts/bench.py (its English tokenizer needs spacy).
     "bench": ["datasketch>=1.6", "datatrove>=0.4", "tokenizers", "xxhash", "spacy"],
 }

@@ -319,6 +319,10 @@ def print_report(record: dict[str, Any], output: str, out: TextIO | None = None)
         )
     if ds["means"].get("quality") is not None:
         print(f"mean quality {ds['means']['quality']:.3f} (rows not dropped by a rule)", file=out)
+    if ds.get("d_quality", {}).get("d_quality") is not None:
+        dq = ds["d_quality"]
+        terms = ", ".join(f"{k} {v:.2f}" for k, v in dq["terms"].items())
+        print(f"D_quality {dq['d_quality']:.3f} ({terms})", file=out)
     if ds.get("coverage"):
         cv = ds["coverage"]
         missing = ", ".join(cv["missing"][:8]) or "none"

@@ -124,6 +124,14 @@ POSITIVE: dict[str, Any] = {
         ],
         "tools": '[{"name": "get_weather", "parameters": {"type": "object"}}]',
     },
+    "parroted_instruction": alpaca(
+        "Describe the water cycle in simple terms for a young student please",
+        "Describe the water cycle in simple terms for a young student please.",
+    ),
+    "personal_data": alpaca(
+        "Write a short signature for my work e-mails.",
+        "Best regards,\nDana Smith\nProject Coordinator\ndana.smith@example.com",
+    ),
     "media_mismatch": {
         "messages": [
             {"role": "user", "content": "<image><image>What do these two pictures show?"},

@@ -19,7 +19,7 @@ import yaml
 FORMATS = ("auto", "alpaca", "sharegpt", "openai", "dolly", "completion", "selfinstruct", "text")
 CANONICAL_ROLES = ("user", "assistant", "system", "tool", "tool_call")
 # Keys whose values are free-form mappings (not checked against the defaults).
-_OPEN_MAPPINGS = {("input", "roles"), ("classifiers",)}
+_OPEN_MAPPINGS = {("input", "roles"), ("classifiers",), ("safety", "lexicons"), ("safety", "demographics")}
 
 
 class ConfigError(ValueError):
@@ -132,6 +132,36 @@ def validate(config: dict[str, Any]) -> None:
     _expect(isinstance(tax["path"], str) and tax["path"], "taxonomy.path", "must be a shipped taxonomy name or a YAML path")
     _expect(tax["field"] in ("instruction", "response", "conversation"), "taxonomy.field", "must be instruction, response or conversation")
     _expect(_is_int(tax["min_rows"]) and tax["min_rows"] >= 1, "taxonomy.min_rows", "must be a positive integer")
+    ov = config["overlap"]
+    _expect(isinstance(ov["enabled"], bool), "overlap.enabled", "must be true or false")
+    _expect(isinstance(ov["bleu_sample"], (int, float)) and 0 <= ov["bleu_sample"] <= 1, "overlap.bleu_sample", "must be in [0, 1]")
+    _expect(ov["reference_field"] is None or isinstance(ov["reference_field"], str), "overlap.reference_field",
+            "must be null or a field name")
+    con = config["contamination"]
+    _expect(isinstance(con["benchmarks"], list) and all(isinstance(p, str) for p in con["benchmarks"]),
+            "contamination.benchmarks", "must be a list of file paths")
+    _expect(isinstance(con["fields"], list) and all(isinstance(p, str) for p in con["fields"]),
+            "contamination.fields", "must be a list of field names")
+    _expect(_is_int(con["ngram"]) and con["ngram"] >= 2, "contamination.ngram", "must be an integer >= 2")
+    saf = config["safety"]
+    for key in ("pii", "redact"):
+        _expect(isinstance(saf[key], bool), f"safety.{key}", "must be true or false")
+    for key in ("lexicons", "demographics"):
+        for name, terms in saf[key].items():
+            _expect(
+                isinstance(name, str) and name.isidentifier() and isinstance(terms, list) and terms
+                and all(isinstance(t, str) and t.strip() for t in terms),
+                f"safety.{key}.{name}",
+                "must be an identifier naming a non-empty list of terms",
+            )
+    comp = config["composite"]
+    _expect(isinstance(comp["enabled"], bool), "composite.enabled", "must be true or false")
+    for key, allowed in (("weights", ("quality", "relevance", "clarity", "originality")),
+                         ("dataset_weights", ("diversity", "relevance", "clarity", "quality"))):
+        w = comp[key]
+        _expect(isinstance(w, dict) and all(k in allowed for k in w) and all(isinstance(v, (int, float)) and v >= 0 for v in w.values()),
+                f"composite.{key}", f"must map some of {', '.join(allowed)} to weights >= 0")
+    _expect(isinstance(comp["warn_factor"], (int, float)) and 0 <= comp["warn_factor"] <= 1, "composite.warn_factor", "must be in [0, 1]")
     sev = config["cascade"]["skip_severities"]
     _expect(
         isinstance(sev, list) and all(s in ("info", "warn", "drop") for s in sev),
@@ -190,7 +220,8 @@ def _validate_dedup(d: dict[str, Any]) -> None:
 
 _CLASSIFIER_KEYS = {"model", "positive", "text", "max_chars"}
 _RESERVED = {"key", "id", "shard", "row", "format", "turns", "system", "instruction", "input", "response", "n_turns",
-             "media", "content_hash", "meta", "flags", "severity", "lang", "topics", "relevance"}
+             "media", "content_hash", "meta", "flags", "severity", "lang", "topics", "relevance", "composite",
+             "composite_explain"}
 
 
 def _validate_classifiers(classifiers: dict[str, Any]) -> None:

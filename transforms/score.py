@@ -11,10 +11,11 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import classify, code_checks, models, rules, taxonomy, textstats
+from transforms import classify, code_checks, composite, models, overlap, rules, safety, taxonomy, textstats
 from transforms.config import ConfigError
 from transforms.schema import CANONICAL
 
@@ -49,10 +50,24 @@ def signal_fields(config: dict[str, Any]) -> list[pa.Field]:
                 fields.append(pa.field(name, pa.bool_()))
             else:
                 fields.append(pa.field(name, pa.int32()))
+    if config["overlap"]["enabled"]:
+        fields += [pa.field(n, pa.float32()) for n in ("rouge_l_instruction", "bleu_instruction", "response_token_entropy",
+                                                         "response_token_entropy_norm")]
+        if config["overlap"]["reference_field"]:
+            fields += [pa.field("rouge_l_reference", pa.float32()), pa.field("bleu_reference", pa.float32())]
+    if config["contamination"]["benchmarks"]:
+        fields.append(pa.field("contamination_ngrams", pa.int32()))
+    saf = config["safety"]
+    if saf["pii"]:
+        fields += [pa.field(f"pii_{k}", pa.int32()) for k in safety.PII_KINDS]
+    fields += [pa.field(f"lexicon_{k}", pa.int32()) for k in saf["lexicons"]]
+    fields += [pa.field(f"demographic_{k}", pa.int32()) for k in saf["demographics"]]
     if config["taxonomy"]["enabled"]:
         fields += [pa.field("topics", pa.list_(pa.string())), pa.field("relevance", pa.float32())]
     for spec in classify.specs_from_config(config):
         fields += [pa.field(spec.column, pa.float32()), pa.field(spec.entropy_column, pa.float32())]
+    if config["composite"]["enabled"]:
+        fields += [pa.field("composite", pa.float32()), pa.field("composite_explain", pa.string())]
     return fields
 
 
@@ -97,6 +112,12 @@ class Scorer:
         self.schema = scored_schema(config)
         self._lid = None
         self.taxonomy = taxonomy.load_taxonomy(config["taxonomy"]["path"]) if config["taxonomy"]["enabled"] else None
+        con = config["contamination"]
+        self._contamination = (
+            overlap.ContaminationIndex.from_files(con["benchmarks"], con["fields"] or None, con["ngram"])
+            if con["benchmarks"]
+            else None
+        )
         # Seconds spent per stage, for the benchmark's per-stage table.
         self.timings: dict[str, float] = defaultdict(float)
 
@@ -136,6 +157,22 @@ class Scorer:
             for name, values in code_checks.code_and_tool_stats(batch, base_dir).items():
                 cols[name] = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, types[name])
             t = self._tick("code and tool checks", t)
+        if self.config["overlap"]["enabled"]:
+            self._overlap(batch, cols)
+            t = self._tick("overlap", t)
+        if self._contamination is not None:
+            cols["contamination_ngrams"] = pa.array(self._contamination.matches(cols["conversation"]), pa.int32())
+            t = self._tick("contamination", t)
+        saf = self.config["safety"]
+        if saf["pii"]:
+            for kind, counts in safety.pii_counts(cols["conversation"]).items():
+                cols[f"pii_{kind}"] = pa.array(counts, pa.int32())
+        for kind, counts in safety.lexicon_counts(cols["conversation"], saf["lexicons"]).items() if saf["lexicons"] else ():
+            cols[f"lexicon_{kind}"] = pa.array(counts, pa.int32())
+        for kind, counts in safety.demographic_counts(cols["conversation"], saf["demographics"]).items() if saf["demographics"] else ():
+            cols[f"demographic_{kind}"] = pa.array(counts, pa.int32())
+        if saf["pii"] or saf["lexicons"] or saf["demographics"]:
+            t = self._tick("safety", t)
         if self.taxonomy is not None:
             cols["topics"], cols["relevance"] = taxonomy.match_topics(cols[self.config["taxonomy"]["field"]], self.taxonomy)
             t = self._tick("topics", t)
@@ -149,8 +186,39 @@ class Scorer:
             skip = pc.is_in(cols["severity"], value_set=pa.array(skip_sev, pa.string())).to_numpy(zero_copy_only=False)
             for spec in specs:
                 cols[spec.column], cols[spec.entropy_column] = classify.classify(batch, spec, skip)
-            self._tick("classifiers", t)
+            t = self._tick("classifiers", t)
+        comp = self.config["composite"]
+        if comp["enabled"]:
+            cols["composite"], cols["composite_explain"] = composite.composite(cols, comp["weights"], comp["warn_factor"])
+            t = self._tick("composite", t)
+        if saf["redact"] and self.config["output"]["include_text"]:
+            _redact_text_columns(cols)
         return pa.RecordBatch.from_arrays([cols[f.name] for f in self.schema], schema=self.schema)
+
+    def _overlap(self, batch: pa.RecordBatch, cols: dict[str, pa.Array]) -> None:
+        """ROUGE-L (all rows) and BLEU (a stable sample) of the answer against the prompt, and
+        against a reference answer when configured; token entropy of the answer."""
+        ov = self.config["overlap"]
+        n = batch.num_rows
+        instruction, response = cols["instruction"], cols["response"]
+        has_prompt = pc.not_equal(pc.utf8_trim_whitespace(pc.fill_null(instruction, "")), "").to_numpy(zero_copy_only=False)
+        rl = overlap.rouge_l(response, instruction)
+        cols["rouge_l_instruction"] = pa.array(rl, pa.float32(), mask=~has_prompt)
+        buckets = np.array([int(h[:8], 16) % 10_000 for h in batch.column("content_hash").to_pylist()])
+        sampled = (buckets < ov["bleu_sample"] * 10_000) & has_prompt
+        bl = np.full(n, np.nan)
+        if sampled.any():
+            idx = pa.array(np.flatnonzero(sampled))
+            bl[sampled] = overlap.bleu(response.take(idx), instruction.take(idx))
+        cols["bleu_instruction"] = pa.array(bl, pa.float32(), mask=np.isnan(bl))
+        cols["response_token_entropy"] = pa.array(overlap.token_entropy(response), pa.float32())
+        cols["response_token_entropy_norm"] = pa.array(overlap.normalized_token_entropy(response), pa.float32())
+        if ov["reference_field"]:
+            refs = _meta_strings(batch.column("meta"), ov["reference_field"])
+            known = pc.is_valid(refs).to_numpy(zero_copy_only=False)
+            filled = pc.fill_null(refs, "")
+            cols["rouge_l_reference"] = pa.array(overlap.rouge_l(response, filled), pa.float32(), mask=~known)
+            cols["bleu_reference"] = pa.array(overlap.bleu(response, filled), pa.float32(), mask=~known)
 
     def _language(self, batch: pa.RecordBatch, cols: dict[str, pa.Array]) -> None:
         model = self._lid_model()
@@ -175,6 +243,28 @@ class Scorer:
         now = time.perf_counter()
         self.timings[stage] += now - start
         return now
+
+
+def _meta_strings(meta: pa.Array, field: str) -> pa.Array:
+    """A string field of each row's meta JSON (null when absent or not a string)."""
+    import orjson
+
+    out = []
+    for m in meta.to_pylist():
+        value = orjson.loads(m).get(field) if m else None
+        out.append(value if isinstance(value, str) else None)
+    return pa.array(out, pa.string())
+
+
+def _redact_text_columns(cols: dict[str, pa.Array]) -> None:
+    """PII replaced by placeholders in every text column written to records/ (after all signals ran)."""
+    for name in ("instruction", "input", "response", "system"):
+        cols[name] = safety.redact(cols[name])
+    turns = cols["turns"]
+    values = turns.flatten()
+    content = safety.redact(values.field("content"))
+    structs = pa.StructArray.from_arrays([values.field("role"), content], names=["role", "content"])
+    cols["turns"] = pa.ListArray.from_arrays(turns.offsets, structs)
 
 
 def fired_counts(scored: pa.RecordBatch) -> dict[str, int]:

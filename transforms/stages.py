@@ -231,6 +231,10 @@ def write_summary(
             s.shard: coverage(s.topics, tax, config["taxonomy"]["min_rows"])["coverage"]
             for s in sorted(stats, key=lambda s: s.shard_index)
         }
+    if config["composite"]["enabled"]:
+        from transforms.composite import dataset_quality
+
+        dataset["d_quality"] = dataset_quality(dataset, config["composite"]["dataset_weights"])
     dataset["shards"] = [
         {"shard": s.shard, "rows_read": s.rows_read, "rows_scored": s.rows_scored, "rows_rejected": s.rows_rejected}
         for s in sorted(stats, key=lambda s: s.shard_index)

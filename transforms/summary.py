@@ -21,7 +21,8 @@ from transforms import diversity
 
 SKETCHED = ("instruction_chars", "response_chars", "response_words", "n_turns")
 MEANS = ("response_non_alpha_frac", "response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac", "quality",
-         "relevance")
+         "quality_entropy", "relevance", "composite", "rouge_l_instruction", "bleu_instruction",
+         "response_token_entropy_norm", "rouge_l_reference", "bleu_reference")
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
 _KLL_K = 200
 
@@ -47,6 +48,7 @@ class ShardStats:
     formats: Counter = field(default_factory=Counter)
     langs: Counter = field(default_factory=Counter)
     topics: Counter = field(default_factory=Counter)
+    demographics: Counter = field(default_factory=Counter)
     sums: Counter = field(default_factory=Counter)
     counts: Counter = field(default_factory=Counter)  # non-null values behind each sum
     sketches: dict[str, kll_floats_sketch] = field(default_factory=dict)
@@ -101,6 +103,9 @@ class ShardStats:
         self.formats.update(_counter(scored.column("format")))
         if "lang" in scored.schema.names:
             self.langs.update(_counter(scored.column("lang")))
+        for name in scored.schema.names:
+            if name.startswith(("demographic_", "pii_", "lexicon_")):
+                self.demographics[name] += int(pc.sum(scored.column(name)).as_py() or 0)
         if "topics" in scored.schema.names:
             self.topics.update(_counter(pc.list_flatten(scored.column("topics"))))
         for name in MEANS:
@@ -122,7 +127,8 @@ class ShardStats:
         self.rows_scored += other.rows_scored
         self.rows_rejected += other.rows_rejected
         self.rows_flagged += other.rows_flagged
-        for name in ("flag_counts", "severity_counts", "reject_reasons", "formats", "langs", "topics", "sums", "counts"):
+        for name in ("flag_counts", "severity_counts", "reject_reasons", "formats", "langs", "topics", "demographics", "sums",
+                     "counts"):
             getattr(self, name).update(getattr(other, name))
         for name, sketch in other.sketches.items():
             self._sketch(name).merge(sketch)
@@ -135,6 +141,18 @@ class ShardStats:
         self.dup_removed += other.dup_removed
         self.dup_exact_removed += other.dup_exact_removed
         return self
+
+    def safety_totals(self) -> dict[str, Any]:
+        """Mentions of PII kinds, lexicons and demographic groups, and the demographic skew."""
+        from transforms.safety import skew
+
+        groups = {k[len("demographic_"):]: v for k, v in self.demographics.items() if k.startswith("demographic_")}
+        return {
+            "pii": {k[4:]: v for k, v in self.demographics.items() if k.startswith("pii_")},
+            "lexicons": {k[8:]: v for k, v in self.demographics.items() if k.startswith("lexicon_")},
+            "demographics": groups,
+            "demographic_skew": skew(groups) if groups else None,
+        }
 
     def set_duplicates(self, counts: Any) -> None:
         """Counts from clustering: rows in clusters, rows removed, exact copies removed."""
@@ -221,6 +239,7 @@ class ShardStats:
                 name: {f"p{int(q * 100)}": v for q, v in zip(QUANTILES, self.quantiles(name))} for name in SKETCHED
             },
             "diversity": self.diversity_row(),
+            "safety": self.safety_totals(),
             "top_instruction_types": dict(self.instruction_types.most_common(20)),
         }
 
