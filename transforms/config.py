@@ -1,6 +1,7 @@
 """Load and validate winnow's YAML configuration before any data is read.
 
-A user config is merged over configs/default.yaml. Every key is checked
+A user config is merged over configs/default.yaml (free-form mappings such
+as classifiers are replaced whole). Every key is checked
 against the defaults, so a typo fails at once with the key and the fix
 instead of being silently ignored.
 """
@@ -64,9 +65,11 @@ def default_config() -> dict[str, Any]:
 
 def _merge(base: Any, override: Any, path: tuple[str, ...]) -> Any:
     if isinstance(base, dict) and path in _OPEN_MAPPINGS:
+        # Free-form mappings (roles, classifiers, lexicons, groups) are replaced
+        # whole, so a user config can also empty them.
         if not isinstance(override, dict):
             raise ConfigError(f"config key {'.'.join(path)} must be a mapping")
-        return {**base, **override}
+        return copy.deepcopy(override)
     if isinstance(base, dict):
         if not isinstance(override, dict):
             raise ConfigError(
