@@ -9,7 +9,7 @@ import sys
 import textwrap
 from typing import Any
 
-from transforms.config import ConfigError, load_config
+from transforms.config import ConfigError, load_config, validate
 from transforms.sources import InputError
 
 SCORE_EPILOG = textwrap.dedent(
@@ -143,9 +143,12 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if getattr(args, "format", None):
         overrides["input"] = {"format": args.format}
+    config = load_config(args.config, overrides or None)
     if getattr(args, "quality_model", None):
-        overrides["classifiers"] = {"quality": {"model": args.quality_model}}
-    return load_config(args.config, overrides or None)
+        # Added to the config's classifiers, not replacing them.
+        config["classifiers"] = {**config["classifiers"], "quality": {"model": args.quality_model}}
+        validate(config)
+    return config
 
 
 def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
