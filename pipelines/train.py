@@ -121,10 +121,24 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def evaluate(model: Any, test: list[Example]) -> dict[str, float]:
+def evaluate(model: Any, test: list[Example]) -> dict[str, Any]:
+    """Held-out metrics overall, and per input that holds both labels (e.g. a --labeled file)."""
     labels, probs = predict_proba(model, [e.text for e in test])
     p_good = probs[:, labels.index(POSITIVE)]
     truth = np.array([e.label == POSITIVE for e in test])
+    metrics = _metrics(p_good, truth)
+    sources = np.array([e.source for e in test])
+    by_source = {}
+    for src in sorted(set(sources.tolist())):
+        m = sources == src
+        if truth[m].any() and not truth[m].all():
+            by_source[src] = _metrics(p_good[m], truth[m])
+    if by_source:
+        metrics["by_source"] = by_source
+    return metrics
+
+
+def _metrics(p_good: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     pred = p_good >= 0.5
     tp, fp, fn = int((pred & truth).sum()), int((pred & ~truth).sum()), int((~pred & truth).sum())
     return {
@@ -132,7 +146,7 @@ def evaluate(model: Any, test: list[Example]) -> dict[str, float]:
         "recall": tp / (tp + fn) if tp + fn else 0.0,
         "accuracy": float((pred == truth).mean()) if len(truth) else 0.0,
         "roc_auc": roc_auc(p_good, truth),
-        "held_out": len(test),
+        "held_out": int(len(truth)),
     }
 
 
@@ -213,5 +227,7 @@ def train_quality(args: Any, out: TextIO | None = None) -> dict[str, Any]:
         f"accuracy {metrics['accuracy']:.3f}, ROC-AUC {metrics['roc_auc']:.3f} on {metrics['held_out']:,} rows",
         file=out,
     )
+    for src, m in metrics.get("by_source", {}).items():
+        print(f"  {src}: ROC-AUC {m['roc_auc']:.3f}, precision {m['precision']:.3f}, recall {m['recall']:.3f} on {m['held_out']:,} rows", file=out)
     print(f"model: {args.output}   card: {args.output}.card.json", file=out)
     return card

@@ -99,9 +99,12 @@ def coverage(topic_counts: Counter, taxonomy: Taxonomy, min_rows: int = 1) -> di
     present = {t for t, c in topic_counts.items() if c >= min_rows}
     targets = list(taxonomy.targets)
     covered = [t for t in targets if t in present]
+    from transforms.diversity import entropy
+
     return {
         "taxonomy": taxonomy.name,
         "coverage": len(covered) / len(targets) if targets else 0.0,
+        "topic_entropy": entropy(Counter({t: c for t, c in topic_counts.items() if c})),
         "covered": covered,
         "missing": [t for t in targets if t not in present],
         "topic_rows": dict(Counter({t: topic_counts.get(t, 0) for t in taxonomy.names}).most_common()),
