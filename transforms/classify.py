@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 
 from transforms import models
 
-TEXT_CHOICES = ("conversation", "instruction", "response", "prompt_answer")
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,6 @@ from transforms.schema import ROW_BITS
 from transforms.shingles import ShingleSpec, shingle_hashes
 
 NAMESPACE = "winnow"
-KEEP_ATTRIBUTES = ("quality", "response_chars", "instruction_chars", "n_turns", "id", "key")
-TEXT_CHOICES = ("prompt_answer", "conversation", "instruction", "response")
 # Shard indices from here on name files of an earlier run's exported signatures.
 REFERENCE_BASE = 1 << 22
 # Parameters that must match for signatures of two runs to be comparable.

@@ -274,10 +274,3 @@ def fired_counts(scored: pa.RecordBatch) -> dict[str, int]:
         return {}
     vc = pc.value_counts(flat)
     return {v.as_py(): c.as_py() for v, c in zip(vc.field("values"), vc.field("counts"))}
-
-
-def severity_of(rule_list: list[rules.Rule]) -> dict[str, str]:
-    return {r.name: r.severity for r in rule_list}
-
-
-
