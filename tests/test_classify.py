@@ -331,7 +331,7 @@ def score_corpus(d) -> dict[str, dict]:
         {"id": "drop-empty", "instruction": "How do I improve my sleep?", "input": "", "output": ""},
         {"id": "drop-na", "instruction": "How do I back up my laptop?", "input": "", "output": "N/A"},
         {"id": "warn-refusal", "instruction": "Tell me a joke about cats.", "input": "",
-         "output": "I am sorry, but as an AI language model I cannot tell jokes."},
+         "output": "As an AI model, I cannot tell jokes about animals."},
         # Near duplicates: the better one has the larger id and the shorter response,
         # so only quality can make it the kept row.
         {"id": "pair-1", "instruction": PAIR_INSTRUCTION, "input": "", "output": PAIR_GARBLED},

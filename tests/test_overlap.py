@@ -36,7 +36,7 @@ sacrebleu_bleu = pytest.importorskip("sacrebleu.metrics")
 REAL_PAIRS = [
     ("Give three tips for staying healthy.", "1. Eat a balanced diet. 2. Exercise regularly. 3. Get enough sleep."),
     ("The capital of France is Paris.", "Paris is the capital of France."),
-    ("The quick brown fox jumps over the lazy dog.", "The quick brown fox jumped over the lazy dogs!"),
+    ("A quick red fox leaps over the sleepy hound.", "A quick red fox leapt over the sleepy hounds!"),
     (
         "Photosynthesis is the process by which green plants use sunlight, water and carbon dioxide to make glucose and oxygen.",
         "In photosynthesis, plants convert light energy, water, and CO2 into glucose; oxygen is released as a by-product.",
@@ -304,40 +304,40 @@ def test_entropy_trailing_whitespace_last_row():
 # ---- contamination ------------------------------------------------------------------------
 
 BENCH = [
-    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
-    "How many clips did Natalia sell altogether in April and May?",
+    "Marisol baked 36 muffins for the school fair on Friday, and then she baked a third as many on Saturday. "
+    "How many muffins did Marisol bake over both days?",
     "Which of the following is the body cavity that contains the pituitary gland? Cranial, Thoracic, Pleural, Abdominal",
     "Short question with nine words in it today",  # 8 words: >= 13 // 2, indexed whole
     "Too short",  # < 6 words: not indexed
 ]
-NATALIA = BENCH[0].split()
+MARISOL = BENCH[0].split()
 
 
 def test_contamination_13_word_overlap_positive_12_negative():
     idx = ContaminationIndex(BENCH)
-    thirteen = " ".join(NATALIA[3:16])
-    twelve = " ".join(NATALIA[3:15])
+    thirteen = " ".join(MARISOL[3:16])
+    twelve = " ".join(MARISOL[3:15])
     rows = [
         f"Here is a training example: {thirteen} and some other words after it.",
         f"Here is a training example: {twelve} and some other words after it.",
-        "NATALIA SOLD CLIPS, to 48 of her friends in April -- and then: she sold half!! as many",
-        " ".join(NATALIA[:7]),  # 7 words of a long benchmark text: different hash length, no match
+        "MARISOL BAKED 36 MUFFINS, for the school fair on Friday -- and then: she baked a third!! as many",
+        " ".join(MARISOL[:7]),  # 7 words of a long benchmark text: different hash length, no match
         BENCH[0],
         "Completely unrelated text about cooking pasta with tomatoes and basil in a large pot of water.",
     ]
     got = idx.matches(pa.array(rows))
     assert got[0] == 1
     assert got[1] == 0
-    assert got[2] == 5  # case and punctuation do not matter: the benchmark's first 17 words -> five 13-grams
+    assert got[2] == 6  # case and punctuation do not matter: the benchmark's first 18 words -> six 13-grams
     assert got[3] == 0
-    assert got[4] == len(NATALIA) - 12
+    assert got[4] == len(MARISOL) - 12
     assert got[5] == 0
 
 
 def test_contamination_short_texts_and_across_rows():
     idx = ContaminationIndex(BENCH)
-    split_a = " ".join(NATALIA[:7])
-    split_b = " ".join(NATALIA[7:13])
+    split_a = " ".join(MARISOL[:7])
+    split_b = " ".join(MARISOL[7:13])
     rows = [split_a, split_b, "short question with NINE words, in it today!", "Too short", "too short", None, "", "   "]
     got = idx.matches(pa.array(rows))
     # An n-gram split across two rows is not found in either.
@@ -347,7 +347,7 @@ def test_contamination_short_texts_and_across_rows():
     # Texts under n // 2 words are never indexed or matched.
     assert got[3] == 0 and got[4] == 0
     np.testing.assert_array_equal(got[5:], 0)
-    assert idx.n == 13 and len(idx) == (len(NATALIA) - 12) + (len(BENCH[1].split()) - 12) + 1
+    assert idx.n == 13 and len(idx) == (len(MARISOL) - 12) + (len(BENCH[1].split()) - 12) + 1
 
 
 def test_contamination_short_text_threshold_is_half_n():
@@ -360,7 +360,7 @@ def test_contamination_short_text_threshold_is_half_n():
 
 def test_contamination_sliced_chunked_and_small_n(monkeypatch):
     idx = ContaminationIndex(BENCH, n=5)
-    rows = pa.array([None, "xx " + " ".join(NATALIA[10:15]) + " yy", "nothing here at all today", " ".join(NATALIA[:6])])
+    rows = pa.array([None, "xx " + " ".join(MARISOL[10:15]) + " yy", "nothing here at all today", " ".join(MARISOL[:6])])
     got = idx.matches(rows)
     np.testing.assert_array_equal(got, [0, 1, 0, 2])
     np.testing.assert_array_equal(idx.matches(rows.slice(1, 2)), [1, 0])
@@ -396,7 +396,7 @@ def test_contamination_against_python_reference():
 def test_contamination_from_files(tmp_path):
     jsonl = tmp_path / "gsm8k.jsonl"
     jsonl.write_text(
-        json.dumps({"question": BENCH[0], "answer": "She sold 48 / 2 = 24 clips in May. #### 72", "id": "x1"})
+        json.dumps({"question": BENCH[0], "answer": "She baked 36 / 3 = 12 muffins on Saturday. #### 48", "id": "x1"})
         + "\n\n"
         + json.dumps({"question": "A second question that is long enough to have a few thirteen word n grams in it", "answer": "1"})
         + "\n"
@@ -413,8 +413,8 @@ def test_contamination_from_files(tmp_path):
         f.write(json.dumps({"prompt": "gzipped benchmark prompt with exactly enough words to make two thirteen grams here ok"}) + "\n")
 
     by_field = ContaminationIndex.from_files([jsonl, array_json], text_fields=["question"])
-    assert by_field.matches(pa.array([BENCH[0], BENCH[1], "She sold 48 / 2 = 24 clips in May. #### 72"])).tolist() == [
-        len(NATALIA) - 12,
+    assert by_field.matches(pa.array([BENCH[0], BENCH[1], "She baked 36 / 3 = 12 muffins on Saturday. #### 48"])).tolist() == [
+        len(MARISOL) - 12,
         len(BENCH[1].split()) - 12,
         0,  # answers not indexed when only "question" is asked for
     ]
@@ -426,7 +426,7 @@ def test_contamination_from_files(tmp_path):
     probe = pa.array([
         "ignored source string that is also fairly long for a test",
         "gzipped benchmark prompt with exactly enough words to make two thirteen grams here ok",
-        "She sold 48 / 2 = 24 clips in May. #### 72",
+        "She baked 36 / 3 = 12 muffins on Saturday. #### 48",
     ])
     assert everything.matches(probe).tolist() == [1, 2, 1]
     assert everything.n_texts == 10
