@@ -213,7 +213,7 @@ class Signer:
         sigs = np.concatenate([minhash.signatures(h, o, p.num_perm, p.seed) for h, o in shingled], axis=1)
         t2 = time.perf_counter()
         keys = scored.column("key").to_numpy()
-        exact = lsh.content_keys(scored.column("content_hash").to_pylist())
+        exact = lsh.content_keys(scored.column("content_hash"))
         if p.parts == 2:
             # LSH on the whole conversation: MinHash of a union is the element-wise minimum.
             prompt, answer = sigs[:, : p.num_perm], sigs[:, p.num_perm :]
@@ -367,7 +367,7 @@ class ReferenceBandsFn(beam.DoFn):
         for batch in table.to_batches(max_chunksize=8192):
             sigs = _sigs(pa.Table.from_batches([batch]), np.arange(batch.num_rows), p.width)
             keys = batch.column("key").to_numpy()
-            exact = lsh.content_keys(batch.column("content_hash").to_pylist())
+            exact = lsh.content_keys(batch.column("content_hash"))
             if p.parts == 2:
                 answer = sigs[:, p.num_perm :]
                 entries = lsh.band_entries(keys, np.minimum(sigs[:, : p.num_perm], answer), exact, p.bands, p.rows, p.partitions, answer)

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from transforms.arrow_bytes import mix64
+import pyarrow as pa
+
+from transforms.arrow_bytes import hex_u64, mix64
 from transforms.minhash import EMPTY, band_keys
 
 ALL_PAIRS_MAX = 16  # buckets up to this size give every pair; bigger ones a chain and a star
 
 
-def content_keys(content_hashes: list[str]) -> np.ndarray:
+def content_keys(content_hashes: pa.Array) -> np.ndarray:
     """64-bit exact-duplicate keys from the 128-bit hex content hashes."""
-    return np.array([int(h[:16], 16) for h in content_hashes], dtype=np.uint64)
+    return hex_u64(content_hashes)
 
 
 # Kinds of evidence for a candidate pair (bits, merged with OR across bands).

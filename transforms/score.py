@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.arrow_bytes import hex_u64
 from transforms import classify, code_checks, composite, models, overlap, rules, safety, taxonomy, textstats
 from transforms.config import ConfigError
 from transforms.schema import CANONICAL
@@ -204,7 +205,7 @@ class Scorer:
         has_prompt = pc.not_equal(pc.utf8_trim_whitespace(pc.fill_null(instruction, "")), "").to_numpy(zero_copy_only=False)
         rl = overlap.rouge_l(response, instruction)
         cols["rouge_l_instruction"] = pa.array(rl, pa.float32(), mask=~has_prompt)
-        buckets = np.array([int(h[:8], 16) % 10_000 for h in batch.column("content_hash").to_pylist()])
+        buckets = (hex_u64(batch.column("content_hash")) >> np.uint64(32)) % np.uint64(10_000)
         sampled = (buckets < ov["bleu_sample"] * 10_000) & has_prompt
         bl = np.full(n, np.nan)
         if sampled.any():

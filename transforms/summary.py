@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from datasketches import kll_floats_sketch
 
 from transforms import diversity
+from transforms.arrow_bytes import hex_u64
 
 SKETCHED = ("instruction_chars", "response_chars", "response_words", "n_turns")
 MEANS = ("response_non_alpha_frac", "response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac", "quality",
@@ -84,7 +85,7 @@ class ShardStats:
         if sample_size:
             if self.sample is None:
                 self.sample = diversity.BottomK(sample_size)
-            keys = [int(h[16:32], 16) for h in batch.column("content_hash").to_pylist()]
+            keys = hex_u64(batch.column("content_hash"), 16).tolist()
             responses = [t[:500] for t in batch.column("response").to_pylist()]
             self.sample.update(keys, responses)
 
