@@ -85,9 +85,11 @@ class ShardStats:
         if sample_size:
             if self.sample is None:
                 self.sample = diversity.BottomK(sample_size)
-            keys = hex_u64(batch.column("content_hash"), 16).tolist()
-            responses = [t[:500] for t in batch.column("response").to_pylist()]
-            self.sample.update(keys, responses)
+            keys = hex_u64(batch.column("content_hash"), 16)
+            # Only the batch's k smallest keys can enter the bottom-k: fetch just their texts.
+            take = np.argpartition(keys, sample_size)[:sample_size] if len(keys) > sample_size else np.arange(len(keys))
+            responses = [t[:500] for t in batch.column("response").take(pa.array(take)).to_pylist()]
+            self.sample.update(keys[take].tolist(), responses)
 
     def add_batch(self, scored: pa.RecordBatch | None, rejected: list[dict[str, Any]], rows_read: int) -> None:
         """Fold one batch in: `rows_read` rows were read, giving `scored` and `rejected`."""
