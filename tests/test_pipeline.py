@@ -6,6 +6,7 @@ import json
 import pickle
 
 import apache_beam as beam
+import pytest
 import pyarrow as pa
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -16,7 +17,7 @@ from transforms.normalize import normalize_rows
 from transforms.rules import load_rules
 from transforms.score import Scorer
 from transforms.sources import RawRow, Shard, match_inputs
-from transforms.stages import REJECTED_TAG, STATS_TAG, MergeStatsFn, ScoreShardFn
+from transforms.stages import REJECTED_TAG, STATS_TAG, MergeStatsFn, ReadableParts, ScoreShardFn
 from transforms.summary import ShardStats, merge_all, shards_table
 
 CONFIG = load_config()
@@ -29,7 +30,9 @@ def _write_jsonl(path, rows):
             f.write((r if isinstance(r, str) else json.dumps(r)) + "\n")
 
 
-def test_score_shard_fn_outputs_records_dead_letters_and_stats(tmp_path):
+@pytest.mark.parametrize("split_bytes", [0, 20])
+def test_score_shard_fn_outputs_records_dead_letters_and_stats(tmp_path, split_bytes):
+    """The same rows, row numbers and per-shard counts whether a file is read whole or in parts."""
     good = {"instruction": "Say hello politely to a new colleague.", "input": "", "output": "Hello, welcome to the team!"}
     empty = {"instruction": "Say hello.", "input": "", "output": ""}
     _write_jsonl(tmp_path / "a.jsonl", [good, "{broken", empty])
@@ -38,7 +41,7 @@ def test_score_shard_fn_outputs_records_dead_letters_and_stats(tmp_path):
     with TestPipeline() as p:
         out = (
             p
-            | beam.Create([s.__dict__ for s in shards])
+            | ReadableParts(shards, split_bytes)
             | beam.ParDo(ScoreShardFn(CONFIG, RULES, str(tmp_path / "out"))).with_outputs(REJECTED_TAG, STATS_TAG, main="records")
         )
         rows = out.records | beam.FlatMap(lambda b: b.to_pylist()) | beam.Map(lambda r: (r["id"], r["flags"]))

@@ -110,6 +110,9 @@ def validate(config: dict[str, Any]) -> None:
     for key in ("batch_size", "max_row_bytes"):
         v = inp[key]
         _expect(isinstance(v, int) and not isinstance(v, bool) and v > 0, f"input.{key}", f"must be a positive integer, got {v!r}")
+    v = inp["split_bytes"]
+    _expect(isinstance(v, int) and not isinstance(v, bool) and v >= 0, "input.split_bytes",
+            f"must be a byte count (0 reads every file whole), got {v!r}")
     _expect(inp["batch_size"] <= 100_000, "input.batch_size", "must be at most 100000 (a batch is held in memory)")
     sig = config["signals"]
     _expect(isinstance(sig["repetition"], bool), "signals.repetition", "must be true or false")

@@ -189,8 +189,14 @@ def reference_files(params: DedupParams) -> dict[int, str]:
     return {REFERENCE_BASE + i: path for i, path in enumerate(files)}
 
 
-def side_path(output: str, shard_index: int) -> str:
-    return FileSystems.join(output, "signatures", f"s{shard_index:06d}.parquet")
+def side_path(output: str, shard_index: int, part: int = 0) -> str:
+    """The side file of one part of a shard (a large shard is read in several parts)."""
+    return FileSystems.join(output, "signatures", f"s{shard_index:06d}-{part:05d}.parquet")
+
+
+def shard_side_paths(output: str, shard_index: int) -> list[str]:
+    pattern = FileSystems.join(output, "signatures", f"s{shard_index:06d}-*.parquet")
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
 
 
 class Signer:
@@ -289,8 +295,11 @@ class _SideCache:
         if shard_index in self._cache:
             self._cache.move_to_end(shard_index)
             return self._cache[shard_index]
-        path = self.references.get(shard_index) or side_path(self.output, shard_index)
-        table = read_side(path, shard_index)
+        ref = self.references.get(shard_index)
+        paths = [ref] if ref else shard_side_paths(self.output, shard_index)
+        if not paths:
+            raise KeyError(f"no signature files for shard {shard_index} in {self.output}/signatures")
+        table = pa.concat_tables([read_side(path, shard_index) for path in paths])
         keys = table.column("key").to_numpy()
         order = np.argsort(keys, kind="stable")
         table, keys = table.take(pa.array(order)), keys[order]

@@ -1,14 +1,21 @@
-"""Find input shards and read them as batches of parsed rows.
+"""Find input shards, split them into parts, and read them as batches of parsed rows.
 
-Each matched file is one shard. Readers stream: JSONL line by line, JSON
-arrays element by element, Parquet batch by batch, so a large file is never
-held whole in memory. A row that cannot be read becomes a `RawRow` with an
-error reason instead of an exception, so one bad line never stops a run.
+Each matched file is one shard. A large shard is read as several parts
+(`Split`) by different tasks: an uncompressed JSONL file by byte ranges, a
+Parquet file by row groups; compressed files and JSON arrays cannot be cut
+and are read whole. Row numbers stay the file's own line or element numbers
+whatever the split, so outputs do not depend on how a file was cut.
+
+Readers stream: JSONL line by line, JSON arrays element by element, Parquet
+batch by batch, so a large file is never held whole in memory. A row that
+cannot be read becomes a `RawRow` with an error reason instead of an
+exception, so one bad line never stops a run.
 """
 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import json
 import os
 import posixpath
@@ -35,6 +42,26 @@ class Shard:
     path: str
     name: str
     size: int
+
+
+@dataclass(frozen=True)
+class Split:
+    """A part of one shard, read by one task.
+
+    kind "lines": bytes [start, end) of an uncompressed JSONL file; the part
+    holds the lines that begin in that range, and `first_row` is the number
+    of newlines before `start` (filled in by counting, see number_splits).
+    kind "row_groups": Parquet row groups [start, end), rows from `first_row`.
+    kind "whole": the whole file.
+    """
+
+    shard: Shard
+    part: int
+    parts: int
+    kind: str = "whole"
+    start: int = 0
+    end: int = -1
+    first_row: int = 0
 
 
 class RawRow(NamedTuple):
@@ -206,11 +233,28 @@ def _truncate(text: str, limit: int) -> str:
 
 def read_shard(path: str, batch_size: int, max_row_bytes: int, raw_max_chars: int = 2000) -> Iterator[list[RawRow]]:
     """Yield the rows of one file in batches of at most `batch_size`."""
-    batch: list[RawRow] = []
     if shard_kind(path) == "parquet":
         rows = _read_parquet(path, batch_size, max_row_bytes, raw_max_chars)
     else:
         rows = _read_json(path, max_row_bytes, raw_max_chars)
+    return _batched(rows, batch_size)
+
+
+def read_split(split: Split, batch_size: int, max_row_bytes: int, raw_max_chars: int = 2000) -> Iterator[list[RawRow]]:
+    """Yield the rows of one part of a shard in batches of at most `batch_size`."""
+    path = split.shard.path
+    if split.kind == "lines":
+        rows = _read_line_range(path, split.start, split.end, split.first_row, max_row_bytes, raw_max_chars)
+    elif split.kind == "row_groups":
+        groups = list(range(split.start, split.end))
+        rows = _read_parquet(path, batch_size, max_row_bytes, raw_max_chars, groups, split.first_row)
+    else:
+        return read_shard(path, batch_size, max_row_bytes, raw_max_chars)
+    return _batched(rows, batch_size)
+
+
+def _batched(rows: Iterator[RawRow], batch_size: int) -> Iterator[list[RawRow]]:
+    batch: list[RawRow] = []
     for item in rows:
         batch.append(item)
         if len(batch) >= batch_size:
@@ -218,6 +262,87 @@ def read_shard(path: str, batch_size: int, max_row_bytes: int, raw_max_chars: in
             batch = []
     if batch:
         yield batch
+
+
+def plan_splits(shard: Shard, split_bytes: int) -> list[Split]:
+    """The parts one shard is read in: one when it is small or cannot be cut.
+
+    Compressed files and JSON arrays are read whole (neither can be entered
+    in the middle); Parquet is cut between row groups, JSONL between bytes.
+    The cut depends only on the file and `split_bytes`, never on the runner,
+    so every runner reads the same parts.
+    """
+    whole = [Split(shard, 0, 1)]
+    if split_bytes <= 0 or shard.size <= split_bytes or _strip_compression(shard.path) != shard.path:
+        return whole
+    if shard_kind(shard.path) == "parquet":
+        return _row_group_splits(shard, split_bytes) or whole
+    if not _starts_like_jsonl(shard.path):
+        return whole
+    n = -(-shard.size // split_bytes)
+    bounds = [shard.size * i // n for i in range(n + 1)]
+    return [Split(shard, i, n, "lines", bounds[i], bounds[i + 1]) for i in range(n)]
+
+
+def _starts_like_jsonl(path: str) -> bool:
+    """True when the file's first non-blank byte is not '[' (a JSON array is read whole)."""
+    try:
+        with _open(path) as f:
+            head = f.read(64 << 10)
+    except Exception:  # noqa: BLE001 - the whole-file reader reports it as a dead letter
+        return False
+    stripped = head.lstrip()
+    if stripped.startswith(codecs.BOM_UTF8):
+        stripped = stripped[len(codecs.BOM_UTF8):].lstrip()
+    return bool(stripped) and stripped[:1] != b"["
+
+
+def _row_group_splits(shard: Shard, split_bytes: int) -> list[Split]:
+    import pyarrow.parquet as pq
+
+    try:
+        with _open(shard.path) as f:
+            meta = pq.ParquetFile(f).metadata
+    except Exception:  # noqa: BLE001 - the whole-file reader reports it as a dead letter
+        return []
+    bounds: list[tuple[int, int, int]] = []  # (first group, end group, first row)
+    start = first_row = rows = size = 0
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        size += sum(group.column(c).total_compressed_size for c in range(group.num_columns))
+        rows += group.num_rows
+        if size >= split_bytes or g == meta.num_row_groups - 1:
+            bounds.append((start, g + 1, first_row))
+            start, first_row, size = g + 1, first_row + rows, 0
+            rows = 0
+    if len(bounds) <= 1:
+        return []
+    return [Split(shard, i, len(bounds), "row_groups", a, b, r) for i, (a, b, r) in enumerate(bounds)]
+
+
+def count_newlines(path: str, start: int, end: int) -> int:
+    """Newlines in bytes [start, end) of an uncompressed file: how row numbers carry across parts."""
+    n = 0
+    with _open(path) as f:
+        f.seek(start)
+        left = end - start
+        while left > 0:
+            chunk = f.read(min(_CHUNK, left))
+            if not chunk:
+                break
+            n += chunk.count(b"\n")
+            left -= len(chunk)
+    return n
+
+
+def number_splits(splits: list[Split], newlines: dict[int, int]) -> list[Split]:
+    """Give each "lines" part its first row: the newlines in the parts before it."""
+    out: list[Split] = []
+    before = 0
+    for s in sorted(splits, key=lambda s: s.part):
+        out.append(dataclasses.replace(s, first_row=before) if s.kind == "lines" else s)
+        before += newlines.get(s.part, 0)
+    return out
 
 
 def _file_error(row: int, reason: str, raw: str = "") -> RawRow:
@@ -264,29 +389,68 @@ def _parse_line(row: int, line: bytes, max_row_bytes: int, raw_max_chars: int) -
         return RawRow(row, None, f"invalid_json: {e}", raw)
 
 
-def _read_jsonl(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
-    row = 0
+def _read_jsonl(f, head: bytes, max_row_bytes: int, raw_max_chars: int, row: int = 0,
+                limit: int | None = None) -> Iterator[RawRow]:
+    """Lines from `head` on; with `limit`, only lines that begin within `limit` bytes of it."""
     pending = head
+    consumed = 0  # bytes of the lines already passed, from the start of `head`
     while True:
         try:
-            chunk = f.read(_CHUNK) if pending is not None else b""
+            chunk = f.read(_CHUNK)
         except Exception as e:  # noqa: BLE001
             yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
             return
         buf = pending + chunk
-        if not chunk:
-            lines = buf.split(b"\n")
-            tail = None
-        else:
-            lines = buf.split(b"\n")
-            tail = lines.pop()
+        lines = buf.split(b"\n")
+        tail = lines.pop() if chunk else None
         for line in lines:
+            if limit is not None and consumed >= limit:
+                return
             if line.strip():
                 yield _parse_line(row, line, max_row_bytes, raw_max_chars)
             row += 1
-        if tail is None:
+            consumed += len(line) + 1
+        if tail is None or (limit is not None and consumed >= limit):
             return
         pending = tail
+
+
+def _read_line_range(path: str, start: int, end: int, first_row: int, max_row_bytes: int,
+                     raw_max_chars: int) -> Iterator[RawRow]:
+    """The JSONL lines that begin in bytes [start, end); the first is row `first_row` or the next."""
+    try:
+        f = _open(path)
+    except Exception as e:  # noqa: BLE001
+        yield _file_error(first_row, f"unreadable_file: {e}")
+        return
+    with f:
+        try:
+            if start == 0:
+                head, offset, row = f.read(_CHUNK), 0, 0
+                stripped = head.lstrip()
+                if stripped.startswith(codecs.BOM_UTF8):
+                    offset = head.index(codecs.BOM_UTF8) + len(codecs.BOM_UTF8)
+                    head = head[offset:]
+            else:
+                # A line that begins before `start` belongs to the part before.
+                f.seek(start - 1)
+                head, offset, row = f.read(_CHUNK), start - 1, first_row
+                while head and head.find(b"\n") < 0:
+                    offset += len(head)
+                    head = f.read(_CHUNK)
+                if not head:
+                    return
+                cut = head.index(b"\n") + 1
+                if cut > 1 or offset > start - 1:
+                    row += 1  # that newline lies inside this part, so first_row did not count it
+                head, offset = head[cut:], offset + cut
+        except Exception as e:  # noqa: BLE001 - corrupt or vanished file
+            yield _file_error(first_row, f"unreadable_file: {type(e).__name__}: {e} (rows from {first_row} on are lost)")
+            return
+        if start == 0:  # line 0 begins at byte 0, before any BOM
+            yield from _read_jsonl(f, head, max_row_bytes, raw_max_chars, row, max(end - offset, 1))
+        elif offset < end:
+            yield from _read_jsonl(f, head, max_row_bytes, raw_max_chars, row, end - offset)
 
 
 def _parse_int(text: str) -> int | float:
@@ -407,7 +571,8 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
         yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
 
 
-def _read_parquet(path: str, batch_size: int, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
+def _read_parquet(path: str, batch_size: int, max_row_bytes: int, raw_max_chars: int,
+                  row_groups: list[int] | None = None, first_row: int = 0) -> Iterator[RawRow]:
     import pyarrow.parquet as pq
 
     f = None
@@ -424,9 +589,9 @@ def _read_parquet(path: str, batch_size: int, max_row_bytes: int, raw_max_chars:
         f.close()
         yield _file_error(-1, "empty_file: the Parquet file has no rows")
         return
-    row = 0
+    row = first_row
     try:
-        for batch in pf.iter_batches(batch_size=batch_size):
+        for batch in pf.iter_batches(batch_size=batch_size, row_groups=row_groups):
             for value in batch.to_pylist():
                 size = len(orjson.dumps(value, default=str))
                 if size > max_row_bytes:

@@ -37,7 +37,7 @@ from transforms.normalize import normalize_rows, rejected_batch
 from transforms.rules import Rule
 from transforms.schema import REJECTED
 from transforms.score import Scorer, fired_counts
-from transforms.sources import Shard, read_shard
+from transforms.sources import Shard, Split, count_newlines, number_splits, plan_splits, read_split
 
 NAMESPACE = "winnow"
 REJECTED_TAG = "rejected"
@@ -81,10 +81,10 @@ def _local_dir(path: str) -> str | None:
 
 
 class ScoreShardFn(beam.DoFn):
-    """Read one shard, normalize and score it batch by batch.
+    """Read one part of a shard, normalize and score it batch by batch.
 
     Main output: scored record batches. Tagged outputs: dead-letter batches
-    (`rejected`) and one (shard, ShardStats) per shard (`stats`).
+    (`rejected`) and one (shard, (part, ShardStats)) per part (`stats`).
     """
 
     def __init__(self, config: dict[str, Any], rule_list: list[Rule], output: str = ""):
@@ -109,8 +109,8 @@ class ScoreShardFn(beam.DoFn):
             counter = self._counters[name] = Metrics.counter(NAMESPACE, name)
         counter.inc(value)
 
-    def process(self, element: dict[str, Any]) -> Iterator[Any]:
-        shard = Shard(**element)
+    def process(self, split: Split) -> Iterator[Any]:
+        shard = split.shard
         inp = self._config["input"]
         raw_max = self._config["output"]["raw_max_chars"]
         div = self._config["diversity"]
@@ -119,9 +119,9 @@ class ScoreShardFn(beam.DoFn):
         )
         side = bands = None
         if self._signer:
-            side = SideFileWriter(side_path(self._output, shard.index), self._signer.schema)
-            bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}")
-        for raw in read_shard(shard.path, inp["batch_size"], inp["max_row_bytes"], raw_max):
+            side = SideFileWriter(side_path(self._output, shard.index, split.part), self._signer.schema)
+            bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}-{split.part:05d}")
+        for raw in read_split(split, inp["batch_size"], inp["max_row_bytes"], raw_max):
             batch, rejected = normalize_rows(raw, shard, self._fields, raw_max)
             scored = self._scorer.score(batch, _local_dir(shard.path)) if batch.num_rows else None
             stats.add_batch(scored, rejected, len(raw))
@@ -147,27 +147,69 @@ class ScoreShardFn(beam.DoFn):
             side.close()
             bands.flush()
             yield beam.pvalue.TaggedOutput(BANDS_TAG, shard.index)
-        yield beam.pvalue.TaggedOutput(STATS_TAG, (shard.name, stats))
+        yield beam.pvalue.TaggedOutput(STATS_TAG, (shard.name, (split.part, stats)))
 
 
 class MergeStatsFn(beam.CombineFn):
-    """Merge ShardStats of one shard (a shard may arrive in several parts)."""
+    """Merge the ShardStats of one shard's parts, in part order.
 
-    def create_accumulator(self) -> summary.ShardStats | None:
-        return None
+    Sketches merged in another order can differ in their last digits; a fixed
+    order makes the summary the same on every runner and worker count.
+    """
 
-    def add_input(self, acc: summary.ShardStats | None, stats: summary.ShardStats) -> summary.ShardStats:
-        return stats if acc is None else acc.merge(stats)
+    def create_accumulator(self) -> dict[int, summary.ShardStats]:
+        return {}
 
-    def merge_accumulators(self, accs: Iterable[summary.ShardStats | None]) -> summary.ShardStats | None:
-        out = None
+    def add_input(self, acc: dict[int, summary.ShardStats], part_stats: tuple[int, summary.ShardStats]) -> dict[int, summary.ShardStats]:
+        part, stats = part_stats
+        acc[part] = stats
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[dict[int, summary.ShardStats]]) -> dict[int, summary.ShardStats]:
+        out: dict[int, summary.ShardStats] = {}
         for acc in accs:
-            if acc is not None:
-                out = acc if out is None else out.merge(acc)
+            out.update(acc)
         return out
 
-    def extract_output(self, acc: summary.ShardStats | None) -> summary.ShardStats | None:
-        return acc
+    def extract_output(self, acc: dict[int, summary.ShardStats]) -> summary.ShardStats | None:
+        merged = None
+        for part in sorted(acc):
+            merged = acc[part] if merged is None else merged.merge(acc[part])
+        return merged
+
+
+def _count_part(split: Split) -> tuple[int, tuple[Split, int]]:
+    """(shard index, (part, newlines in it)); only the lines parts before the last need counting."""
+    newlines = 0
+    if split.kind == "lines" and split.part < split.parts - 1:
+        newlines = count_newlines(split.shard.path, split.start, split.end)
+    return split.shard.index, (split, newlines)
+
+
+def _numbered_parts(item: tuple[int, Iterable[tuple[Split, int]]]) -> list[Split]:
+    parts = list(item[1])
+    return number_splits([s for s, _ in parts], {s.part: n for s, n in parts})
+
+
+@beam.ptransform_fn
+def ReadableParts(pbegin, shards: list[Shard], split_bytes: int):  # noqa: N802 - Beam style
+    """The parts every shard is read in, each knowing the row number it starts at.
+
+    A JSONL part's first row is the count of newlines before it, so the
+    parts are counted in parallel (a byte scan, far cheaper than scoring)
+    and numbered per shard before any row is scored.
+    """
+    return (
+        pbegin
+        | "Shards" >> beam.Create(shards)
+        | "SpreadShards" >> beam.Reshuffle()
+        | "PlanParts" >> beam.FlatMap(plan_splits, split_bytes)
+        | "SpreadCounts" >> beam.Reshuffle()
+        | "CountNewlines" >> beam.Map(_count_part)
+        | "PartsPerShard" >> beam.GroupByKey()
+        | "NumberParts" >> beam.FlatMap(_numbered_parts)
+        | "SpreadParts" >> beam.Reshuffle()
+    )
 
 
 def _to_table(batch: pa.RecordBatch) -> pa.Table:
@@ -258,8 +300,7 @@ def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: 
     num_shards = config["output"]["num_shards"]
     outputs = (
         pbegin
-        | "Shards" >> beam.Create([s.__dict__ for s in shards])
-        | "Spread" >> beam.Reshuffle()
+        | "Parts" >> ReadableParts(shards, config["input"]["split_bytes"])
         | "ReadNormalizeScore"
         >> beam.ParDo(ScoreShardFn(config, rule_list, output)).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, main="records")
     )
