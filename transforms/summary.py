@@ -276,7 +276,13 @@ def shards_table(stats: list[ShardStats]) -> pa.Table:
 
 
 def merge_all(stats: list[ShardStats]) -> ShardStats:
+    """The dataset's statistics, merged in shard order.
+
+    Runners hand the shards over in any order; merged in another order, float
+    sums and the entropy differ in their last digits and ties among the top
+    instruction types break differently, so the order is fixed here.
+    """
     total = ShardStats(shard="*", shard_index=-1)
-    for s in stats:
+    for s in sorted(stats, key=lambda s: s.shard_index):
         total.merge(s)
     return total
