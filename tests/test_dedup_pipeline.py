@@ -559,3 +559,64 @@ def test_incompatible_reference_fails_before_reading_data(tmp_path, capsys):
     assert cli_main(["score", str(src), "--output", str(tmp_path / "out"), "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "dedup.reference" in err and "ngram" in err
+
+
+# ---- ROUGE-L as the verifier ----------------------------------------------------
+
+_SENTENCES = [
+    "Preheat the oven to a moderate heat before anything else happens.",
+    "Whisk four eggs with a cup of sugar until the mixture turns pale.",
+    "Fold in the sifted flour gently so the batter keeps its air.",
+    "Pour everything into a buttered tin and smooth the surface flat.",
+    "Bake for forty minutes, then test the centre with a thin skewer.",
+    "Let the sponge cool on a rack before cutting it into slices.",
+]
+
+
+def test_rouge_l_verifier_rejects_reordered_answers_that_minhash_accepts(tmp_path):
+    """Reordered halves keep most 3-grams (high Jaccard) but lose the common subsequence (ROUGE-L ~0.5)."""
+    from rouge_score import rouge_scorer
+
+    prompt = "How do I bake a simple sponge cake at home?"
+    original = " ".join(_SENTENCES)
+    reordered = " ".join(_SENTENCES[3:] + _SENTENCES[:3])
+    edited = original.replace("moderate", "medium").replace("thin", "wooden")
+    rows = [
+        {"id": "orig", "instruction": prompt, "output": original},
+        {"id": "reordered", "instruction": prompt, "output": reordered},
+        {"id": "edited", "instruction": prompt, "output": edited},
+        {"id": "other", "instruction": "Name three primary colours.", "output": "Red, yellow and blue are the primary colours."},
+    ]
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "cake.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    assert scorer.score(original, reordered)["rougeL"].fmeasure < 0.6 < scorer.score(original, edited)["rougeL"].fmeasure
+
+    by_mode = {}
+    for verify in ("estimate", "rouge_l"):
+        out = str(tmp_path / verify)
+        score(str(inp), out, "--direct_num_workers=1", config={"dedup": {"verify": verify, "verify_threshold": 0.6}})
+        by_mode[verify] = (clusters_of(duplicates(out)), dataset_json(out)["dedup"])
+    assert by_mode["estimate"][0] == {frozenset({"orig", "reordered", "edited"})}
+    clusters, dd = by_mode["rouge_l"]
+    assert clusters == {frozenset({"orig", "edited"})} and dd["verify"] == "rouge_l"
+    assert dd["rejected_pairs"] >= 1 and dd["unconverged_nodes"] == 0
+
+
+def test_rouge_l_from_spilled_sequences_matches_rouge_l_on_texts():
+    from transforms.dedup import _per_part_lists, _rouge_l_from_rows
+    from transforms.overlap import rouge_l, rouge_token_ids
+
+    firsts = [("what is a cat", "a cat is a small furry animal"), ("list two rivers", "the nile and the amazon")]
+    seconds = [("what is a cat?", "a cat is a small and furry pet animal"), ("name two rivers", "the amazon and the nile")]
+    lists_a = _per_part_lists([rouge_token_ids(pa.array([f[k] for f in firsts])) for k in range(2)]).to_pylist()
+    # Spilled rows [pair id low word, high word, part, hash], parts interleaved as AttachFirst writes them.
+    sides = np.array([[pid, 0, k, h] for pid, parts in zip((7, 9), lists_a) for k, seq in enumerate(parts) for h in seq],
+                     dtype=np.uint32)
+    second = _per_part_lists([rouge_token_ids(pa.array([s[k] for s in seconds])) for k in range(2)])
+    content, context = _rouge_l_from_rows(np.array([7, 9]), sides[:, 0].astype(np.int64), sides, second, 2)
+    expect_content = rouge_l(pa.array([f[1] for f in firsts]), pa.array([s[1] for s in seconds]))
+    expect_context = rouge_l(pa.array([f[0] for f in firsts]), pa.array([s[0] for s in seconds]))
+    np.testing.assert_allclose(content, expect_content, rtol=1e-6)
+    np.testing.assert_allclose(context, expect_context, rtol=1e-6)

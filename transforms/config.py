@@ -203,7 +203,7 @@ def _validate_dedup(d: dict[str, Any]) -> None:
         _expect(isinstance(d[key], (int, float)) and 0 < d[key] <= 1, f"dedup.{key}", "must be a number in (0, 1]")
     vt = d["verify_threshold"]
     _expect(vt is None or (isinstance(vt, (int, float)) and 0 <= vt <= 1), "dedup.verify_threshold", "must be null or a number in [0, 1]")
-    _expect(d["verify"] in ("estimate", "exact", "none"), "dedup.verify", "must be estimate, exact or none")
+    _expect(d["verify"] in ("estimate", "exact", "rouge_l", "none"), "dedup.verify", "must be estimate, exact, rouge_l or none")
     pt = d["part_threshold"]
     _expect(isinstance(pt, (int, float)) and 0 <= pt <= 1, "dedup.part_threshold", "must be a number in [0, 1]")
     b, r = d["bands"], d["rows"]

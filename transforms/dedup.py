@@ -10,6 +10,8 @@ than one shard's signatures and the full signature set is never shuffled.
 
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
@@ -125,6 +127,10 @@ def dedup_texts(batch: pa.RecordBatch, which: str) -> list[pa.Array]:
     return [batch.column(which)]
 
 
+# Verifiers that need each row's token sequences, and the side-file column holding them.
+SEQUENCE_VERIFIERS = {"exact": "shingles", "rouge_l": "tokens"}
+
+
 def side_schema(params: DedupParams) -> pa.Schema:
     fields = [
         ("key", pa.int64()),
@@ -137,8 +143,9 @@ def side_schema(params: DedupParams) -> pa.Schema:
         ("n_turns", pa.int64()),
         ("signature", pa.binary(4 * params.width)),
     ]
-    if params.verify == "exact":
-        fields.append(("shingles", pa.list_(pa.list_(pa.uint32()))))
+    if params.verify in SEQUENCE_VERIFIERS:
+        # Per signature part: the shingle hashes (exact) or the word-token hashes in order (rouge_l).
+        fields.append((SEQUENCE_VERIFIERS[params.verify], pa.list_(pa.list_(pa.uint32()))))
     return pa.schema(fields)
 
 
@@ -241,14 +248,29 @@ class Signer:
             ),
         }
         if p.verify == "exact":
-            per_part = [pa.ListArray.from_arrays(pa.array(o.astype(np.int32)), pa.array(h, pa.uint32())) for h, o in shingled]
-            rows = [list(x) for x in zip(*(a.to_pylist() for a in per_part))]
-            cols["shingles"] = pa.array(rows, pa.list_(pa.list_(pa.uint32())))
+            cols["shingles"] = _per_part_lists(shingled)
+        elif p.verify == "rouge_l":
+            from transforms.overlap import rouge_token_ids
+
+            cols["tokens"] = _per_part_lists([rouge_token_ids(text) for text in dedup_texts(batch, p.text)])
         side = pa.RecordBatch.from_arrays([cols[f.name] for f in self.schema], schema=self.schema)
         self.timings["shingles"] += t1 - t
         self.timings["minhash"] += t2 - t1
         self.timings["lsh bands"] += t3 - t2
         return side, entries, np.concatenate([h for h, _ in shingled])
+
+
+def _per_part_lists(parts: list[tuple[np.ndarray, np.ndarray]]) -> pa.ListArray:
+    """One list per row holding each part's uint32 list (given hashes and row offsets per part)."""
+    n, k = len(parts[0][1]) - 1, len(parts)
+    lengths = [np.diff(o) for _, o in parts]
+    # Each value's slot is row * k + part; a stable sort interleaves the parts row by row, order kept.
+    slots = np.concatenate([np.repeat(np.arange(n) * k + j, lengths[j]) for j in range(k)])
+    values = np.concatenate([h[o[0]:o[-1]] for h, o in parts])[np.argsort(slots, kind="stable")]
+    per_slot = np.stack(lengths, axis=1).ravel()
+    inner = pa.ListArray.from_arrays(pa.array(np.concatenate(([0], np.cumsum(per_slot))).astype(np.int32)),
+                                     pa.array(values.astype(np.uint32), pa.uint32()))
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), inner)
 
 
 class SideFileWriter:
@@ -427,8 +449,8 @@ class AttachFirstFn(beam.DoFn):
         by_b = shard_of(pairs[:, 1])
         out_pairs = spill.SpillWriter(work_dir(self._output, "first"), f"s{shard:06d}")
         out_sides = spill.SpillWriter(work_dir(self._output, "first_side"), f"s{shard:06d}")
-        if self._params.verify == "exact":
-            lists = table.column("shingles").take(pa.array(idx)).combine_chunks()
+        if self._params.verify in SEQUENCE_VERIFIERS:
+            lists = table.column(SEQUENCE_VERIFIERS[self._params.verify]).take(pa.array(idx)).combine_chunks()
             for k in range(self._params.parts):
                 part_lists = pc.list_element(lists, k)
                 lengths = pc.list_value_length(part_lists).to_numpy(zero_copy_only=False)
@@ -491,11 +513,14 @@ class VerifyFn(beam.DoFn):
         order = np.argsort(pairs[:, 3], kind="stable")
         pairs = pairs[order]
         table, idx = self._side.rows(shard, pairs[:, 1])
-        width = p.width + 2 if p.verify != "exact" else 4
+        width = 4 if p.verify in SEQUENCE_VERIFIERS else p.width + 2
         sides = spill.read_partition(work_dir(self._output, "first_side"), shard, width).astype(np.uint32)
         side_ids = np.ascontiguousarray(sides[:, :2]).view(np.uint64).ravel().astype(np.int64)
         if p.verify == "exact":
             content, context = _exact_from_rows(pairs[:, 3], side_ids, sides, table.column("shingles").take(pa.array(idx)), p.parts)
+            ok = is_similar(content, context, p)
+        elif p.verify == "rouge_l":
+            content, context = _rouge_l_from_rows(pairs[:, 3], side_ids, sides, table.column("tokens").take(pa.array(idx)), p.parts)
             ok = is_similar(content, context, p)
         elif p.verify == "estimate":
             pos = np.searchsorted(side_ids, pairs[:, 3], sorter=np.argsort(side_ids, kind="stable"))
@@ -525,6 +550,29 @@ def _exact_from_rows(pair_ids, side_ids, sides, second: pa.Array, parts: int) ->
         content[i] = _jaccard(a_sets[-1], b_sets[-1])
         context[i] = _jaccard(a_sets[0], b_sets[0])
     return content, context
+
+
+def _rouge_l_from_rows(pair_ids, side_ids, sides, second: pa.Array, parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """ROUGE-L F (content, context) from the first rows' spilled token sequences
+    [id, part, hash] (in text order) and the second rows' token lists."""
+    from transforms.overlap import rouge_l_sequences
+
+    order = np.lexsort((np.arange(len(sides)), sides[:, 2], side_ids))  # by pair, then part; text order kept
+    ids, part, tok = side_ids[order], sides[order, 2].astype(np.int64), sides[order, 3].astype(np.int64)
+    second = second.combine_chunks() if isinstance(second, pa.ChunkedArray) else second
+    out = []
+    for k in (parts - 1, 0):  # content is the last part (the answer), context the first
+        sel = part == k
+        a_ids, a_tok = ids[sel], tok[sel]
+        lo = np.searchsorted(a_ids, pair_ids, side="left")
+        hi = np.searchsorted(a_ids, pair_ids, side="right")
+        a_off = np.concatenate(([0], np.cumsum(hi - lo)))
+        a_seq = a_tok[np.repeat(lo - a_off[:-1], hi - lo) + np.arange(a_off[-1])]
+        b_lists = pc.list_element(second, k)
+        b_off = np.asarray(b_lists.offsets, dtype=np.int64)
+        b_seq = np.asarray(b_lists.values, dtype=np.int64)[b_off[0]:b_off[-1]]
+        out.append(rouge_l_sequences(a_seq, a_off, b_seq, b_off - b_off[0]).astype(np.float32))
+    return out[0], out[1]
 
 
 class StarStepFn(beam.DoFn):
@@ -609,8 +657,13 @@ def split_clusters(component: np.ndarray, sig: np.ndarray, params: DedupParams) 
     component, the first unassigned row becomes a kept row and takes every
     unassigned row that passes the duplicate test (`is_similar`) against
     it; repeat. With verify: none every member joins the first row. Chains (A~B, B~C, A!~C) thus never merge dissimilar rows.
+    The test here is on MinHash estimates; with verify: rouge_l (whose
+    verify_threshold is on the ROUGE-L scale) the content must reach the
+    Jaccard `threshold` of the LSH instead.
     Returns (index of each row's kept row, is-kept flag).
     """
+    if params.verify == "rouge_l":
+        params = dataclasses.replace(params, verify_threshold=params.threshold)
     n = len(component)
     kept_of = np.full(n, -1, dtype=np.int64)
     starts = np.concatenate(([0], np.flatnonzero(np.diff(component)) + 1, [n]))

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.arrow_bytes import mix64, utf8_buffer
-from transforms.shingles import _token_bounds, _token_hashes, normalize
+from transforms.shingles import _token_bounds, normalize, token_hashes
 
 ROUGE_MAX_TOKENS = 512
 _ROWS_PER_CHUNK = 4096  # rows per call of the batch code, so its arrays stay bounded
@@ -206,10 +206,22 @@ def _lcs_bitparallel(s_ids: np.ndarray, s_off: np.ndarray, l_ids: np.ndarray, l_
 
 def _rouge_l_chunk(a: pa.Array, b: pa.Array, max_tokens: int) -> np.ndarray:
     ta, tb = rouge_tokens(a, max_tokens), rouge_tokens(b, max_tokens)
-    la, lb = np.diff(_np(ta.offsets)), np.diff(_np(tb.offsets))
     ids = _np(pc.dictionary_encode(pa.concat_arrays([ta.values, tb.values])).indices).astype(np.int64)
     ids_a, ids_b = ids[: len(ta.values)], ids[len(ta.values) :]
     off_a, off_b = _np(ta.offsets).astype(np.int64), _np(tb.offsets).astype(np.int64)
+    return rouge_l_sequences(ids_a, off_a, ids_b, off_b)
+
+
+def rouge_l_sequences(ids_a: np.ndarray, off_a: np.ndarray, ids_b: np.ndarray, off_b: np.ndarray) -> np.ndarray:
+    """ROUGE-L F-measure of row i's token sequences ids_a[off_a[i]:off_a[i+1]] and ids_b[...].
+
+    Tokens are integers (small ids, or hashes as kept in dedup side files);
+    the F-measure is computed exactly as rouge_score does from the LCS.
+    """
+    if len(ids_a) and len(ids_b):
+        _, compact = np.unique(np.concatenate((ids_a, ids_b)), return_inverse=True)
+        ids_a, ids_b = compact[: len(ids_a)].astype(np.int64), compact[len(ids_a) :].astype(np.int64)
+    la, lb = np.diff(off_a), np.diff(off_b)
     # The shorter side of each row is the bitset (LCS is symmetric).
     a_short = la <= lb
     row_a = np.repeat(np.arange(len(la)), la)
@@ -229,6 +241,21 @@ def _rouge_l_chunk(a: pa.Array, b: pa.Array, max_tokens: int) -> np.ndarray:
     recall = np.divide(lcs, lb, out=np.zeros(len(lb)), where=lb > 0)
     denom = precision + recall
     return np.divide(2 * precision * recall, denom, out=np.zeros(len(la)), where=denom > 0)
+
+
+def rouge_token_ids(texts: pa.Array, max_tokens: int = ROUGE_MAX_TOKENS) -> tuple[np.ndarray, np.ndarray]:
+    """rouge-score's tokens of each row as 32-bit hashes, and row offsets into them.
+
+    Hashes rather than ids from one batch's dictionary, so sequences stored
+    by different workers (dedup side files) compare with each other.
+    """
+
+    tokens = rouge_tokens(texts, max_tokens)
+    words = tokens.values
+    buf = np.frombuffer(words.buffers()[2], dtype=np.uint8) if len(words) else np.zeros(0, np.uint8)
+    offsets = np.frombuffer(words.buffers()[1], dtype=np.int64)[: len(words) + 1] if len(words) else np.zeros(1, np.int64)
+    hashes = (token_hashes(buf, offsets[:-1], offsets[1:]) >> np.uint64(32)).astype(np.uint32)
+    return hashes, _np(tokens.offsets).astype(np.int64)
 
 
 def rouge_l(a: pa.Array, b: pa.Array, max_tokens: int = ROUGE_MAX_TOKENS) -> np.ndarray:
@@ -464,7 +491,7 @@ def _ngram_hashes64(texts: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
     buf, offsets = utf8_buffer(normalized)
     rows_n = len(normalized)
     starts, ends, rows = _token_bounds(buf, offsets, np.zeros(rows_n, dtype=bool))
-    tok = _token_hashes(buf, starts, ends)
+    tok = token_hashes(buf, starts, ends)
     per_row = np.bincount(rows, minlength=rows_n)
     first = np.concatenate(([0], np.cumsum(per_row)[:-1]))
     hashes, gram_rows = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.int64)]

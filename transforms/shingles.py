@@ -105,7 +105,7 @@ def _token_bounds(buf: np.ndarray, offsets: np.ndarray, char_rows: np.ndarray) -
     return starts.astype(np.int64), ends, byte_row[starts].astype(np.int64)
 
 
-def _token_hashes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def token_hashes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Polynomial hash of each token's bytes, mixed: sum(b_i * P**((end-1-i) mod 64))."""
     if len(starts) == 0:
         return np.zeros(0, dtype=np.uint64)
@@ -139,7 +139,7 @@ def shingle_hashes(texts: pa.Array, spec: ShingleSpec) -> tuple[np.ndarray, np.n
     char_rows = char_mode_rows(normalized, spec)
     buf, offsets = utf8_buffer(normalized)
     starts, ends, rows = _token_bounds(buf, offsets, char_rows)
-    tok = _token_hashes(buf, starts, ends)
+    tok = token_hashes(buf, starts, ends)
     n = len(texts)
     tokens_per_row = np.bincount(rows, minlength=n)
     first_token = np.concatenate(([0], np.cumsum(tokens_per_row)[:-1]))
