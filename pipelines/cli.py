@@ -9,6 +9,7 @@ import sys
 import textwrap
 from typing import Any
 
+from pipelines.storage_emulator import use_placeholder_credentials_for_emulator
 from transforms.config import ConfigError, load_config, validate
 from transforms.sources import InputError
 
@@ -18,7 +19,7 @@ SCORE_EPILOG = textwrap.dedent(
       winnow score samples/ --output out/
       winnow score 'data/**/*.jsonl.gz' --output out/ --config my.yaml
       winnow score gs://bucket/corpus/ --output gs://bucket/runs/2026-11-25 \\
-          --runner DataflowRunner --project P --region us-central1 \\
+          --runner DataflowRunner --project my-project --region us-central1 \\
           --temp_location gs://bucket/tmp --setup_file ./setup.py
 
     inputs: files, directories and globs (local or gs://). JSONL (.jsonl, .json,
@@ -110,13 +111,19 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--labeled", nargs="+", metavar="PATH", help="inputs whose rows carry a label field")
     p.add_argument("--label-field", metavar="NAME", help="with --labeled: the field holding the label")
     p.add_argument("--positive-value", default="true", help="with --labeled: the label value meaning good (default true)")
+    p.add_argument("--labeled-weight", type=int, default=1, metavar="N",
+                   help="with --labeled: repeat its rows N times in training, so a small labelled set is not drowned "
+                        "by --positive/--negative corpora (default 1; evaluation counts each row once)")
     p.add_argument("--output", "-o", required=True, metavar="MODEL", help="where the model (.bin) goes")
     p.add_argument("--text", default="conversation", choices=["conversation", "instruction", "response", "prompt_answer"],
                    help="which text the model reads (default conversation)")
     p.add_argument("--max-chars", type=int, default=4000)
     p.add_argument("--corrupted-negatives", type=float, default=0.0, metavar="FRACTION",
                    help="add this many corrupted copies of good rows (per good row) as negatives")
-    p.add_argument("--holdout", type=float, default=0.2, help="held-out fraction (default 0.2)")
+    p.add_argument("--cv", default="auto", metavar="K",
+                   help="K-fold cross-validation by content hash, then one model on all rows; 0 = one held-out split; "
+                        "auto (default) = 5 folds below 10,000 examples, else one split")
+    p.add_argument("--holdout", type=float, default=0.2, help="held-out fraction without cross-validation (default 0.2)")
     p.add_argument("--epoch", type=int, default=25)
     p.add_argument("--lr", type=float, default=0.5)
     p.add_argument("--word-ngrams", type=int, default=2)
@@ -124,7 +131,7 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--bucket", type=int, default=200_000, help="hashed word n-gram buckets (model size ~ bucket x dim x 4 bytes)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--autotune", type=int, default=0, metavar="SECONDS",
-                   help="let fastText tune hyper-parameters on the held-out rows for this long instead")
+                   help="let fastText tune hyper-parameters on the held-out split for this long instead (with --cv the folds reuse them)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +165,11 @@ def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
     unknown = unknown_beam_flags(beam_args)
     if unknown:
         raise ConfigError(f"unknown option(s) {' '.join(unknown)}: not a winnow option nor an Apache Beam pipeline option")
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    # The driver's own reads and writes (plan, output checks, accounting) get the run's GCS options too.
+    FileSystems.set_options(PipelineOptions(beam_args))
     config = _config(args)
     runner = "DirectRunner"
     for i, a in enumerate(beam_args):
@@ -171,7 +183,8 @@ def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
         return 0
     score.prepare_output(plan.output, args.overwrite)
     record = score.run(plan, beam_args, started)
-    score.print_report(record, plan.output)
+    if record is not None:  # None: a template launch, the job runs later
+        score.print_report(record, plan.output)
     return 0
 
 
@@ -186,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    use_placeholder_credentials_for_emulator()
     if args.command != "score" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:

@@ -142,7 +142,7 @@ def print_plan(plan: Plan, beam_args: list[str] = (), out: TextIO | None = None)
 
 def prepare_output(output: str, overwrite: bool) -> None:
     """Refuse to mix a new run into an old one unless asked to replace it."""
-    existing = [p for p in ("run.json", "run.error.json", *OUTPUT_PARTS) if _exists(join(output, p))]
+    existing = [p for p in ("run.json", "run.error.json", "run.launch.json", *OUTPUT_PARTS) if _exists(join(output, p))]
     if not existing:
         return
     if not overwrite:
@@ -152,7 +152,7 @@ def prepare_output(output: str, overwrite: bool) -> None:
         )
     for part in existing:
         path = join(output, part)
-        if part in ("run.json", "run.error.json"):
+        if part in ("run.json", "run.error.json", "run.launch.json"):
             FileSystems.delete([path])
         else:
             _delete_tree(path)
@@ -173,7 +173,8 @@ def _exists(path: str) -> bool:
     if FileSystems.exists(path):
         return True
     try:
-        return bool(FileSystems.match([join(path, "*")])[0].metadata_list)
+        # "**": on gs:// "*" stops at "/", so a prefix holding only nested files (_work/bands/p00001/...) looked empty.
+        return bool(FileSystems.match([join(path, "**")])[0].metadata_list)
     except Exception:  # noqa: BLE001 - a missing prefix is simply "does not exist"
         return False
 
@@ -246,21 +247,70 @@ def local_parallelism(plan: Plan, beam_args: list[str]) -> list[str]:
     return beam_args + extra
 
 
-def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) -> dict[str, Any]:
-    """Execute the plan; returns the run record written to run.json."""
+def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) -> dict[str, Any] | None:
+    """Execute the plan; returns the run record written to run.json.
+
+    With --template_location (a Dataflow Flex Template launch) the runner only
+    writes the job graph and the job runs after this process exits: there is
+    nothing to check yet, so None is returned and `finish` runs later
+    (python -m pipelines.flex_main --finalize).
+    """
     started = started or dt.datetime.now(dt.timezone.utc)
+    runner = execute(plan, beam_args)
+    if _has_flag(beam_args, "--template_location"):
+        write_launch_record(plan, runner, started)
+        print("winnow: job graph written for a template launch; the job runs after this process exits", file=sys.stderr)
+        return None
+    return finish(plan, runner, started)
+
+
+LAUNCH_RECORD = "run.launch.json"
+
+
+def write_launch_record(plan: Plan, runner: str, started: dt.datetime) -> None:
+    """What `finish` needs once a template-launched job is done (pipelines/flex_main.py --finalize)."""
+    record = {
+        "started": started.isoformat(),
+        "runner": runner,
+        "inputs": plan.inputs,
+        "config": plan.config,
+        "shards": [vars(s) for s in plan.shards],
+        "skipped": plan.skipped,
+        "formats": plan.formats,
+    }
+    with FileSystems.create(join(plan.output, LAUNCH_RECORD)) as f:
+        f.write(json.dumps(record, indent=2, default=str).encode())
+
+
+def read_launch_record(output: str) -> tuple[Plan, str, dt.datetime]:
+    """The plan, runner and start time a template launch left in `output`."""
+    with FileSystems.open(join(output, LAUNCH_RECORD)) as f:
+        r = json.loads(f.read())
+    shards = [Shard(**s) for s in r["shards"]]
+    plan = Plan(inputs=r["inputs"], output=output, config=r["config"], rules=[], shards=shards,
+                skipped=r["skipped"], formats=r["formats"], runner=r["runner"])
+    return plan, r["runner"], dt.datetime.fromisoformat(r["started"])
+
+
+def execute(plan: Plan, beam_args: list[str]) -> str:
+    """Run the pipeline (or write its graph, for a template); returns the runner's name."""
     options = PipelineOptions(local_parallelism(plan, beam_args))
     if options.view_as(StandardOptions).runner is None:
         options.view_as(StandardOptions).runner = plan.runner
     schema = scored_schema(plan.config)
     with beam.Pipeline(options=options) as p:
         _ = p | "Score" >> ScoreCorpus(plan.shards, plan.config, plan.rules, plan.output, schema)
+    return options.view_as(StandardOptions).runner
+
+
+def finish(plan: Plan, runner: str, started: dt.datetime) -> dict[str, Any]:
+    """After the job: account for every row, clean up, write run.json (or run.error.json)."""
     dataset, problems = verify_accounting(plan.output)
     record = {
         "complete": not problems,
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "runner": options.view_as(StandardOptions).runner,
+        "runner": runner,
         "config_hash": config_hash(plan.config),
         "config": plan.config,
         "versions": _versions(),

@@ -327,9 +327,24 @@ def section_scoring(real, rows: int, workdir: str) -> None:
         r = run_tree(winnow_cmd(corpus, os.path.join(workdir, "out-scoring"), cfg, flags))
         results[label] = r["seconds"]
         print(f"{label:<44}{r['seconds']:>9.1f}{n / r['seconds']:>10,.0f}{r['driver_mb']:>12,.0f}{r['worker_mb']:>12,.0f}")
+    # The same rows as one file: the default reads it in parts (input.split_bytes), so both cores work.
+    single = os.path.join(workdir, "scoring-one-file")
+    os.makedirs(single, exist_ok=True)
+    with open(os.path.join(single, "all.jsonl"), "wb") as dst:
+        for name in sorted(os.listdir(corpus)):
+            with open(os.path.join(corpus, name), "rb") as src:
+                shutil.copyfileobj(src, dst)
+    size = os.path.getsize(os.path.join(single, "all.jsonl"))
+    for label, flags in (
+        (f"one {size / 2**20:,.0f} MiB file + dedup, 1 worker", ["--direct_num_workers=1"]),
+        (f"one {size / 2**20:,.0f} MiB file + dedup, default", []),
+    ):
+        r = run_tree(winnow_cmd(single, os.path.join(workdir, "out-scoring"), None, flags))
+        results[label] = r["seconds"]
+        print(f"{label:<44}{r['seconds']:>9.1f}{n / r['seconds']:>10,.0f}{r['driver_mb']:>12,.0f}{r['worker_mb']:>12,.0f}")
     labels = list(results)
-    print(f"speedup of the default over 1 worker: scoring {results[labels[1]] / results[labels[2]]:.2f}x, "
-          f"with dedup {results[labels[3]] / results[labels[4]]:.2f}x")
+    print(f"speedup of the default (2 processes) over 1 worker: scoring {results[labels[1]] / results[labels[2]]:.2f}x, "
+          f"with dedup {results[labels[3]] / results[labels[4]]:.2f}x, one file read in parts {results[labels[5]] / results[labels[6]]:.2f}x")
 
 
 def run_datatrove(corpus: str, out: str, n_grams: int, buckets: int, per_bucket: int, tasks: int = 2) -> tuple[float, dict[str, Any]]:

@@ -1,0 +1,106 @@
+"""Dataflow Flex Template entry point: template parameters in, `winnow score` out.
+
+The template launcher runs templates/dataflow/main.py, which calls main() here, as
+
+    python main.py --input=A,B --output=DIR [--config=F] ... <Beam options>
+
+with `--template_location` among the Beam options: the pipeline's graph is
+written there and the job starts only after this process exits. So the
+launch leaves `run.launch.json` in DIR, and
+
+    python -m pipelines.flex_main --finalize --output=DIR
+
+run once the job has succeeded checks every row and writes run.json, as
+`winnow score` does at the end of a run it waits for. Without
+`--template_location` this is a plain `winnow score` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pipelines import cli
+
+# Set in the template image (templates/dataflow/Dockerfile): the worker image
+# the job runs on unless the launch names another --sdk_container_image.
+WORKER_IMAGE_ENV = "WINNOW_SDK_CONTAINER_IMAGE"
+
+
+def template_parser() -> argparse.ArgumentParser:
+    """The template's own parameters (templates/dataflow/metadata.json); the rest goes to Beam."""
+    p = argparse.ArgumentParser(prog="flex_main", allow_abbrev=False)
+    p.add_argument("--input", required=True, help="comma-separated files, directories or globs")
+    p.add_argument("--output", required=True)
+    p.add_argument("--config")
+    p.add_argument("--format")
+    p.add_argument("--quality_model")
+    p.add_argument("--overwrite", choices=["true", "false"], default="false")
+    return p
+
+
+def template_parameters() -> dict[str, bool]:
+    """Parameter name -> required, as template_parser defines them."""
+    return {a.dest: a.required for a in template_parser()._actions if a.option_strings and a.dest != "help"}  # noqa: SLF001
+
+
+def _has_flag(args: list[str], name: str) -> bool:
+    return any(a == name or a.startswith(name + "=") for a in args)
+
+
+def score_argv(argv: list[str]) -> list[str]:
+    """`--name=value` template parameters -> the `winnow score` command line."""
+    args, beam_args = template_parser().parse_known_args(argv)
+    out = ["score", *[p for p in args.input.split(",") if p], "--output", args.output]
+    if args.config:
+        out += ["--config", args.config]
+    if args.format:
+        out += ["--format", args.format]
+    if args.quality_model:
+        out += ["--quality-model", args.quality_model]
+    if args.overwrite == "true":
+        out.append("--overwrite")
+    image = os.environ.get(WORKER_IMAGE_ENV)
+    if image and not _has_flag(beam_args, "--sdk_container_image"):
+        beam_args = [*beam_args, f"--sdk_container_image={image}"]
+    return out + beam_args
+
+
+def finalize(argv: list[str]) -> int:
+    """Check a template-launched run once its job is done and write run.json."""
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines import score
+
+    p = argparse.ArgumentParser(prog="flex_main --finalize", allow_abbrev=False)
+    p.add_argument("--finalize", action="store_true", required=True)
+    p.add_argument("--output", required=True)
+    args, beam_args = p.parse_known_args(argv)
+    FileSystems.set_options(PipelineOptions(beam_args))
+    output = args.output.rstrip("/") or "/"
+    try:
+        plan, runner, started = score.read_launch_record(output)
+    except Exception as e:  # noqa: BLE001 - any read failure means the same thing to the user
+        print(f"winnow: error: {output} holds no {score.LAUNCH_RECORD} from a template launch ({e})", file=sys.stderr)
+        return 2
+    try:
+        record = score.finish(plan, runner, started)
+    except score.RunError as e:
+        print(f"winnow: error: {e}", file=sys.stderr)
+        return 1
+    FileSystems.delete([score.join(output, score.LAUNCH_RECORD)])
+    score.print_report(record, output)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--finalize" in argv:
+        return finalize(argv)
+    return cli.main(score_argv(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
