@@ -620,3 +620,23 @@ def test_rouge_l_from_spilled_sequences_matches_rouge_l_on_texts():
     expect_context = rouge_l(pa.array([f[0] for f in firsts]), pa.array([s[0] for s in seconds]))
     np.testing.assert_allclose(content, expect_content, rtol=1e-6)
     np.testing.assert_allclose(context, expect_context, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_segments_of_a_few_rows_give_the_same_clusters(corpus_dir, tmp_path, monkeypatch):
+    """The verification and member stages work per segment of 2**SEGMENT_BITS rows; with 4-row
+    segments every cluster spans several of them and the result must not change."""
+    from transforms import dedup
+
+    base = str(tmp_path / "base")
+    score(corpus_dir, base, "--direct_num_workers=1")
+    monkeypatch.setattr(dedup, "SEGMENT_BITS", 2)
+    monkeypatch.setattr(dedup, "_BLOCK_BITS", dedup.ROW_BITS - 2)
+    small = str(tmp_path / "small")
+    score(corpus_dir, small, "--direct_num_workers=1", config={"dedup": {"export_signatures": True}})
+    sides = [f for f in os.listdir(os.path.join(small, "signatures")) if f.endswith(".parquet")]
+    assert len(sides) > 2 * len(os.listdir(corpus_dir)), "rows were not spread over many segments"
+    want, got = duplicates(base), duplicates(small)
+    assert {i: (r["keep"], r["kept_id"], r["cluster_size"]) for i, r in got.items()} == \
+           {i: (r["keep"], r["kept_id"], r["cluster_size"]) for i, r in want.items()}
+    assert dataset_json(small)["dedup"]["verified_pairs"] == dataset_json(base)["dedup"]["verified_pairs"]

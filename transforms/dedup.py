@@ -196,13 +196,27 @@ def reference_files(params: DedupParams) -> dict[int, str]:
     return {REFERENCE_BASE + i: path for i, path in enumerate(files)}
 
 
-def side_path(output: str, shard_index: int, part: int = 0) -> str:
-    """The side file of one part of a shard (a large shard is read in several parts)."""
-    return FileSystems.join(output, "signatures", f"s{shard_index:06d}-{part:05d}.parquet")
+# The near-duplicate stages after LSH work per segment: 2**SEGMENT_BITS
+# consecutive rows of one shard. A segment's side rows are what a task loads
+# at once, so one huge input file does not become one huge task.
+SEGMENT_BITS = 16
+_BLOCK_BITS = ROW_BITS - SEGMENT_BITS
 
 
-def shard_side_paths(output: str, shard_index: int) -> list[str]:
-    pattern = FileSystems.join(output, "signatures", f"s{shard_index:06d}-*.parquet")
+def segment_of(keys: np.ndarray) -> np.ndarray:
+    """The segment of each row key: (shard << 24) | (row >> 16)."""
+    return keys >> SEGMENT_BITS
+
+
+def side_path(output: str, segment: int, part: int = 0) -> str:
+    """The side file of one segment's rows written by one input part (a segment may span parts)."""
+    shard, block = segment >> _BLOCK_BITS, segment & ((1 << _BLOCK_BITS) - 1)
+    return FileSystems.join(output, "signatures", f"s{shard:06d}-b{block:08d}-{part:05d}.parquet")
+
+
+def segment_side_paths(output: str, segment: int) -> list[str]:
+    shard, block = segment >> _BLOCK_BITS, segment & ((1 << _BLOCK_BITS) - 1)
+    pattern = FileSystems.join(output, "signatures", f"s{shard:06d}-b{block:08d}-*.parquet")
     return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
 
 
@@ -274,11 +288,15 @@ def _per_part_lists(parts: list[tuple[np.ndarray, np.ndarray]]) -> pa.ListArray:
 
 
 class SideFileWriter:
-    """Streams one shard's signatures to a temp file, renamed into place on close."""
+    """Streams one part's signatures to a file that readers see only once it is whole.
+
+    Local files go through a temp name renamed on close; an object store's
+    upload is all-or-nothing already, so remote files are written in place.
+    """
 
     def __init__(self, path: str, schema: pa.Schema):
         self.path = path
-        self.tmp = path + ".tmp"
+        self.tmp = path if "://" in path else path + ".tmp"
         self._stream = FileSystems.create(self.tmp)
         self._writer = pq.ParquetWriter(self._stream, schema, compression="zstd")
 
@@ -289,9 +307,33 @@ class SideFileWriter:
     def close(self) -> None:
         self._writer.close()
         self._stream.close()
+        if self.tmp == self.path:
+            return
         if FileSystems.exists(self.path):
             FileSystems.delete([self.path])
         FileSystems.rename([self.tmp], [self.path])
+
+
+class SegmentSideFiles:
+    """The side rows of one input part, one file per segment they fall in."""
+
+    def __init__(self, output: str, part: int, schema: pa.Schema):
+        self.output, self.part, self.schema = output, part, schema
+        self._writers: dict[int, SideFileWriter] = {}
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if not batch.num_rows:
+            return
+        segments = segment_of(batch.column("key").to_numpy())
+        for seg in np.unique(segments):
+            writer = self._writers.get(int(seg))
+            if writer is None:
+                writer = self._writers[int(seg)] = SideFileWriter(side_path(self.output, int(seg), self.part), self.schema)
+            writer.write(batch.filter(pa.array(segments == seg)))
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
 
 
 def read_side(path: str, shard_index: int) -> pa.Table:
@@ -305,7 +347,7 @@ def read_side(path: str, shard_index: int) -> pa.Table:
 
 
 class _SideCache:
-    """The last few shards' side files, sorted by key for searchsorted look-ups."""
+    """The last few segments' side rows, sorted by key for searchsorted look-ups."""
 
     def __init__(self, output: str, references: dict[int, str] | None = None, size: int = 2):
         self.output = output
@@ -313,28 +355,33 @@ class _SideCache:
         self.size = size
         self._cache: OrderedDict[int, tuple[np.ndarray, pa.Table]] = OrderedDict()
 
-    def get(self, shard_index: int) -> tuple[np.ndarray, pa.Table]:
-        if shard_index in self._cache:
-            self._cache.move_to_end(shard_index)
-            return self._cache[shard_index]
-        ref = self.references.get(shard_index)
-        paths = [ref] if ref else shard_side_paths(self.output, shard_index)
-        if not paths:
-            raise KeyError(f"no signature files for shard {shard_index} in {self.output}/signatures")
-        table = pa.concat_tables([read_side(path, shard_index) for path in paths])
+    def get(self, segment: int) -> tuple[np.ndarray, pa.Table]:
+        if segment in self._cache:
+            self._cache.move_to_end(segment)
+            return self._cache[segment]
+        shard = segment >> _BLOCK_BITS
+        ref = self.references.get(shard)
+        if ref:
+            table = read_side(ref, shard)
+            table = table.filter(pa.array(segment_of(table.column("key").to_numpy()) == segment))
+        else:
+            paths = segment_side_paths(self.output, segment)
+            if not paths:
+                raise KeyError(f"no signature files for segment {segment} (shard {shard}) in {self.output}/signatures")
+            table = pa.concat_tables([read_side(path, shard) for path in paths])
         keys = table.column("key").to_numpy()
         order = np.argsort(keys, kind="stable")
         table, keys = table.take(pa.array(order)), keys[order]
-        self._cache[shard_index] = (keys, table)
+        self._cache[segment] = (keys, table)
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)
         return keys, table
 
-    def rows(self, shard_index: int, wanted: np.ndarray) -> tuple[pa.Table, np.ndarray]:
-        keys, table = self.get(shard_index)
+    def rows(self, segment: int, wanted: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+        keys, table = self.get(segment)
         idx = np.searchsorted(keys, wanted)
         if len(wanted) and (idx.max() >= len(keys) or not (keys[idx] == wanted).all()):
-            raise KeyError(f"signatures of shard {shard_index} lack some rows; was the shard rewritten during the run?")
+            raise KeyError(f"signatures of segment {segment} lack some rows; was an input rewritten during the run?")
         return table, idx
 
 
@@ -342,10 +389,6 @@ def _sigs(table: pa.Table, idx: np.ndarray, width: int) -> np.ndarray:
     col = table.column("signature").combine_chunks()
     raw = np.frombuffer(col.buffers()[1], dtype="<u4")[col.offset * width : (col.offset + len(col)) * width]
     return raw.reshape(-1, width)[idx]
-
-
-def shard_of(keys: np.ndarray) -> np.ndarray:
-    return keys >> ROW_BITS
 
 
 def _split(keys_for_split: np.ndarray, arrays: list[np.ndarray]) -> Iterator[tuple[int, list[np.ndarray]]]:
@@ -423,15 +466,15 @@ class AcceptPairsFn(beam.DoFn):
         # Pairs inside the reference corpus were settled by the run that made it.
         pairs = pairs[pairs[:, 0] < (np.int64(REFERENCE_BASE) << ROW_BITS)]
         writer = spill.SpillWriter(work_dir(self._output, "accepted"), f"q{part:05d}")
-        for shard, (p,) in _split(shard_of(pairs[:, 0]), [pairs]):
-            writer.add(shard, p)
+        for seg, (p,) in _split(segment_of(pairs[:, 0]), [pairs]):
+            writer.add(seg, p)
         writer.flush()
         yield ("accepted_pairs", len(pairs))
 
 
 class AttachFirstFn(beam.DoFn):
-    """Pairs whose first row is in this shard: attach that row's signature (or shingles)
-    and spill both by the second row's shard. A pair gets an id (shard << 32 | index)."""
+    """Pairs whose first row is in this segment: spill them by the second row's segment,
+    with the first rows' signatures (or token lists), once per first row and destination."""
 
     def __init__(self, output: str, params: DedupParams, references: dict[int, str] | None = None):
         self._output, self._params, self._references = output, params, references or {}
@@ -439,36 +482,30 @@ class AttachFirstFn(beam.DoFn):
     def setup(self) -> None:
         self._side = _SideCache(self._output, self._references)
 
-    def process(self, shard: int, _written: Any) -> Iterator[Any]:
-        pairs = spill.read_partition(work_dir(self._output, "accepted"), shard, 3).astype(np.int64)
+    def process(self, segment: int, _written: Any) -> Iterator[Any]:
+        pairs = spill.read_partition(work_dir(self._output, "accepted"), segment, 3).astype(np.int64)
         if len(pairs) == 0:
             return
-        table, idx = self._side.rows(shard, pairs[:, 0])
-        ids = (np.int64(shard) << 32) | np.arange(len(pairs), dtype=np.int64)
-        id_words = ids.astype(np.uint64).view(np.uint32).reshape(-1, 2)
-        by_b = shard_of(pairs[:, 1])
-        out_pairs = spill.SpillWriter(work_dir(self._output, "first"), f"s{shard:06d}")
-        out_sides = spill.SpillWriter(work_dir(self._output, "first_side"), f"s{shard:06d}")
-        if self._params.verify in SEQUENCE_VERIFIERS:
-            lists = table.column(SEQUENCE_VERIFIERS[self._params.verify]).take(pa.array(idx)).combine_chunks()
-            for k in range(self._params.parts):
-                part_lists = pc.list_element(lists, k)
-                lengths = pc.list_value_length(part_lists).to_numpy(zero_copy_only=False)
-                values = pc.list_flatten(part_lists).to_numpy(zero_copy_only=False).astype(np.uint32)
-                owner = np.repeat(np.arange(len(pairs)), lengths)
-                rows = np.column_stack([id_words[owner], np.full(len(owner), k, np.uint32), values])
-                for sb, (r,) in _split(by_b[owner], [rows]):
-                    out_sides.add(sb, r)
-        else:
-            sig = _sigs(table, idx, self._params.width)
-            rows = np.column_stack([id_words, sig])
-            for sb, (r,) in _split(by_b, [rows]):
-                out_sides.add(sb, r)
-        for sb, (p, i) in _split(by_b, [pairs, ids]):
-            out_pairs.add(sb, np.column_stack([p, i]))
+        out_pairs = spill.SpillWriter(work_dir(self._output, "first"), f"g{segment:012d}")
+        out_sides = spill.SpillWriter(work_dir(self._output, "first_side"), f"g{segment:012d}")
+        for dest, (p,) in _split(segment_of(pairs[:, 1]), [pairs]):
+            out_pairs.add(dest, p)
+            firsts = np.unique(p[:, 0])
+            table, idx = self._side.rows(segment, firsts)
+            key_words = firsts.astype(np.uint64).view(np.uint32).reshape(-1, 2)
+            if self._params.verify in SEQUENCE_VERIFIERS:
+                lists = table.column(SEQUENCE_VERIFIERS[self._params.verify]).take(pa.array(idx)).combine_chunks()
+                for k in range(self._params.parts):
+                    part_lists = pc.list_element(lists, k)
+                    lengths = pc.list_value_length(part_lists).to_numpy(zero_copy_only=False)
+                    values = pc.list_flatten(part_lists).to_numpy(zero_copy_only=False).astype(np.uint32)
+                    owner = np.repeat(np.arange(len(firsts)), lengths)
+                    out_sides.add(dest, np.column_stack([key_words[owner], np.full(len(owner), k, np.uint32), values]))
+            else:
+                out_sides.add(dest, np.column_stack([key_words, _sigs(table, idx, self._params.width)]))
         out_pairs.flush()
         out_sides.flush()
-        yield shard
+        yield segment
 
 
 def similarity(a: np.ndarray, b: np.ndarray, params: DedupParams) -> tuple[np.ndarray, np.ndarray]:
@@ -496,7 +533,7 @@ def _jaccard(x: set, y: set) -> float:
 
 
 class VerifyFn(beam.DoFn):
-    """Pairs whose second row is in this shard: keep those that pass the duplicate test
+    """Pairs whose second row is in this segment: keep those that pass the duplicate test
     (exact copies always) and emit them as graph arcs keyed by node partition."""
 
     def __init__(self, output: str, params: DedupParams, references: dict[int, str] | None = None):
@@ -505,27 +542,26 @@ class VerifyFn(beam.DoFn):
     def setup(self) -> None:
         self._side = _SideCache(self._output, self._references)
 
-    def process(self, shard: int, _written: Any) -> Iterator[Any]:
+    def process(self, segment: int, _written: Any) -> Iterator[Any]:
         p = self._params
-        pairs = spill.read_partition(work_dir(self._output, "first"), shard, 4).astype(np.int64)
+        pairs = spill.read_partition(work_dir(self._output, "first"), segment, 3).astype(np.int64)
         if len(pairs) == 0:
             return
-        order = np.argsort(pairs[:, 3], kind="stable")
-        pairs = pairs[order]
-        table, idx = self._side.rows(shard, pairs[:, 1])
+        table, idx = self._side.rows(segment, pairs[:, 1])
         width = 4 if p.verify in SEQUENCE_VERIFIERS else p.width + 2
-        sides = spill.read_partition(work_dir(self._output, "first_side"), shard, width).astype(np.uint32)
-        side_ids = np.ascontiguousarray(sides[:, :2]).view(np.uint64).ravel().astype(np.int64)
+        sides = spill.read_partition(work_dir(self._output, "first_side"), segment, width).astype(np.uint32)
+        side_keys = np.ascontiguousarray(sides[:, :2]).view(np.uint64).ravel().astype(np.int64)
         if p.verify == "exact":
-            content, context = _exact_from_rows(pairs[:, 3], side_ids, sides, table.column("shingles").take(pa.array(idx)), p.parts)
+            content, context = _exact_from_rows(pairs[:, 0], side_keys, sides, table.column("shingles").take(pa.array(idx)), p.parts)
             ok = is_similar(content, context, p)
         elif p.verify == "rouge_l":
-            content, context = _rouge_l_from_rows(pairs[:, 3], side_ids, sides, table.column("tokens").take(pa.array(idx)), p.parts)
+            content, context = _rouge_l_from_rows(pairs[:, 0], side_keys, sides, table.column("tokens").take(pa.array(idx)), p.parts)
             ok = is_similar(content, context, p)
         elif p.verify == "estimate":
-            pos = np.searchsorted(side_ids, pairs[:, 3], sorter=np.argsort(side_ids, kind="stable"))
-            sig_a = sides[np.argsort(side_ids, kind="stable")[pos], 2:]
-            ok = is_similar(*similarity(sig_a, _sigs(table, idx, p.width), p), p)
+            # A first row is spilled once per destination, possibly by several writers: any copy will do.
+            order = np.argsort(side_keys, kind="stable")
+            pos = order[np.searchsorted(side_keys, pairs[:, 0], sorter=order)]
+            ok = is_similar(*similarity(sides[pos, 2:], _sigs(table, idx, p.width), p), p)
         else:
             ok = np.ones(len(pairs), dtype=bool)
         ok |= (pairs[:, 2] & lsh.EXACT) != 0
@@ -538,7 +574,7 @@ class VerifyFn(beam.DoFn):
 
 def _exact_from_rows(pair_ids, side_ids, sides, second: pa.Array, parts: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact Jaccard (content, context) from the first rows' spilled shingles
-    [id, part, hash] and the second rows' shingle lists."""
+    [key, part, hash] and the second rows' shingle lists."""
     first: dict[int, list[set]] = {}
     for pid, k, h in zip(side_ids.tolist(), sides[:, 2].tolist(), sides[:, 3].tolist()):
         first.setdefault(pid, [set() for _ in range(parts)])[k].add(h)
@@ -554,7 +590,7 @@ def _exact_from_rows(pair_ids, side_ids, sides, second: pa.Array, parts: int) ->
 
 def _rouge_l_from_rows(pair_ids, side_ids, sides, second: pa.Array, parts: int) -> tuple[np.ndarray, np.ndarray]:
     """ROUGE-L F (content, context) from the first rows' spilled token sequences
-    [id, part, hash] (in text order) and the second rows' token lists."""
+    [key, part, hash] (in text order) and the second rows' token lists."""
     from transforms.overlap import rouge_l_sequences
 
     order = np.lexsort((np.arange(len(sides)), sides[:, 2], side_ids))  # by pair, then part; text order kept
@@ -597,8 +633,8 @@ class AssignFn(beam.DoFn):
         bad = cc.violations(arcs)
         yield beam.pvalue.TaggedOutput("totals", ("unconverged_nodes", bad))
         asg = cc.assignments(arcs)
-        for shard, (a,) in _split(shard_of(asg[:, 0]), [asg]):
-            yield shard, a
+        for seg, (a,) in _split(segment_of(asg[:, 0]), [asg]):
+            yield seg, a
 
 
 class AttachMembersFn(beam.DoFn):
@@ -611,9 +647,10 @@ class AttachMembersFn(beam.DoFn):
         self._side = _SideCache(self._output, self._references)
 
     def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[tuple[int, pa.RecordBatch]]:
-        shard, chunks = element
+        segment, chunks = element
+        shard = segment >> _BLOCK_BITS
         asg = np.concatenate(list(chunks))
-        table, idx = self._side.rows(shard, asg[:, 0])
+        table, idx = self._side.rows(segment, asg[:, 0])
         rows = table.take(pa.array(idx))
         batch = pa.RecordBatch.from_pydict(
             {
@@ -771,17 +808,18 @@ def NearDuplicates(  # noqa: N802 - Beam style
         | "SpreadPairs" >> beam.Reshuffle()
         | "AcceptPairs" >> beam.ParDo(AcceptPairsFn(output), beam.pvalue.AsList(cand_totals))
     )
-    shard_ids = sorted(shard_names) + sorted(references)
     names = {**shard_names, **{i: "reference:" + path for i, path in references.items()}}
     first = (
         p
-        | "FirstShards" >> beam.Create(shard_ids)
+        | "FirstSegments" >> beam.Create([work_dir(output, "accepted")])
+        | "ListFirst" >> beam.FlatMap(spill.partitions_written, beam.pvalue.AsList(accept))
         | "SpreadFirst" >> beam.Reshuffle()
         | "AttachFirst" >> beam.ParDo(AttachFirstFn(output, params, references), beam.pvalue.AsList(accept))
     )
     verified = (
         p
-        | "SecondShards" >> beam.Create(shard_ids)
+        | "SecondSegments" >> beam.Create([work_dir(output, "first")])
+        | "ListSecond" >> beam.FlatMap(spill.partitions_written, beam.pvalue.AsList(first))
         | "SpreadSecond" >> beam.Reshuffle()
         | "Verify" >> beam.ParDo(VerifyFn(output, params, references), beam.pvalue.AsList(first)).with_outputs("totals", main="arcs")
     )
@@ -794,7 +832,7 @@ def NearDuplicates(  # noqa: N802 - Beam style
     totals.append(assigned.totals)
     members = (
         assigned.asg
-        | "GroupByNodeShard" >> beam.GroupByKey()
+        | "GroupByNodeSegment" >> beam.GroupByKey()
         | "AttachMembers" >> beam.ParDo(AttachMembersFn(output, params.partitions, names, references))
     )
     chosen = (

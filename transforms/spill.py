@@ -15,6 +15,7 @@ the same names with the same content.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
@@ -22,6 +23,25 @@ from apache_beam.io.filesystems import FileSystems
 
 def partition_dir(base: str, part: int) -> str:
     return FileSystems.join(base, f"p{part:05d}")
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Readers see the whole file or none of it (a retried task rewrites the same name).
+
+    An object store's upload is already all-or-nothing, so remote paths are
+    written in place: a temp name plus rename would cost a copy and a delete
+    per file on GCS. Local files go through a temp name and a rename.
+    """
+    if "://" in path:
+        with FileSystems.create(path) as f:
+            f.write(data)
+        return
+    tmp = path + ".tmp"
+    with FileSystems.create(tmp) as f:
+        f.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([tmp], [path])
 
 
 class SpillWriter:
@@ -48,15 +68,17 @@ class SpillWriter:
             blob = io.BytesIO()
             np.save(blob, np.concatenate(arrays), allow_pickle=False)
             path = FileSystems.join(partition_dir(self.base, part), f"{self.writer_id}-{self._flushes:05d}.npy")
-            tmp = path + ".tmp"
-            with FileSystems.create(tmp) as f:
-                f.write(blob.getvalue())
-            if FileSystems.exists(path):
-                FileSystems.delete([path])
-            FileSystems.rename([tmp], [path])
+            write_atomically(path, blob.getvalue())
         self._buf.clear()
         self._bytes = 0
         self._flushes += 1
+
+
+def partitions_written(base: str, *_after: Any) -> list[int]:
+    """The partitions that hold at least one file under `base` (the extra arguments only order the call)."""
+    found = FileSystems.match([FileSystems.join(base, "p*", "*.npy")])[0].metadata_list
+    parts = {int(m.path.rstrip("/").split("/")[-2][1:]) for m in found}
+    return sorted(parts)
 
 
 def read_partition(base: str, part: int, columns: int) -> np.ndarray:

@@ -25,10 +25,9 @@ from transforms.dedup import (
     DUPLICATES,
     DedupParams,
     NearDuplicates,
-    SideFileWriter,
+    SegmentSideFiles,
     Signer,
     reference_files,
-    side_path,
     work_dir,
 )
 from transforms.spill import SpillWriter
@@ -119,7 +118,7 @@ class ScoreShardFn(beam.DoFn):
         )
         side = bands = None
         if self._signer:
-            side = SideFileWriter(side_path(self._output, shard.index, split.part), self._signer.schema)
+            side = SegmentSideFiles(self._output, split.part, self._signer.schema)
             bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}-{split.part:05d}")
         for raw in read_split(split, inp["batch_size"], inp["max_row_bytes"], raw_max):
             batch, rejected = normalize_rows(raw, shard, self._fields, raw_max)
