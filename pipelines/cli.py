@@ -9,7 +9,7 @@ import sys
 import textwrap
 from typing import Any
 
-from pipelines.storage_emulator import use_placeholder_credentials_for_emulator
+from pipelines.storage_emulator import use_emulator_credentials
 from transforms.config import ConfigError, load_config, validate
 from transforms.sources import InputError
 
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    use_placeholder_credentials_for_emulator()
+    use_emulator_credentials()
     if args.command != "score" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:

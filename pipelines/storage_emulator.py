@@ -7,7 +7,7 @@ the driver and every DirectRunner worker). With no Application Default
 Credentials on the machine, that lookup retries with backoff for 20-30 s per
 process before Beam falls back to an anonymous client. Beam 2.77 has no option
 to skip it (`--no_auth` only reaches the Dataflow API client), so winnow
-points Application Default Credentials at a placeholder: google-auth loads it
+points Application Default Credentials at a stand-in file: google-auth loads it
 at once, and its access token never expires, so no token is ever fetched.
 Worker processes inherit the environment variable and take the same path.
 """
@@ -42,10 +42,10 @@ def _remove(path: str) -> None:
         pass
 
 
-def use_placeholder_credentials_for_emulator() -> str | None:
-    """When an emulator is configured and no credentials file is named, name a placeholder one.
+def use_emulator_credentials() -> str | None:
+    """When an emulator is configured and no credentials file is named, name a stand-in one.
 
-    Returns the placeholder's path, or None when nothing was changed (no
+    Returns the stand-in file's path, or None when nothing was changed (no
     emulator, or GOOGLE_APPLICATION_CREDENTIALS already set by the user).
     Sets the variable in os.environ so that Beam's worker processes, started
     later, inherit it; the file is removed when this process exits.

@@ -21,21 +21,15 @@ worker_image="$registry/winnow:$TAG"
 template_image="$registry/winnow-template:$TAG"
 spec="gs://$BUCKET/templates/winnow-$TAG.json"
 
-run() {
-  if [[ "${WINNOW_PRINT_ONLY:-}" == 1 ]]; then
-    printf '%q ' "$@"
-    echo
-  else
-    "$@"
-  fi
-}
+# shellcheck source=scripts/run_or_print.sh
+source "$(dirname "${BASH_SOURCE[0]}")/run_or_print.sh"
 
-run docker build -t "$worker_image" -f "$root/Dockerfile" "$root"
-run docker build -t "$template_image" -f "$root/templates/dataflow/Dockerfile" \
+run_or_print docker build -t "$worker_image" -f "$root/Dockerfile" "$root"
+run_or_print docker build -t "$template_image" -f "$root/templates/dataflow/Dockerfile" \
   --build-arg "WORKER_IMAGE=$worker_image" "$root"
-run docker push "$worker_image"
-run docker push "$template_image"
-run gcloud dataflow flex-template build "$spec" \
+run_or_print docker push "$worker_image"
+run_or_print docker push "$template_image"
+run_or_print gcloud dataflow flex-template build "$spec" \
   --project "$PROJECT" \
   --image "$template_image" \
   --sdk-language PYTHON \

@@ -69,9 +69,6 @@ elif [[ -n "$ARTIFACTS_DIR" ]]; then
 fi
 cmd+=("$@")
 
-if [[ "${WINNOW_PRINT_ONLY:-}" == 1 ]]; then
-  printf '%q ' "${cmd[@]}"
-  echo
-  exit 0
-fi
-exec "${cmd[@]}"
+# shellcheck source=scripts/run_or_print.sh
+source "$(dirname "${BASH_SOURCE[0]}")/run_or_print.sh"
+run_or_print "${cmd[@]}"
