@@ -18,6 +18,7 @@ import os
 import sys
 
 from pipelines import cli
+from pipelines.score import has_flag
 
 # Set in the template image (templates/dataflow/Dockerfile): the worker image
 # the job runs on unless the launch names another --sdk_container_image.
@@ -41,10 +42,6 @@ def template_parameters() -> dict[str, bool]:
     return {a.dest: a.required for a in template_parser()._actions if a.option_strings and a.dest != "help"}  # noqa: SLF001
 
 
-def _has_flag(args: list[str], name: str) -> bool:
-    return any(a == name or a.startswith(name + "=") for a in args)
-
-
 def score_argv(argv: list[str]) -> list[str]:
     """`--name=value` template parameters -> the `winnow score` command line."""
     args, beam_args = template_parser().parse_known_args(argv)
@@ -58,7 +55,7 @@ def score_argv(argv: list[str]) -> list[str]:
     if args.overwrite == "true":
         out.append("--overwrite")
     image = os.environ.get(WORKER_IMAGE_ENV)
-    if image and not _has_flag(beam_args, "--sdk_container_image"):
+    if image and not has_flag(beam_args, "--sdk_container_image"):
         beam_args = [*beam_args, f"--sdk_container_image={image}"]
     return out + beam_args
 

@@ -25,7 +25,7 @@ from transforms.dedup import DedupParams, reference_files
 from transforms.formats import FieldMap, RowError, detect
 from transforms.rules import Rule, load_rules
 from transforms.score import check_rules_against_signals, scored_schema
-from transforms.sources import Shard, match_inputs, peek_rows
+from transforms.sources import Shard, is_compressed, match_inputs, peek_rows
 from transforms.run_record import RUN_ERROR, RUN_RECORD, RunError, delete_tree
 from transforms.stages import ScoreCorpus, join
 
@@ -162,18 +162,14 @@ def _exists(path: str) -> bool:
         return False
 
 
-def _has_flag(args: list[str], name: str) -> bool:
+def has_flag(args: list[str], name: str) -> bool:
     return any(a == name or a.startswith(name + "=") for a in args)
 
 
 def estimated_parts(plan: Plan) -> int:
     """How many parts the inputs are read in (uncompressed files are cut every input.split_bytes)."""
-    from transforms.sources import COMPRESSION_EXTENSIONS
-
     step = plan.config["input"]["split_bytes"]
-    return sum(
-        1 if step <= 0 or s.path.lower().endswith(COMPRESSION_EXTENSIONS) else max(1, -(-s.size // step)) for s in plan.shards
-    )
+    return sum(1 if step <= 0 or is_compressed(s.path) else max(1, -(-s.size // step)) for s in plan.shards)
 
 
 def local_parallelism(plan: Plan, beam_args: list[str]) -> list[str]:
@@ -182,13 +178,13 @@ def local_parallelism(plan: Plan, beam_args: list[str]) -> list[str]:
     Measured on the bench corpus (2 cores): multi_processing scored 1.57x
     faster than one worker, multi_threading 1.19x. Flags given by the user win.
     """
-    if plan.runner not in ("DirectRunner", "direct") or _has_flag(beam_args, "--direct_num_workers"):
+    if plan.runner not in ("DirectRunner", "direct") or has_flag(beam_args, "--direct_num_workers"):
         return beam_args
     workers = max(1, min(os.cpu_count() or 1, estimated_parts(plan)))
     if workers == 1:
         return beam_args
     extra = [f"--direct_num_workers={workers}"]
-    if not _has_flag(beam_args, "--direct_running_mode"):
+    if not has_flag(beam_args, "--direct_running_mode"):
         extra.append("--direct_running_mode=multi_processing")
     return beam_args + extra
 
@@ -216,7 +212,7 @@ def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) ->
                 problems = json.loads(f.read())["problems"]
             raise RunError("rows are unaccounted for: " + "; ".join(problems)) from e
         raise
-    if _has_flag(beam_args, "--template_location"):
+    if has_flag(beam_args, "--template_location"):
         print("winnow: job graph written for a template launch; the job writes run.json when it has accounted for "
               "every row", file=sys.stderr)
         return None

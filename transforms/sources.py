@@ -81,6 +81,11 @@ def _strip_compression(path: str) -> str:
     return path
 
 
+def is_compressed(path: str) -> bool:
+    """Compressed files cannot be entered in the middle, so they are read whole."""
+    return _strip_compression(path) != path
+
+
 def is_data_file(path: str) -> bool:
     return _strip_compression(path).lower().endswith(DATA_EXTENSIONS)
 
@@ -273,7 +278,7 @@ def plan_splits(shard: Shard, split_bytes: int) -> list[Split]:
     so every runner reads the same parts.
     """
     whole = [Split(shard, 0, 1)]
-    if split_bytes <= 0 or shard.size <= split_bytes or _strip_compression(shard.path) != shard.path:
+    if split_bytes <= 0 or shard.size <= split_bytes or is_compressed(shard.path):
         return whole
     if shard_kind(shard.path) == "parquet":
         return _row_group_splits(shard, split_bytes) or whole
