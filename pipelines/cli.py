@@ -9,9 +9,9 @@ import sys
 import textwrap
 from typing import Any
 
-from pipelines.storage_emulator import use_emulator_credentials
-from transforms.config import ConfigError, load_config, validate
-from transforms.sources import InputError
+from winnow.pipelines.storage_emulator import use_emulator_credentials
+from winnow.transforms.config import ConfigError, load_config, validate
+from winnow.transforms.io.inputs import InputError
 
 SCORE_EPILOG = textwrap.dedent(
     """\
@@ -159,7 +159,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines import score
+    from winnow.pipelines import score
 
     started = dt.datetime.now(dt.timezone.utc)
     unknown = unknown_beam_flags(beam_args)
@@ -189,7 +189,7 @@ def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from pipelines.inspect import inspect_file
+    from winnow.pipelines.inspect import inspect_file
 
     inspect_file(args.file, args.n, _config(args))
     return 0
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "score":
             return cmd_score(args, rest)
         if args.command == "train-quality":
-            from pipelines.train import train_quality
+            from winnow.pipelines.train import train_quality
 
             train_quality(args)
             return 0
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"winnow: error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - RunError and friends: one clear line, no traceback wall
-        from pipelines.score import RunError
+        from winnow.pipelines.score import RunError
 
         if isinstance(e, RunError):
             print(f"winnow: error: {e}", file=sys.stderr)

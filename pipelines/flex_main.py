@@ -17,8 +17,8 @@ import argparse
 import os
 import sys
 
-from pipelines import cli
-from pipelines.score import has_flag
+from winnow.pipelines import cli
+from winnow.pipelines.score import has_flag
 
 # Set in the template image (templates/dataflow/Dockerfile): the worker image
 # the job runs on unless the launch names another --sdk_container_image.

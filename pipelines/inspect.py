@@ -6,11 +6,12 @@ import os
 import sys
 from typing import Any, TextIO
 
-from transforms.formats import FieldMap
-from transforms.normalize import normalize_rows
-from transforms.rules import load_rules
-from transforms.score import Scorer, check_rules_against_signals
-from transforms.sources import match_inputs, peek_rows
+from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.io.canonical import normalize_rows
+from winnow.transforms.signals.rules import load_rules
+from winnow.transforms.signals.scorer import Scorer, check_rules_against_signals
+from winnow.transforms.io.inputs import match_inputs
+from winnow.transforms.io.readers import peek_rows
 
 
 def _short(text: str, limit: int = 160) -> str:

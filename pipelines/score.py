@@ -1,6 +1,6 @@
 """`winnow score`: plan the run, execute the Beam pipeline, check and record it.
 
-The pipeline itself lives in transforms.stages.ScoreCorpus; this module
+The pipeline itself lives in winnow.transforms.beam.scoring.ScoreCorpus; this module
 handles what happens around it: config and inputs are checked before any
 data is read, the plan is shown, and after the run every input row is
 accounted for before run.json (the mark of a complete run) is written.
@@ -17,17 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from transforms.config import config_hash
-from transforms.dedup import DedupParams, reference_files
-from transforms.formats import FieldMap, RowError, detect
-from transforms.rules import Rule, load_rules
-from transforms.score import check_rules_against_signals, scored_schema
-from transforms.sources import Shard, is_compressed, match_inputs, peek_rows
-from transforms.run_record import RUN_ERROR, RUN_RECORD, RunError, delete_tree
-from transforms.stages import ScoreCorpus, join
+from winnow.transforms.config import config_hash
+from winnow.transforms.dedup.params import DedupParams, reference_files
+from winnow.transforms.io.formats import FieldMap, RowError, detect
+from winnow.transforms.signals.rules import Rule, load_rules
+from winnow.transforms.signals.scorer import check_rules_against_signals, scored_schema
+from winnow.transforms.io.inputs import Shard, is_compressed, match_inputs
+from winnow.transforms.io.readers import peek_rows
+from winnow.transforms.io import files
+from winnow.transforms.summary.run_record import RUN_ERROR, RUN_RECORD, RunError
+from winnow.transforms.beam.scoring import ScoreCorpus
 
 OUTPUT_PARTS = ("records", "rejected", "summary", "duplicates", "signatures", "_work")
 
@@ -46,9 +47,9 @@ class Plan:
 
 def check_classifiers(config: dict[str, Any]) -> None:
     """Every configured model loads and has its positive label (before any data is read)."""
-    from transforms.classify import specs_from_config
-    from transforms.config import ConfigError
-    from transforms.models import load_fasttext
+    from winnow.transforms.signals.classifiers import specs_from_config
+    from winnow.transforms.config import ConfigError
+    from winnow.transforms.signals.fasttext_models import load_fasttext
 
     # A classifier writes <name> and <name>_entropy: neither may be a column a
     # signal or another classifier already writes (response_chars, quality_entropy, ...).
@@ -136,7 +137,7 @@ def print_plan(plan: Plan, beam_args: list[str] = (), out: TextIO | None = None)
 
 def prepare_output(output: str, overwrite: bool) -> None:
     """Refuse to mix a new run into an old one unless asked to replace it."""
-    existing = [p for p in (RUN_RECORD, RUN_ERROR, *OUTPUT_PARTS) if _exists(join(output, p))]
+    existing = [p for p in (RUN_RECORD, RUN_ERROR, *OUTPUT_PARTS) if files.exists(files.join(output, p))]
     if not existing:
         return
     if not overwrite:
@@ -145,21 +146,11 @@ def prepare_output(output: str, overwrite: bool) -> None:
             f"choose a new --output or pass --overwrite to replace it"
         )
     for part in existing:
-        path = join(output, part)
+        path = files.join(output, part)
         if part in (RUN_RECORD, RUN_ERROR):
-            FileSystems.delete([path])
+            files.delete(path)
         else:
-            delete_tree(path)
-
-
-def _exists(path: str) -> bool:
-    if FileSystems.exists(path):
-        return True
-    try:
-        # "**": on gs:// "*" stops at "/", so a prefix holding only nested files (_work/bands/p00001/...) looked empty.
-        return bool(FileSystems.match([join(path, "**")])[0].metadata_list)
-    except Exception:  # noqa: BLE001 - a missing prefix is simply "does not exist"
-        return False
+            files.delete_tree(path)
 
 
 def has_flag(args: list[str], name: str) -> bool:
@@ -207,19 +198,16 @@ def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) ->
         with beam.Pipeline(options=options) as p:
             _ = p | "Score" >> ScoreCorpus(plan.shards, plan.config, plan.rules, plan.output, schema, base)
     except Exception as e:
-        if _exists(join(plan.output, RUN_ERROR)):  # the job's own accounting failed: say what it found
-            with FileSystems.open(join(plan.output, RUN_ERROR)) as f:
-                problems = json.loads(f.read())["problems"]
+        if files.exists(files.join(plan.output, RUN_ERROR)):  # the job's own accounting failed: say what it found
+            problems = json.loads(files.read_bytes(files.join(plan.output, RUN_ERROR)))["problems"]
             raise RunError("rows are unaccounted for: " + "; ".join(problems)) from e
         raise
     if has_flag(beam_args, "--template_location"):
         print("winnow: job graph written for a template launch; the job writes run.json when it has accounted for "
               "every row", file=sys.stderr)
         return None
-    with FileSystems.open(join(plan.output, RUN_RECORD)) as f:
-        record = json.loads(f.read())
-    with FileSystems.open(join(plan.output, "summary", "dataset.json")) as f:
-        record["dataset"] = json.loads(f.read())
+    record = json.loads(files.read_bytes(files.join(plan.output, RUN_RECORD)))
+    record["dataset"] = json.loads(files.read_bytes(files.join(plan.output, "summary", "dataset.json")))
     return record
 
 

@@ -25,11 +25,12 @@ from typing import Any, Callable, TextIO
 
 import numpy as np
 
-from transforms.classify import classifier_text, predict_proba, prepare
-from transforms.config import ConfigError, load_config
-from transforms.formats import FieldMap
-from transforms.normalize import normalize_rows
-from transforms.sources import match_inputs, read_shard
+from winnow.transforms.signals.classifiers import classifier_text, predict_proba, prepare
+from winnow.transforms.config import ConfigError, load_config
+from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.io.canonical import normalize_rows
+from winnow.transforms.io.inputs import match_inputs
+from winnow.transforms.io.readers import read_shard
 
 POSITIVE, NEGATIVE = "good", "bad"
 # --cv auto: k-fold below this many examples (cheap, and where one split is too noisy), one split above.

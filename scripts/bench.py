@@ -47,10 +47,11 @@ EDIT_RATES = (0.0, 0.02, 0.05, 0.10, 0.20, 0.30)
 
 def real_rows(data_dir: str) -> list[dict[str, Any]]:
     """Every row of ../shared/data as instruction/response pairs, via winnow's own reader."""
-    from transforms.config import load_config
-    from transforms.formats import FieldMap
-    from transforms.normalize import normalize_rows
-    from transforms.sources import match_inputs, read_shard
+    from winnow.transforms.config import load_config
+    from winnow.transforms.io.formats import FieldMap
+    from winnow.transforms.io.canonical import normalize_rows
+    from winnow.transforms.io.inputs import match_inputs
+    from winnow.transforms.io.readers import read_shard
 
     fm = FieldMap.from_config(load_config())
     shards, _ = match_inputs([data_dir])
@@ -258,13 +259,15 @@ def section_scoring(real, rows: int, workdir: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from transforms.config import load_config
-    from transforms.dedup import DedupParams, Signer
-    from transforms.formats import FieldMap
-    from transforms.normalize import normalize_rows
-    from transforms.rules import load_rules
-    from transforms.score import Scorer
-    from transforms.sources import match_inputs, read_shard
+    from winnow.transforms.config import load_config
+    from winnow.transforms.dedup.params import DedupParams
+    from winnow.transforms.dedup.signer import Signer
+    from winnow.transforms.io.formats import FieldMap
+    from winnow.transforms.io.canonical import normalize_rows
+    from winnow.transforms.signals.rules import load_rules
+    from winnow.transforms.signals.scorer import Scorer
+    from winnow.transforms.io.inputs import match_inputs
+    from winnow.transforms.io.readers import read_shard
 
     corpus = build_scoring_corpus(real, rows, workdir)
     config = load_config()

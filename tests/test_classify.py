@@ -1,5 +1,5 @@
 """fastText classifiers: `winnow train-quality` on a labelled set generated here,
-the batch helpers of transforms.classify, and `winnow score` with classifiers
+the batch helpers of winnow.transforms.signals.classifiers, and `winnow score` with classifiers
 (the `quality` column, any other classifier by config, the cascade that skips
 dropped rows, the summary mean and the keep-one rule of near-duplicates).
 """
@@ -15,9 +15,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pipelines.cli import main
-from transforms import classify, models
-from transforms.classify import ClassifierSpec, entropy_bits, predict_proba, prepare
+from winnow.pipelines.cli import main
+from winnow.transforms.signals import classifiers as classify
+from winnow.transforms.signals import fasttext_models as models
+from winnow.transforms.signals.classifiers import ClassifierSpec, entropy_bits, predict_proba, prepare
 
 # ---- a labelled corpus, written here --------------------------------------------
 
@@ -220,7 +221,7 @@ def test_training_is_deterministic_for_a_seed(corpus, tmp_path):
     assert not np.array_equal(probs[0], probs[2])  # the seed matters, so the equality above means something
 
 
-# ---- 2. transforms.classify --------------------------------------------------------
+# ---- 2. winnow.transforms.signals.classifiers --------------------------------------------------------
 
 def test_prepare_lowercases_splits_punctuation_cuts_and_joins_lines():
     texts = pa.array(["Hello, World!\nSecond  line:\tdone.", None, "ABCDEFGHIJ", "Don't use_snake (café)?\r\n"])
@@ -275,10 +276,11 @@ def test_predict_proba_with_more_than_two_labels(tmp_path):
 
 
 def _batch(rows: list[dict]) -> pa.RecordBatch:
-    from transforms.config import load_config
-    from transforms.formats import FieldMap
-    from transforms.normalize import normalize_rows
-    from transforms.sources import RawRow, Shard
+    from winnow.transforms.config import load_config
+    from winnow.transforms.io.formats import FieldMap
+    from winnow.transforms.io.canonical import normalize_rows
+    from winnow.transforms.io.inputs import Shard
+    from winnow.transforms.io.readers import RawRow
 
     batch, rejected = normalize_rows([RawRow(i, r, None, "") for i, r in enumerate(rows)], Shard(0, "t.jsonl", "t.jsonl", 0),
                                      FieldMap.from_config(load_config()))

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from transforms.code_checks import (
+from winnow.transforms.signals.code_checks import (
     COLUMNS,
     MAX_BLOCK_BYTES,
     MAX_PY_BLOCKS_PER_ROW,
@@ -25,11 +25,12 @@ from transforms.code_checks import (
     python_syntax_errors,
     tool_call_stats,
 )
-from transforms.config import load_config
-from transforms.formats import FieldMap
-from transforms.normalize import normalize_rows
-from transforms.schema import CANONICAL, TURN
-from transforms.sources import RawRow, Shard
+from winnow.transforms.config import load_config
+from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.io.canonical import normalize_rows
+from winnow.transforms.schema import CANONICAL, TURN
+from winnow.transforms.io.inputs import Shard
+from winnow.transforms.io.readers import RawRow
 
 FM = FieldMap.from_config(load_config())
 FENCE = "```"

@@ -17,25 +17,23 @@ import pyarrow as pa
 import pytest
 from datasketch.lsh import _optimal_param
 
-from transforms import components as cc
-from transforms import diversity, lsh, minhash
-from transforms.config import load_config
-from transforms.dedup import (
-    DUPLICATES,
-    ChooseKeepFn,
-    DedupParams,
-    Signer,
-    dedup_texts,
-    is_similar,
-    keep_order,
-    similarity,
-    split_clusters,
-)
-from transforms.formats import FieldMap
-from transforms.normalize import normalize_rows
-from transforms.score import Scorer
-from transforms.shingles import ShingleSpec, char_mode_rows, normalize, reference_shingles, shingle_hash32, shingle_hashes
-from transforms.sources import RawRow, Shard
+from winnow.transforms.dedup import components as cc
+from winnow.transforms.summary import diversity
+from winnow.transforms.dedup import lsh
+from winnow.transforms.dedup import minhash
+from winnow.transforms.config import load_config
+from winnow.transforms.beam.near_duplicates import ChooseKeepFn
+from winnow.transforms.dedup.keep import keep_order, split_clusters
+from winnow.transforms.dedup.params import DUPLICATES, DedupParams
+from winnow.transforms.dedup.signer import Signer
+from winnow.transforms.dedup.verify import is_similar, similarity
+from winnow.transforms.textviews import dedup_texts
+from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.io.canonical import normalize_rows
+from winnow.transforms.signals.scorer import Scorer
+from winnow.transforms.dedup.shingles import ShingleSpec, char_mode_rows, normalize, reference_shingles, shingle_hash32, shingle_hashes
+from winnow.transforms.io.inputs import Shard
+from winnow.transforms.io.readers import RawRow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = load_config()
@@ -284,8 +282,10 @@ def test_dedup_texts_other_choices():
 _STABILITY_SCRIPT = r"""
 import json, sys
 import numpy as np, pyarrow as pa
-from transforms import lsh, minhash, components
-from transforms.shingles import ShingleSpec, shingle_hashes
+from winnow.transforms.dedup import lsh
+from winnow.transforms.dedup import minhash
+from winnow.transforms.dedup import components
+from winnow.transforms.dedup.shingles import ShingleSpec, shingle_hashes
 texts = json.loads(sys.argv[1])
 rng = np.random.RandomState(5)
 fixed = rng.randint(0, 2**32, size=(6, 64), dtype=np.uint64).astype(np.uint32)

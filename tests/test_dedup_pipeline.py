@@ -21,11 +21,11 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
-from pipelines.cli import main
-from transforms import components as cc
-from transforms.config import load_config
-from transforms.dedup import AssignFn, StarStepFn
-from transforms.shingles import ShingleSpec, reference_shingles, shingle_hash32
+from winnow.pipelines.cli import main
+from winnow.transforms.dedup import components as cc
+from winnow.transforms.config import load_config
+from winnow.transforms.beam.near_duplicates import AssignFn, StarStepFn
+from winnow.transforms.dedup.shingles import ShingleSpec, reference_shingles, shingle_hash32
 
 ANSWER_ROLES = ("assistant", "tool_call", "text")
 DEFAULTS = load_config()["dedup"]
@@ -503,7 +503,7 @@ def test_verify_modes(corpus_dir, tmp_path, verify):
 @pytest.mark.slow
 def test_new_rows_are_deduplicated_against_an_exported_reference(tmp_path):
     """A second run with dedup.reference marks rows that repeat the first corpus."""
-    from pipelines.cli import main as cli_main
+    from winnow.pipelines.cli import main as cli_main
 
     first = tmp_path / "first"
     first.mkdir()
@@ -545,7 +545,7 @@ def test_new_rows_are_deduplicated_against_an_exported_reference(tmp_path):
 
 
 def test_incompatible_reference_fails_before_reading_data(tmp_path, capsys):
-    from pipelines.cli import main as cli_main
+    from winnow.pipelines.cli import main as cli_main
 
     ref = tmp_path / "sigs"
     ref.mkdir()
@@ -605,8 +605,9 @@ def test_rouge_l_verifier_rejects_reordered_answers_that_minhash_accepts(tmp_pat
 
 
 def test_rouge_l_from_spilled_sequences_matches_rouge_l_on_texts():
-    from transforms.dedup import _per_part_lists, _rouge_l_from_rows
-    from transforms.overlap import rouge_l, rouge_token_ids
+    from winnow.transforms.dedup.signer import _per_part_lists
+    from winnow.transforms.dedup.verify import _rouge_l_from_rows
+    from winnow.transforms.signals.overlap import rouge_l, rouge_token_ids
 
     firsts = [("what is a cat", "a cat is a small furry animal"), ("list two rivers", "the nile and the amazon")]
     seconds = [("what is a cat?", "a cat is a small and furry pet animal"), ("name two rivers", "the amazon and the nile")]
@@ -626,7 +627,7 @@ def test_rouge_l_from_spilled_sequences_matches_rouge_l_on_texts():
 def test_segments_of_a_few_rows_give_the_same_clusters(corpus_dir, tmp_path, monkeypatch):
     """The verification and member stages work per segment of 2**SEGMENT_BITS rows; with 4-row
     segments every cluster spans several of them and the result must not change."""
-    from transforms import dedup
+    from winnow.transforms.beam import near_duplicates as dedup
 
     base = str(tmp_path / "base")
     score(corpus_dir, base, "--direct_num_workers=1")

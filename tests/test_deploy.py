@@ -28,7 +28,7 @@ from apache_beam.runners.runner import create_runner
 from packaging.specifiers import SpecifierSet
 from packaging.requirements import Requirement
 
-from pipelines import cli, flex_main, score
+from winnow.pipelines import cli, flex_main, score
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = [ROOT / "Dockerfile", ROOT / "templates" / "dataflow" / "Dockerfile"]
@@ -466,7 +466,9 @@ def test_lsh_partition_memory_matches_the_readme_formula(tmp_path):
 
     import numpy as np
 
-    from transforms import lsh, minhash, spill
+    from winnow.transforms.dedup import lsh
+    from winnow.transforms.dedup import minhash
+    from winnow.transforms.dedup import spill
 
     bands, rows = minhash.optimal_bands(0.3, 128)
     assert bands == 37 and "37 at the" in README

@@ -13,11 +13,12 @@ import os
 import orjson
 import pytest
 
-from transforms.config import ConfigError, load_config
-from transforms.formats import DEFAULT_ROLES, FieldMap, RowError, detect, map_row
-from transforms.normalize import content_hash, normalize_rows
-from transforms.schema import CANONICAL, REJECTED, row_key
-from transforms.sources import RawRow, Shard, read_shard
+from winnow.transforms.config import ConfigError, load_config
+from winnow.transforms.io.formats import DEFAULT_ROLES, FieldMap, RowError, detect, map_row
+from winnow.transforms.io.canonical import content_hash, normalize_rows
+from winnow.transforms.schema import CANONICAL, REJECTED, row_key
+from winnow.transforms.io.inputs import Shard
+from winnow.transforms.io.readers import RawRow, read_shard
 
 
 # ---------------------------------------------------------------- helpers

@@ -29,19 +29,11 @@ from gcp_storage_emulator.server import create_server
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from pipelines.cli import main
-from pipelines.storage_emulator import CREDENTIALS_ENV, EMULATOR_ENV, use_emulator_credentials
-from transforms.sources import (
-    InputError,
-    RawRow,
-    Shard,
-    count_newlines,
-    match_inputs,
-    number_splits,
-    plan_splits,
-    read_shard,
-    read_split,
-)
+from winnow.pipelines.cli import main
+from winnow.pipelines.storage_emulator import CREDENTIALS_ENV, EMULATOR_ENV, use_emulator_credentials
+from winnow.transforms.io.inputs import InputError, Shard, match_inputs
+from winnow.transforms.io.readers import RawRow, read_shard, read_split
+from winnow.transforms.io.splits import count_newlines, number_splits, plan_splits
 
 BUCKET = "winnow-test"
 WORDS = (

@@ -1,4 +1,4 @@
-"""Tests for transforms.overlap: ROUGE-L and BLEU against rouge-score and
+"""Tests for winnow.transforms.signals.overlap: ROUGE-L and BLEU against rouge-score and
 sacrebleu row by row, token entropy on known distributions and against a
 Counter reference, and benchmark contamination positives and negatives.
 """
@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from transforms import overlap
-from transforms.overlap import (
+from winnow.transforms.signals import overlap
+from winnow.transforms.signals.overlap import (
     ContaminationIndex,
     bleu,
     bleu_tokens,
@@ -372,7 +372,7 @@ def test_contamination_sliced_chunked_and_small_n(monkeypatch):
 
 def test_contamination_against_python_reference():
     """Counts equal a pure-Python n-gram set built on the same normalization."""
-    from transforms.shingles import normalize
+    from winnow.transforms.dedup.shingles import normalize
 
     rng = random.Random(12)
     bench = [_random_text(rng, rng.randint(3, 80)) for _ in range(60)]

@@ -11,14 +11,15 @@ import pyarrow as pa
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.config import load_config
-from transforms.formats import FieldMap
-from transforms.normalize import normalize_rows
-from transforms.rules import load_rules
-from transforms.score import Scorer
-from transforms.sources import RawRow, Shard, match_inputs
-from transforms.stages import REJECTED_TAG, STATS_TAG, MergeStatsFn, ReadableParts, ScoreShardFn
-from transforms.summary import ShardStats, merge_all, shards_table
+from winnow.transforms.config import load_config
+from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.io.canonical import normalize_rows
+from winnow.transforms.signals.rules import load_rules
+from winnow.transforms.signals.scorer import Scorer
+from winnow.transforms.io.inputs import Shard, match_inputs
+from winnow.transforms.io.readers import RawRow
+from winnow.transforms.beam.scoring import REJECTED_TAG, STATS_TAG, MergeStatsFn, ReadableParts, ScoreShardFn
+from winnow.transforms.summary.shard_stats import ShardStats, merge_all, shards_table
 
 CONFIG = load_config()
 RULES = load_rules(CONFIG["rules"])

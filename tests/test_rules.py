@@ -1,8 +1,8 @@
-"""Tests for the rule engine (transforms.rules) and the default rule pack.
+"""Tests for the rule engine (winnow.transforms.signals.rules) and the default rule pack.
 
 The default pack is exercised end to end: rows written here as dicts in the
-input formats are normalized (transforms.normalize) and scored
-(transforms.score.Scorer) with the real signals, language ID included.
+input formats are normalized (winnow.transforms.io.canonical) and scored
+(winnow.transforms.signals.scorer.Scorer) with the real signals, language ID included.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from transforms.config import ConfigError, load_config
-from transforms.formats import FieldMap
-from transforms.normalize import normalize_rows
-from transforms.rules import Rule, evaluate_rules, flag_columns, load_rules, parse_pack
-from transforms.score import Scorer, check_rules_against_signals
-from transforms.sources import RawRow, Shard
+from winnow.transforms.config import ConfigError, load_config
+from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.io.canonical import normalize_rows
+from winnow.transforms.signals.rules import Rule, evaluate_rules, flag_columns, load_rules, parse_pack
+from winnow.transforms.signals.scorer import Scorer, check_rules_against_signals
+from winnow.transforms.io.inputs import Shard
+from winnow.transforms.io.readers import RawRow
 
 CONFIG = load_config()
 DEFAULT_RULES = load_rules(CONFIG["rules"], CONFIG["disable_rules"])

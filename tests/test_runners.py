@@ -34,14 +34,14 @@ import pyarrow.parquet as pq
 import pytest
 from datasketches import kll_floats_sketch
 
-from pipelines.cli import main
-from transforms.diversity import HyperLogLog
-from transforms.summary import QUANTILES, SKETCHED, ShardStats, merge_all
+from winnow.pipelines.cli import main
+from winnow.transforms.summary.diversity import HyperLogLog
+from winnow.transforms.summary.shard_stats import QUANTILES, SKETCHED, ShardStats, merge_all
 
 PORTABLE_FLAGS = ["--runner", "PortableRunner", "--job_endpoint", "embed", "--environment_type", "LOOPBACK"]
 RUNNERS = {
     "direct_1": ["--direct_num_workers=1"],
-    "multi_processing": [],  # the default: pipelines.score.local_parallelism picks 2 workers on 2 cores
+    "multi_processing": [],  # the default: winnow.pipelines.score.local_parallelism picks 2 workers on 2 cores
     "portable": PORTABLE_FLAGS,
 }
 BASELINE = "direct_1"
@@ -299,8 +299,8 @@ def config_file(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def runs(corpus_dir, config_file, tmp_path_factory, dead_counters) -> dict[str, str]:
     """Output directory per runner; each runner scores the corpus once."""
-    import transforms.dedup
-    import transforms.stages
+    import winnow.transforms.beam.near_duplicates
+    import winnow.transforms.beam.scoring
 
     outputs, seconds = {}, {}
     for name, flags in RUNNERS.items():
@@ -308,8 +308,8 @@ def runs(corpus_dir, config_file, tmp_path_factory, dead_counters) -> dict[str, 
         with pytest.MonkeyPatch.context() as mp:
             if name == "portable":
                 # LOOPBACK workers run in this process, so they see the patch.
-                mp.setattr(transforms.stages, "Metrics", dead_counters)
-                mp.setattr(transforms.dedup, "Metrics", dead_counters)
+                mp.setattr(winnow.transforms.beam.scoring, "Metrics", dead_counters)
+                mp.setattr(winnow.transforms.beam.near_duplicates, "Metrics", dead_counters)
             start = time.monotonic()
             assert main(["score", corpus_dir, "--output", out, "--config", config_file, *flags]) == 0, name
             seconds[name] = time.monotonic() - start
@@ -398,7 +398,8 @@ def test_corpus_exercises_what_could_differ(runs, corpus_dir):
     # The dataset-level sketches hold more rows than a KLL sketch keeps exactly.
     assert records.num_rows > 200
     # Large files are read in several parts, whole files in one.
-    from transforms.sources import match_inputs, plan_splits
+    from winnow.transforms.io.inputs import match_inputs
+    from winnow.transforms.io.splits import plan_splits
 
     shards, _ = match_inputs([corpus_dir])
     parts = {s.name: len(plan_splits(s, SPLIT_BYTES)) for s in shards}

@@ -1,4 +1,4 @@
-"""Tests for transforms.safety: PII counts and redaction, term lexicons,
+"""Tests for winnow.transforms.signals.safety: PII counts and redaction, term lexicons,
 demographic counts and skew.
 
 Every PII kind is checked on positives and on near-misses (dates, versions,
@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from transforms import safety
-from transforms.safety import (
+from winnow.transforms.signals import safety
+from winnow.transforms.signals.safety import (
     PII_KINDS,
     PLACEHOLDERS,
     demographic_counts,

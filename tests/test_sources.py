@@ -18,11 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from transforms import sources
-from transforms.config import load_config
-from transforms.formats import FieldMap
-from transforms.normalize import normalize_rows
-from transforms.sources import InputError, RawRow, Shard, match_inputs, peek_rows, read_shard
+from winnow.transforms.io import readers as sources
+from winnow.transforms.config import load_config
+from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.io.canonical import normalize_rows
+from winnow.transforms.io.inputs import InputError, Shard, match_inputs
+from winnow.transforms.io.readers import RawRow, peek_rows, read_shard
 
 MAX_ROW_BYTES = load_config()["input"]["max_row_bytes"]
 FIELDS = FieldMap.from_config(load_config())
@@ -678,7 +679,8 @@ def test_mixed_bad_rows_all_accounted(tmp_path):
 # --- reading a shard in parts -------------------------------------------------
 
 def _rows_in_parts(shard, split_bytes):
-    from transforms.sources import count_newlines, number_splits, plan_splits, read_split
+    from winnow.transforms.io.readers import read_split
+    from winnow.transforms.io.splits import count_newlines, number_splits, plan_splits
 
     splits = plan_splits(shard, split_bytes)
     newlines = {s.part: count_newlines(shard.path, s.start, s.end) for s in splits if s.kind == "lines"}
@@ -725,7 +727,7 @@ def test_parquet_parts_follow_row_groups(tmp_path):
 
 
 def test_files_that_cannot_be_cut_are_read_whole(tmp_path):
-    from transforms.sources import plan_splits
+    from winnow.transforms.io.splits import plan_splits
 
     rows = [{"text": "some words here " * 5} for _ in range(50)]
     array = tmp_path / "a.json"

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pipelines.cli import main
-from transforms.composite import composite, dataset_quality
-from transforms.config import ConfigError
-from transforms.taxonomy import coverage, load_taxonomy, match_topics
+from winnow.pipelines.cli import main
+from winnow.transforms.signals.composite import composite, dataset_quality
+from winnow.transforms.config import ConfigError
+from winnow.transforms.signals.taxonomy import coverage, load_taxonomy, match_topics
 
 
 def test_shipped_taxonomy_matches_topics_and_relevance():

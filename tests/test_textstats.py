@@ -1,4 +1,4 @@
-"""Tests for transforms.textstats: vectorized text statistics.
+"""Tests for winnow.transforms.signals.textstats: vectorized text statistics.
 
 Each statistic is checked on hand-computed examples and against a slow,
 row-by-row pure-Python reference (written here from the documented
@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from transforms import textstats
-from transforms.textstats import basic_stats, repetition_stats
+from winnow.transforms.signals import textstats
+from winnow.transforms.signals.textstats import basic_stats, repetition_stats
 
 ASCII_SPACE = " \t\n\x0b\x0c\r"
 _ASCII_SPLIT = re.compile(r"[ \t\n\x0b\x0c\r]+")

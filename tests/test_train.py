@@ -13,11 +13,11 @@ import random
 import numpy as np
 import pytest
 
-from pipelines import train as train_mod
-from pipelines.cli import main
-from pipelines.train import Example, corrupt, cv_folds, fold_of, split
-from transforms import models
-from transforms.config import ConfigError
+from winnow.pipelines import train as train_mod
+from winnow.pipelines.cli import main
+from winnow.pipelines.train import Example, corrupt, cv_folds, fold_of, split
+from winnow.transforms.signals import fasttext_models as models
+from winnow.transforms.config import ConfigError
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 

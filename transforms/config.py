@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from winnow.transforms.io import files
+
 FORMATS = ("auto", "alpaca", "sharegpt", "openai", "dolly", "completion", "selfinstruct", "text")
 CANONICAL_ROLES = ("user", "assistant", "system", "tool", "tool_call")
 # Keys whose values are free-form mappings (not checked against the defaults).
@@ -41,19 +43,16 @@ def _read_yaml_text(text: str, source: str) -> dict[str, Any]:
 
 def read_yaml(path: str) -> dict[str, Any]:
     """Read a YAML mapping from a local or remote (gs://) path, safely."""
-    from apache_beam.io.filesystems import FileSystems
-
     try:
-        with FileSystems.open(path) as f:
-            text = f.read().decode("utf-8")
+        text = files.read_bytes(path).decode("utf-8")
     except Exception as e:  # noqa: BLE001 - any I/O failure is a config failure here
         raise ConfigError(f"cannot read config file {path}: {e}") from e
     return _read_yaml_text(text, path)
 
 
 def packaged_text(name: str) -> str:
-    """Text of a file shipped in the `configs` package, e.g. 'rules/instruction.yaml'."""
-    ref = resources.files("configs")
+    """Text of a file shipped in the `winnow.configs` package, e.g. 'rules/instruction.yaml'."""
+    ref = resources.files("winnow.configs")
     for part in name.split("/"):
         ref = ref.joinpath(part)
     return ref.read_text(encoding="utf-8")

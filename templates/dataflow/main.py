@@ -7,7 +7,7 @@ library's inspect module.
 
 import sys
 
-from pipelines.flex_main import main
+from winnow.pipelines.flex_main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.arrow_bytes import mix64, utf8_buffer
-from transforms.shingles import _token_bounds, normalize, token_hashes
+from winnow.transforms.arrow_bytes import mix64, utf8_buffer
+from winnow.transforms.dedup.shingles import _token_bounds, normalize, token_hashes
 
 ROUGE_MAX_TOKENS = 512
 _ROWS_PER_CHUNK = 4096  # rows per call of the batch code, so its arrays stay bounded
@@ -482,7 +482,7 @@ def normalized_token_entropy(texts: pa.Array) -> np.ndarray:
 def _ngram_hashes64(texts: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
     """64-bit hashes of each row's word n-grams and the row of each.
 
-    Words as in transforms.shingles (case-folded, every run of characters that
+    Words as in winnow.transforms.dedup.shingles (case-folded, every run of characters that
     is not a letter, number or mark is a separator). A row with fewer than n
     words but at least n // 2 gives one hash of all its words; shorter rows
     give none.

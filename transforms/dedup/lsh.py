@@ -14,8 +14,8 @@ import numpy as np
 
 import pyarrow as pa
 
-from transforms.arrow_bytes import hex_u64, mix64
-from transforms.minhash import EMPTY, band_keys
+from winnow.transforms.arrow_bytes import hex_u64, mix64
+from winnow.transforms.dedup.minhash import EMPTY, band_keys
 
 ALL_PAIRS_MAX = 16  # buckets up to this size give every pair; bigger ones a chain and a star
 

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.arrow_bytes import mix64
+from winnow.transforms.arrow_bytes import mix64
 
 HLL_P = 14  # 16,384 registers: about 0.8 % standard error
 

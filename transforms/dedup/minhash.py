@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from transforms.arrow_bytes import mix64
+from winnow.transforms.arrow_bytes import mix64
 
 EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's initial (empty) hash value
 

@@ -15,10 +15,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.arrow_bytes import hex_u64
-from transforms import classify, code_checks, composite, models, overlap, rules, safety, taxonomy, textstats
-from transforms.config import ConfigError
-from transforms.schema import CANONICAL
+from winnow.transforms.arrow_bytes import hex_u64
+from winnow.transforms.signals import classifiers as classify
+from winnow.transforms.signals import code_checks
+from winnow.transforms.signals import composite
+from winnow.transforms.signals import fasttext_models as models
+from winnow.transforms.signals import overlap
+from winnow.transforms.signals import rules
+from winnow.transforms.signals import safety
+from winnow.transforms.signals import taxonomy
+from winnow.transforms.signals import textstats
+from winnow.transforms.config import ConfigError
+from winnow.transforms.schema import CANONICAL
+from winnow.transforms.textviews import conversation_text
 
 TEXT_COLUMNS = ("turns", "system", "instruction", "input", "response", "meta")
 DERIVED_TEXT = ("conversation",)
@@ -93,15 +102,6 @@ def check_rules_against_signals(rule_list: list[rules.Rule], config: dict[str, A
                 f"rule {rule.name} (pack {rule.pack}) reads {sorted(missing)}, which no enabled signal produces{hint}; "
                 f"or switch the rule off with disable_rules: [{rule.name}]"
             )
-
-
-def conversation_text(batch: pa.RecordBatch) -> pa.Array:
-    """System prompt and every turn's content, joined by newlines."""
-    turns = batch.column("turns")
-    contents = pa.ListArray.from_arrays(turns.offsets, turns.values.field("content"))
-    joined = pc.binary_join(contents, "\n")
-    system = batch.column("system")
-    return pc.if_else(pc.equal(system, ""), joined, pc.binary_join_element_wise(system, joined, "\n"))
 
 
 class Scorer:

@@ -6,37 +6,34 @@ Beam's per-element cost is paid per batch, not per row.
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import sys
 import threading
 import time
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms import summary
-from transforms.dedup import (
-    DUPLICATES,
-    DedupParams,
-    NearDuplicates,
-    SegmentSideFiles,
-    Signer,
-    reference_files,
-    work_dir,
-)
-from transforms.spill import SpillWriter
-from transforms.formats import FieldMap
-from transforms.normalize import normalize_rows, rejected_batch
-from transforms.rules import Rule
-from transforms.schema import REJECTED
-from transforms.score import Scorer, fired_counts
-from transforms.sources import Shard, Split, count_newlines, number_splits, plan_splits, read_split
+from winnow.transforms.io import files
+from winnow.transforms.summary import shard_stats as summary
+from winnow.transforms.summary.dataset import write_summary
+from winnow.transforms.summary.run_record import finish_run
+from winnow.transforms.beam.near_duplicates import NearDuplicates
+from winnow.transforms.dedup.params import DUPLICATES, DedupParams, reference_files
+from winnow.transforms.dedup.sidefiles import SegmentSideFiles, work_dir
+from winnow.transforms.dedup.signer import Signer
+from winnow.transforms.dedup.spill import SpillWriter
+from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.io.canonical import normalize_rows, rejected_batch
+from winnow.transforms.signals.rules import Rule
+from winnow.transforms.schema import REJECTED
+from winnow.transforms.signals.scorer import Scorer, fired_counts
+from winnow.transforms.io.inputs import Shard
+from winnow.transforms.io.readers import read_split
+from winnow.transforms.io.splits import Split, count_newlines, number_splits, plan_splits
 
 NAMESPACE = "winnow"
 REJECTED_TAG = "rejected"
@@ -72,11 +69,6 @@ class _Progress:
 
 
 _PROGRESS = _Progress()
-
-
-def _local_dir(path: str) -> str | None:
-    """The directory of a local input file (media paths are relative to it); None for remote files."""
-    return None if "://" in path else os.path.dirname(os.path.abspath(path))
 
 
 class ScoreShardFn(beam.DoFn):
@@ -122,7 +114,7 @@ class ScoreShardFn(beam.DoFn):
             bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}-{split.part:05d}")
         for raw in read_split(split, inp["batch_size"], inp["max_row_bytes"], raw_max):
             batch, rejected = normalize_rows(raw, shard, self._fields, raw_max)
-            scored = self._scorer.score(batch, _local_dir(shard.path)) if batch.num_rows else None
+            scored = self._scorer.score(batch, files.local_dir(shard.path)) if batch.num_rows else None
             stats.add_batch(scored, rejected, len(raw))
             if scored is not None and self._signer is not None:
                 side_rows, entries, shingles = self._signer.sign(batch, scored)
@@ -227,75 +219,7 @@ def WriteBatches(pcoll, path_prefix: str, schema: pa.Schema, num_shards: int = 0
     )
 
 
-def write_summary(
-    stats: list[summary.ShardStats],
-    output: str,
-    rule_list: list[Rule],
-    config: dict[str, Any],
-    dup_counts: dict[str, Any] | None = None,
-    dedup_totals: dict[str, int] | None = None,
-) -> dict[str, Any]:
-    """summary/shards.parquet and summary/dataset.json (written once, on one worker)."""
-    stats = [s for s in stats if s is not None]
-    for s in stats:
-        if dup_counts and s.shard in dup_counts:
-            s.set_duplicates(dup_counts[s.shard])
-    table = summary.shards_table(stats)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    _write_bytes(join(output, "summary", "shards.parquet"), sink.getvalue().to_pybytes())
-    total = summary.merge_all(stats)
-    dataset = total.as_json({r.name: r.severity for r in rule_list}, {r.name: r.explain for r in rule_list})
-    if config["dedup"]["enabled"]:
-        params = DedupParams.from_config(config)
-        dataset["dedup"] = {
-            "text": params.text,
-            "shingle": params.spec.mode,
-            "ngram": params.spec.word_n,
-            "num_perm": params.num_perm,
-            "bands": params.bands,
-            "rows": params.rows,
-            "threshold": params.threshold,
-            "verify": params.verify,
-            "verify_threshold": params.verify_threshold,
-            "max_rounds": params.max_rounds,
-            **{k: 0 for k in ("candidate_pairs", "accepted_pairs", "verified_pairs", "rejected_pairs", "clusters", "split_off_rows",
-                          "unconverged_nodes", "reference_rows", "matched_reference")},
-            **{k: int(v) for k, v in sorted((dedup_totals or {}).items())},
-        }
-    if config["taxonomy"]["enabled"]:
-        from transforms.taxonomy import coverage, load_taxonomy
-
-        tax = load_taxonomy(config["taxonomy"]["path"])
-        dataset["coverage"] = coverage(total.topics, tax, config["taxonomy"]["min_rows"])
-        dataset["coverage"]["per_shard"] = {
-            s.shard: coverage(s.topics, tax, config["taxonomy"]["min_rows"])["coverage"]
-            for s in sorted(stats, key=lambda s: s.shard_index)
-        }
-    if config["composite"]["enabled"]:
-        from transforms.composite import dataset_quality
-
-        dataset["d_quality"] = dataset_quality(dataset, config["composite"]["dataset_weights"])
-    dataset["shards"] = [
-        {"shard": s.shard, "rows_read": s.rows_read, "rows_scored": s.rows_scored, "rows_rejected": s.rows_rejected}
-        for s in sorted(stats, key=lambda s: s.shard_index)
-    ]
-    _write_bytes(join(output, "summary", "dataset.json"), json.dumps(dataset, indent=2, ensure_ascii=False).encode())
-    return dataset
-
-
-def join(base: str, *parts: str) -> str:
-    return FileSystems.join(base, *parts)
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    with FileSystems.create(path) as f:
-        f.write(data)
-
-
 def _finish(_: Any, output: str, run_base: dict[str, Any], *written: Any) -> dict[str, Any]:
-    from transforms.run_record import finish_run
-
     return finish_run(output, run_base)
 
 
@@ -315,8 +239,8 @@ def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: 
         >> beam.ParDo(ScoreShardFn(config, rule_list, output)).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, main="records")
     )
     written = [
-        outputs.records | "WriteRecords" >> WriteBatches(join(output, "records", "part"), schema, num_shards),
-        outputs[REJECTED_TAG] | "WriteRejected" >> WriteBatches(join(output, "rejected", "part"), REJECTED, num_shards),
+        outputs.records | "WriteRecords" >> WriteBatches(files.join(output, "records", "part"), schema, num_shards),
+        outputs[REJECTED_TAG] | "WriteRejected" >> WriteBatches(files.join(output, "rejected", "part"), REJECTED, num_shards),
     ]
     side_inputs = {}
     if config["dedup"]["enabled"]:
@@ -324,7 +248,7 @@ def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: 
         duplicates, per_shard, totals = outputs[BANDS_TAG] | "NearDuplicates" >> NearDuplicates(
             params, output, {s.index: s.name for s in shards}, reference_files(params)
         )
-        written.append(duplicates | "WriteDuplicates" >> WriteBatches(join(output, "duplicates", "part"), DUPLICATES, num_shards))
+        written.append(duplicates | "WriteDuplicates" >> WriteBatches(files.join(output, "duplicates", "part"), DUPLICATES, num_shards))
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}
     summary_written = (
         outputs[STATS_TAG]
@@ -342,5 +266,3 @@ def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: 
         )
     return outputs
 
-
-logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.config import ConfigError, packaged_text, read_yaml
+from winnow.transforms.config import ConfigError, packaged_text, read_yaml
 
 SEVERITIES = ("info", "warn", "drop")
 _COMPARE = {"gt": pc.greater, "ge": pc.greater_equal, "lt": pc.less, "le": pc.less_equal, "eq": pc.equal}

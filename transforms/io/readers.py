@@ -1,10 +1,4 @@
-"""Find input shards, split them into parts, and read them as batches of parsed rows.
-
-Each matched file is one shard. A large shard is read as several parts
-(`Split`) by different tasks: an uncompressed JSONL file by byte ranges, a
-Parquet file by row groups; compressed files and JSON arrays cannot be cut
-and are read whole. Row numbers stay the file's own line or element numbers
-whatever the split, so outputs do not depend on how a file was cut.
+"""Read a shard, or one part of it, as batches of parsed rows.
 
 Readers stream: JSONL line by line, JSON arrays element by element, Parquet
 batch by batch, so a large file is never held whole in memory. A row that
@@ -15,53 +9,17 @@ exception, so one bad line never stops a run.
 from __future__ import annotations
 
 import codecs
-import dataclasses
 import json
-import os
-import posixpath
-from dataclasses import dataclass
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import orjson
+import pyarrow.parquet as pq
 
-# Extensions picked up when a directory or glob is expanded.
-DATA_EXTENSIONS = (".jsonl", ".json", ".ndjson", ".parquet")
-COMPRESSION_EXTENSIONS = (".gz", ".zst", ".zstd", ".bz2")
-_CHUNK = 4 << 20
-
-
-class InputError(ValueError):
-    """Inputs that cannot be planned: nothing matched, or an unreadable path."""
-
-
-@dataclass(frozen=True)
-class Shard:
-    """One input file. `index` is its position in the sorted input list."""
-
-    index: int
-    path: str
-    name: str
-    size: int
-
-
-@dataclass(frozen=True)
-class Split:
-    """A part of one shard, read by one task.
-
-    kind "lines": bytes [start, end) of an uncompressed JSONL file; the part
-    holds the lines that begin in that range, and `first_row` is the number
-    of newlines before `start` (filled in by counting, see number_splits).
-    kind "row_groups": Parquet row groups [start, end), rows from `first_row`.
-    kind "whole": the whole file.
-    """
-
-    shard: Shard
-    part: int
-    parts: int
-    kind: str = "whole"
-    start: int = 0
-    end: int = -1
-    first_row: int = 0
+from winnow.transforms.io import files
+from winnow.transforms.io.decompress import open_decompressed
+from winnow.transforms.io.inputs import shard_kind
+from winnow.transforms.io.splits import CHUNK_BYTES, Split
 
 
 class RawRow(NamedTuple):
@@ -71,165 +29,6 @@ class RawRow(NamedTuple):
     value: Any
     error: str | None
     raw: str
-
-
-def _strip_compression(path: str) -> str:
-    lower = path.lower()
-    for ext in COMPRESSION_EXTENSIONS:
-        if lower.endswith(ext):
-            return path[: -len(ext)]
-    return path
-
-
-def is_compressed(path: str) -> bool:
-    """Compressed files cannot be entered in the middle, so they are read whole."""
-    return _strip_compression(path) != path
-
-
-def is_data_file(path: str) -> bool:
-    return _strip_compression(path).lower().endswith(DATA_EXTENSIONS)
-
-
-def _is_glob(pattern: str) -> bool:
-    return any(c in pattern for c in "*?[")
-
-
-def _is_directory(pattern: str) -> bool:
-    if "://" in pattern:
-        return pattern.endswith("/")
-    return os.path.isdir(pattern)
-
-
-def match_inputs(patterns: list[str]) -> tuple[list[Shard], list[str]]:
-    """Expand files, directories and globs into sorted shards.
-
-    Returns (shards, skipped): files found by walking a directory or glob
-    whose extension is not a data format are listed in `skipped`, so the
-    plan can say what was left out. A file named explicitly is always read.
-    """
-    from apache_beam.io.filesystems import FileSystems
-
-    found: dict[str, int] = {}
-    skipped: list[str] = []
-    for pattern in patterns:
-        explicit = not _is_glob(pattern) and not _is_directory(pattern)
-        spec = pattern
-        if _is_directory(pattern):
-            spec = pattern.rstrip("/") + "/**"
-        try:
-            results = FileSystems.match([spec])[0].metadata_list
-        except Exception as e:  # noqa: BLE001 - Beam raises several types here
-            raise InputError(f"input {pattern!r} could not be listed: {e}") from e
-        if not results and explicit and "://" in pattern:
-            # A bucket prefix without a trailing slash: try it as a directory.
-            results = FileSystems.match([pattern.rstrip("/") + "/**"])[0].metadata_list
-            explicit = False
-        if not results:
-            raise InputError(
-                f"input {pattern!r} matches no files; check the path, or quote a glob so the shell does not expand it"
-            )
-        for meta in results:
-            path = meta.path
-            if explicit or is_data_file(path):
-                found[path] = meta.size_in_bytes
-            else:
-                skipped.append(path)
-    if not found:
-        raise InputError(
-            f"inputs {patterns} contain no data files (looked for {', '.join(DATA_EXTENSIONS)}, optionally "
-            f"compressed with {', '.join(COMPRESSION_EXTENSIONS)}); skipped: {skipped[:5]}"
-        )
-    paths = sorted(found)
-    names = _display_names(paths)
-    shards = [Shard(i, p, names[i], found[p]) for i, p in enumerate(paths)]
-    return shards, sorted(skipped)
-
-
-def _display_names(paths: list[str]) -> list[str]:
-    """Paths relative to their common directory: short, unique, readable."""
-    if len(paths) == 1:
-        return [posixpath.basename(paths[0]) or paths[0]]
-    common = posixpath.commonpath([p.replace("://", ":/") for p in paths]).replace(":/", "://", 1)
-    prefix = common.rstrip("/") + "/"
-    return [p[len(prefix):] if p.startswith(prefix) else p for p in paths]
-
-
-def shard_kind(path: str) -> str:
-    """'parquet' or 'json' (JSONL vs JSON array is decided from the content)."""
-    return "parquet" if _strip_compression(path).lower().endswith(".parquet") else "json"
-
-
-def _open(path: str):
-    """A binary stream of the file's decompressed bytes.
-
-    Decompression is done here rather than by Beam's CompressedFile, which
-    ends quietly at a truncated .gz/.zst; these decoders raise, so a cut file
-    becomes a dead letter instead of silently missing rows.
-    """
-    import bz2
-    import gzip
-
-    from apache_beam.io.filesystems import CompressionTypes, FileSystems
-
-    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-    lower = path.lower()
-    if lower.endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if lower.endswith(".bz2"):
-        return bz2.BZ2File(raw, mode="rb")
-    if lower.endswith((".zst", ".zstd")):
-        return _ZstdReader(raw)
-    return raw
-
-
-class _ZstdReader:
-    """Streaming zstd reader (frames back to back) that raises on a truncated frame.
-
-    zstandard's own stream_reader returns b"" at a cut frame without an error.
-    """
-
-    def __init__(self, raw):
-        import zstandard
-
-        self._raw = raw
-        self._dctx = zstandard.ZstdDecompressor()
-        self._obj = self._dctx.decompressobj()
-        self._in_frame = False
-        self._out = bytearray()
-        self._eof = False
-
-    def _feed(self, data: bytes) -> None:
-        while data:
-            self._out += self._obj.decompress(data)
-            self._in_frame = True
-            if not self._obj.eof:
-                return
-            data = self._obj.unused_data
-            self._obj = self._dctx.decompressobj()
-            self._in_frame = False
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._eof and (size < 0 or len(self._out) < size):
-            chunk = self._raw.read(1 << 20)
-            if not chunk:
-                self._eof = True
-                if self._in_frame:
-                    raise EOFError("zstd stream ended inside a frame (file truncated?)")
-                break
-            self._feed(chunk)
-        n = len(self._out) if size < 0 else min(size, len(self._out))
-        data = bytes(self._out[:n])
-        del self._out[:n]
-        return data
-
-    def close(self) -> None:
-        self._raw.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -269,100 +68,19 @@ def _batched(rows: Iterator[RawRow], batch_size: int) -> Iterator[list[RawRow]]:
         yield batch
 
 
-def plan_splits(shard: Shard, split_bytes: int) -> list[Split]:
-    """The parts one shard is read in: one when it is small or cannot be cut.
-
-    Compressed files and JSON arrays are read whole (neither can be entered
-    in the middle); Parquet is cut between row groups, JSONL between bytes.
-    The cut depends only on the file and `split_bytes`, never on the runner,
-    so every runner reads the same parts.
-    """
-    whole = [Split(shard, 0, 1)]
-    if split_bytes <= 0 or shard.size <= split_bytes or is_compressed(shard.path):
-        return whole
-    if shard_kind(shard.path) == "parquet":
-        return _row_group_splits(shard, split_bytes) or whole
-    if not _starts_like_jsonl(shard.path):
-        return whole
-    n = -(-shard.size // split_bytes)
-    bounds = [shard.size * i // n for i in range(n + 1)]
-    return [Split(shard, i, n, "lines", bounds[i], bounds[i + 1]) for i in range(n)]
-
-
-def _starts_like_jsonl(path: str) -> bool:
-    """True when the file's first non-blank byte is not '[' (a JSON array is read whole)."""
-    try:
-        with _open(path) as f:
-            head = f.read(64 << 10)
-    except Exception:  # noqa: BLE001 - the whole-file reader reports it as a dead letter
-        return False
-    stripped = head.lstrip()
-    if stripped.startswith(codecs.BOM_UTF8):
-        stripped = stripped[len(codecs.BOM_UTF8):].lstrip()
-    return bool(stripped) and stripped[:1] != b"["
-
-
-def _row_group_splits(shard: Shard, split_bytes: int) -> list[Split]:
-    import pyarrow.parquet as pq
-
-    try:
-        with _open(shard.path) as f:
-            meta = pq.ParquetFile(f).metadata
-    except Exception:  # noqa: BLE001 - the whole-file reader reports it as a dead letter
-        return []
-    bounds: list[tuple[int, int, int]] = []  # (first group, end group, first row)
-    start = first_row = rows = size = 0
-    for g in range(meta.num_row_groups):
-        group = meta.row_group(g)
-        size += sum(group.column(c).total_compressed_size for c in range(group.num_columns))
-        rows += group.num_rows
-        if size >= split_bytes or g == meta.num_row_groups - 1:
-            bounds.append((start, g + 1, first_row))
-            start, first_row, size = g + 1, first_row + rows, 0
-            rows = 0
-    if len(bounds) <= 1:
-        return []
-    return [Split(shard, i, len(bounds), "row_groups", a, b, r) for i, (a, b, r) in enumerate(bounds)]
-
-
-def count_newlines(path: str, start: int, end: int) -> int:
-    """Newlines in bytes [start, end) of an uncompressed file: how row numbers carry across parts."""
-    n = 0
-    with _open(path) as f:
-        f.seek(start)
-        left = end - start
-        while left > 0:
-            chunk = f.read(min(_CHUNK, left))
-            if not chunk:
-                break
-            n += chunk.count(b"\n")
-            left -= len(chunk)
-    return n
-
-
-def number_splits(splits: list[Split], newlines: dict[int, int]) -> list[Split]:
-    """Give each "lines" part its first row: the newlines in the parts before it."""
-    out: list[Split] = []
-    before = 0
-    for s in sorted(splits, key=lambda s: s.part):
-        out.append(dataclasses.replace(s, first_row=before) if s.kind == "lines" else s)
-        before += newlines.get(s.part, 0)
-    return out
-
-
 def _file_error(row: int, reason: str, raw: str = "") -> RawRow:
     return RawRow(row, None, reason, raw)
 
 
 def _read_json(path: str, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
     try:
-        f = _open(path)
+        f = open_decompressed(path)
     except Exception as e:  # noqa: BLE001
         yield _file_error(-1, f"unreadable_file: {e}")
         return
     with f:
         try:
-            head = f.read(_CHUNK)
+            head = f.read(CHUNK_BYTES)
         except Exception as e:  # noqa: BLE001 - corrupt compression and the like
             yield _file_error(-1, f"unreadable_file: {type(e).__name__}: {e}")
             return
@@ -401,7 +119,7 @@ def _read_jsonl(f, head: bytes, max_row_bytes: int, raw_max_chars: int, row: int
     consumed = 0  # bytes of the lines already passed, from the start of `head`
     while True:
         try:
-            chunk = f.read(_CHUNK)
+            chunk = f.read(CHUNK_BYTES)
         except Exception as e:  # noqa: BLE001
             yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
             return
@@ -424,14 +142,14 @@ def _read_line_range(path: str, start: int, end: int, first_row: int, max_row_by
                      raw_max_chars: int) -> Iterator[RawRow]:
     """The JSONL lines that begin in bytes [start, end); the first is row `first_row` or the next."""
     try:
-        f = _open(path)
+        f = open_decompressed(path)
     except Exception as e:  # noqa: BLE001
         yield _file_error(first_row, f"unreadable_file: {e}")
         return
     with f:
         try:
             if start == 0:
-                head, offset, row = f.read(_CHUNK), 0, 0
+                head, offset, row = f.read(CHUNK_BYTES), 0, 0
                 stripped = head.lstrip()
                 if stripped.startswith(codecs.BOM_UTF8):
                     offset = head.index(codecs.BOM_UTF8) + len(codecs.BOM_UTF8)
@@ -439,10 +157,10 @@ def _read_line_range(path: str, start: int, end: int, first_row: int, max_row_by
             else:
                 # A line that begins before `start` belongs to the part before.
                 f.seek(start - 1)
-                head, offset, row = f.read(_CHUNK), start - 1, first_row
+                head, offset, row = f.read(CHUNK_BYTES), start - 1, first_row
                 while head and head.find(b"\n") < 0:
                     offset += len(head)
-                    head = f.read(_CHUNK)
+                    head = f.read(CHUNK_BYTES)
                 if not head:
                     return
                 cut = head.index(b"\n") + 1
@@ -491,7 +209,7 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
         nonlocal buf, pos, eof
         if eof:
             return False
-        chunk = f.read(_CHUNK)
+        chunk = f.read(CHUNK_BYTES)
         if not chunk:
             eof = True
             buf = buf[pos:] + utf8.decode(b"", final=True)
@@ -578,11 +296,10 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
 
 def _read_parquet(path: str, batch_size: int, max_row_bytes: int, raw_max_chars: int,
                   row_groups: list[int] | None = None, first_row: int = 0) -> Iterator[RawRow]:
-    import pyarrow.parquet as pq
 
     f = None
     try:
-        f = _open(path)
+        f = open_decompressed(path)
         pf = pq.ParquetFile(f)
     except Exception as e:  # noqa: BLE001
         if f is not None:
@@ -612,10 +329,8 @@ def _read_parquet(path: str, batch_size: int, max_row_bytes: int, raw_max_chars:
 
 
 def _is_empty(path: str) -> bool:
-    from apache_beam.io.filesystems import FileSystems
-
     try:
-        return FileSystems.match([path])[0].metadata_list[0].size_in_bytes == 0
+        return files.match_sizes(path)[path] == 0
     except Exception:  # noqa: BLE001
         return False
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from winnow.transforms.io import files
+
 _LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}
 
@@ -33,15 +35,13 @@ def builtin_lid_path() -> str:
 
 def local_copy(path: str) -> str:
     """A local file for `path`; remote files (gs://...) are copied once per process."""
-    if "://" not in path:
+    if not files.is_remote(path):
         return path
-    from apache_beam.io.filesystems import FileSystems
-
     target = os.path.join(tempfile.gettempdir(), "winnow-models", path.replace("://", "/").replace("/", "_"))
     if not os.path.exists(target):
         os.makedirs(os.path.dirname(target), exist_ok=True)
         tmp = target + f".{os.getpid()}.part"
-        with FileSystems.open(path) as src, open(tmp, "wb") as dst:
+        with files.open_read(path) as src, open(tmp, "wb") as dst:
             while chunk := src.read(8 << 20):
                 dst.write(chunk)
         os.replace(tmp, target)

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.config import ConfigError, packaged_text, read_yaml
+from winnow.transforms.config import ConfigError, packaged_text, read_yaml
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def coverage(topic_counts: Counter, taxonomy: Taxonomy, min_rows: int = 1) -> di
     present = {t for t, c in topic_counts.items() if c >= min_rows}
     targets = list(taxonomy.targets)
     covered = [t for t in targets if t in present]
-    from transforms.diversity import entropy
+    from winnow.transforms.summary.diversity import entropy
 
     return {
         "taxonomy": taxonomy.name,

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.arrow_bytes import utf8_buffer
+from winnow.transforms.arrow_bytes import utf8_buffer
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _ROW_SHIFT = np.uint64(44)  # keys: row (20 bits) | payload (44 bits)

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasketches import kll_floats_sketch
 
-from transforms import diversity
-from transforms.arrow_bytes import hex_u64
+from winnow.transforms.summary import diversity
+from winnow.transforms.arrow_bytes import hex_u64
 
 SKETCHED = ("instruction_chars", "response_chars", "response_words", "n_turns")
 MEANS = ("response_non_alpha_frac", "response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac", "quality",
@@ -147,7 +147,7 @@ class ShardStats:
 
     def safety_totals(self) -> dict[str, Any]:
         """Mentions of PII kinds, lexicons and demographic groups, and the demographic skew."""
-        from transforms.safety import skew
+        from winnow.transforms.signals.safety import skew
 
         groups = {k[len("demographic_"):]: v for k, v in self.demographics.items() if k.startswith("demographic_")}
         return {

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.arrow_bytes import utf8_buffer
+from winnow.transforms.arrow_bytes import utf8_buffer
 
 PII_KINDS = ("email", "phone", "ipv4", "ipv6", "card", "secret")
 PLACEHOLDERS = {

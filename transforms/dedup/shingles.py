@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.arrow_bytes import mix64, utf8_buffer
+from winnow.transforms.arrow_bytes import mix64, utf8_buffer
 
 _NOT_WORD = r"[^\pL\pN\pM]+"
 _SPACELESS = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}]"

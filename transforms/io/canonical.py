@@ -8,9 +8,10 @@ from typing import Any, Iterable
 import orjson
 import pyarrow as pa
 
-from transforms.formats import FieldMap, RowError, map_row
-from transforms.schema import CANONICAL, REJECTED, row_key
-from transforms.sources import RawRow, Shard
+from winnow.transforms.io.formats import FieldMap, RowError, map_row
+from winnow.transforms.schema import CANONICAL, REJECTED, row_key
+from winnow.transforms.io.inputs import Shard
+from winnow.transforms.io.readers import RawRow
 
 
 def content_hash(system: str, turns: list[dict[str, str]]) -> str:

@@ -15,9 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import models
-
-
+from winnow.transforms.signals import fasttext_models as models
+from winnow.transforms.textviews import texts_of
 
 @dataclass(frozen=True)
 class ClassifierSpec:
@@ -45,12 +44,10 @@ def specs_from_config(config: dict[str, Any]) -> list[ClassifierSpec]:
 
 def classifier_text(batch: pa.RecordBatch, which: str) -> pa.Array:
     """The text a classifier reads, before `prepare`."""
-    from transforms.dedup import dedup_texts
-
     if which == "prompt_answer":
-        prompt, answer = dedup_texts(batch, "prompt_answer")
+        prompt, answer = texts_of(batch, "prompt_answer")
         return pc.binary_join_element_wise(prompt, answer, " __answer__ ")
-    return dedup_texts(batch, which)[0]
+    return texts_of(batch, which)[0]
 
 
 def prepare(texts: pa.Array, max_chars: int) -> list[str]:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import platform
 from importlib import metadata
 from typing import Any
 
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
+
+from winnow.transforms.dedup.params import DedupParams, write_signature_params
+from winnow.transforms.io import files
+from winnow.transforms.io.files import delete_tree, join
 
 RUN_RECORD, RUN_ERROR = "run.json", "run.error.json"
 
@@ -26,33 +28,17 @@ class RunError(RuntimeError):
     """The run could not start or did not account for every row."""
 
 
-def join(base: str, *parts: str) -> str:
-    return FileSystems.join(base, *parts)
-
-
-def delete_tree(path: str) -> None:
-    found = FileSystems.match([join(path, "**")])[0].metadata_list
-    if found:
-        FileSystems.delete([m.path for m in found])
-    if "://" not in path and os.path.isdir(path):
-        for root, dirs, _ in os.walk(path, topdown=False):
-            for d in dirs:
-                os.rmdir(os.path.join(root, d))
-        os.rmdir(path)
-
-
 def parquet_rows(pattern: str) -> int:
     total = 0
-    for m in FileSystems.match([pattern])[0].metadata_list:
-        with FileSystems.open(m.path) as f:
+    for path in files.match(pattern):
+        with files.open_read(path) as f:
             total += pq.ParquetFile(f).metadata.num_rows
     return total
 
 
 def verify_accounting(output: str) -> tuple[dict[str, Any], list[str]]:
     """Rows read = scored + rejected per shard, and the files hold exactly those rows."""
-    with FileSystems.open(join(output, "summary", "dataset.json")) as f:
-        dataset = json.loads(f.read())
+    dataset = json.loads(files.read_bytes(join(output, "summary", "dataset.json")))
     problems = []
     for s in dataset["shards"]:
         if s["rows_read"] != s["rows_scored"] + s["rows_rejected"]:
@@ -94,8 +80,6 @@ def finish_run(output: str, base: dict[str, Any]) -> dict[str, Any]:
     `base` is what the submitting process knew (start time, runner, config,
     inputs); the counts, versions and finish time are added here.
     """
-    from transforms.dedup import DedupParams, write_signature_params
-
     config = base["config"]
     dataset, problems = verify_accounting(output)
     record = {
@@ -114,9 +98,7 @@ def finish_run(output: str, base: dict[str, Any]) -> dict[str, Any]:
         else:
             delete_tree(join(output, "signatures"))
     if problems:
-        with FileSystems.create(join(output, RUN_ERROR)) as f:
-            f.write(json.dumps({**record, "problems": problems}, indent=2, default=str).encode())
+        files.write_bytes(join(output, RUN_ERROR), json.dumps({**record, "problems": problems}, indent=2, default=str).encode())
         raise RunError("rows are unaccounted for: " + "; ".join(problems))
-    with FileSystems.create(join(output, RUN_RECORD)) as f:
-        f.write(json.dumps(record, indent=2, default=str).encode())
+    files.write_bytes(join(output, RUN_RECORD), json.dumps(record, indent=2, default=str).encode())
     return record

@@ -18,30 +18,12 @@ import io
 from typing import Any
 
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
+
+from winnow.transforms.io import files
 
 
 def partition_dir(base: str, part: int) -> str:
-    return FileSystems.join(base, f"p{part:05d}")
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Readers see the whole file or none of it (a retried task rewrites the same name).
-
-    An object store's upload is already all-or-nothing, so remote paths are
-    written in place: a temp name plus rename would cost a copy and a delete
-    per file on GCS. Local files go through a temp name and a rename.
-    """
-    if "://" in path:
-        with FileSystems.create(path) as f:
-            f.write(data)
-        return
-    tmp = path + ".tmp"
-    with FileSystems.create(tmp) as f:
-        f.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
+    return files.join(base, f"p{part:05d}")
 
 
 class SpillWriter:
@@ -67,8 +49,8 @@ class SpillWriter:
         for part, arrays in self._buf.items():
             blob = io.BytesIO()
             np.save(blob, np.concatenate(arrays), allow_pickle=False)
-            path = FileSystems.join(partition_dir(self.base, part), f"{self.writer_id}-{self._flushes:05d}.npy")
-            write_atomically(path, blob.getvalue())
+            path = files.join(partition_dir(self.base, part), f"{self.writer_id}-{self._flushes:05d}.npy")
+            files.write_atomically(path, blob.getvalue())
         self._buf.clear()
         self._bytes = 0
         self._flushes += 1
@@ -76,16 +58,13 @@ class SpillWriter:
 
 def partitions_written(base: str, *_after: Any) -> list[int]:
     """The partitions that hold at least one file under `base` (the extra arguments only order the call)."""
-    found = FileSystems.match([FileSystems.join(base, "p*", "*.npy")])[0].metadata_list
-    parts = {int(m.path.rstrip("/").split("/")[-2][1:]) for m in found}
+    found = files.match(files.join(base, "p*", "*.npy"))
+    parts = {int(path.rstrip("/").split("/")[-2][1:]) for path in found}
     return sorted(parts)
 
 
 def read_partition(base: str, part: int, columns: int) -> np.ndarray:
     """Every array written for one partition, concatenated ((0, columns) when none)."""
-    pattern = FileSystems.join(partition_dir(base, part), "*.npy")
-    arrays = []
-    for meta in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
-        with FileSystems.open(meta.path) as f:
-            arrays.append(np.load(io.BytesIO(f.read()), allow_pickle=False))
+    pattern = files.join(partition_dir(base, part), "*.npy")
+    arrays = [np.load(io.BytesIO(files.read_bytes(path)), allow_pickle=False) for path in files.match(pattern)]
     return np.concatenate(arrays) if arrays else np.zeros((0, columns), dtype=np.uint64)

@@ -1,0 +1,324 @@
+"""Near-duplicate clusters on Beam: LSH exchange, verification, connected components, keep-one.
+
+Thin wrappers around transforms.dedup: data that crosses Beam is always a
+numpy array or an Arrow batch per (partition or segment), never one element
+per row or per band. Band entries and pairs go through spill files
+(dedup.spill), signatures through side files (dedup.sidefiles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.metrics import Metrics
+
+from winnow.transforms.dedup import components as cc
+from winnow.transforms.dedup import lsh, spill
+from winnow.transforms.dedup.keep import choose_keep
+from winnow.transforms.dedup.params import REFERENCE_BASE, DedupParams
+from winnow.transforms.dedup.sidefiles import (
+    _BLOCK_BITS,
+    SEQUENCE_VERIFIERS,
+    SideCache,
+    read_side,
+    segment_of,
+    signatures_at,
+    work_dir,
+)
+from winnow.transforms.dedup.signer import band_entries_of
+from winnow.transforms.dedup.verify import verify_pairs
+from winnow.transforms.schema import ROW_BITS
+
+NAMESPACE = "winnow"
+
+
+def _split(keys_for_split: np.ndarray, arrays: list[np.ndarray]) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """Group rows of several aligned arrays by a key array."""
+    order = np.argsort(keys_for_split, kind="stable")
+    sorted_keys = keys_for_split[order]
+    bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
+    for chunk in np.split(np.arange(len(order)), bounds):
+        if len(chunk):
+            sel = order[chunk]
+            yield int(sorted_keys[chunk[0]]), [a[sel] for a in arrays]
+
+
+class CandidatesFn(beam.DoFn):
+    """One band partition: read its entries, find candidate pairs, spill them by pair partition.
+
+    The side input only orders this stage after every shard has written its entries.
+    """
+
+    def __init__(self, output: str, partitions: int):
+        self._output, self._partitions = output, partitions
+
+    def process(self, part: int, _written: Any) -> Iterator[Any]:
+        entries = spill.read_partition(work_dir(self._output, "bands"), part, 4)
+        pairs = lsh.candidate_pairs(entries)
+        Metrics.counter(NAMESPACE, "dedup_candidate_pairs").inc(len(pairs))
+        writer = spill.SpillWriter(work_dir(self._output, "pairs"), f"b{part:05d}")
+        for q, (p,) in _split(lsh.pair_partition(pairs, self._partitions), [pairs]):
+            writer.add(q, p)
+        writer.flush()
+        yield ("candidate_pairs", len(pairs))
+
+
+class ReferenceBandsFn(beam.DoFn):
+    """Band entries of an earlier run's exported signatures, spilled like a shard's own."""
+
+    def __init__(self, output: str, params: DedupParams):
+        self._output, self._params = output, params
+
+    def process(self, element: tuple[int, str]) -> Iterator[Any]:
+        index, path = element
+        p = self._params
+        table = read_side(path, index)
+        writer = spill.SpillWriter(work_dir(self._output, "bands"), f"r{index:07d}")
+        for batch in table.to_batches(max_chunksize=8192):
+            sigs = signatures_at(pa.Table.from_batches([batch]), np.arange(batch.num_rows), p.width)
+            keys = batch.column("key").to_numpy()
+            exact = lsh.content_keys(batch.column("content_hash"))
+            for part, arr in band_entries_of(keys, sigs, exact, p).items():
+                writer.add(part, arr)
+        writer.flush()
+        yield beam.pvalue.TaggedOutput("totals", ("reference_rows", table.num_rows))
+        yield index
+
+
+class AcceptPairsFn(beam.DoFn):
+    """Every band's copy of a pair meets here: one pair to verify, with the union of its evidence."""
+
+    def __init__(self, output: str):
+        self._output = output
+
+    def process(self, part: int, _written: Any) -> Iterator[Any]:
+        pairs = spill.read_partition(work_dir(self._output, "pairs"), part, 3).astype(np.int64)
+        pairs = lsh.merge_pairs(pairs)
+        # Pairs inside the reference corpus were settled by the run that made it.
+        pairs = pairs[pairs[:, 0] < (np.int64(REFERENCE_BASE) << ROW_BITS)]
+        writer = spill.SpillWriter(work_dir(self._output, "accepted"), f"q{part:05d}")
+        for seg, (p,) in _split(segment_of(pairs[:, 0]), [pairs]):
+            writer.add(seg, p)
+        writer.flush()
+        yield ("accepted_pairs", len(pairs))
+
+
+class AttachFirstFn(beam.DoFn):
+    """Pairs whose first row is in this segment: spill them by the second row's segment,
+    with the first rows' signatures (or token lists), once per first row and destination."""
+
+    def __init__(self, output: str, params: DedupParams, references: dict[int, str] | None = None):
+        self._output, self._params, self._references = output, params, references or {}
+
+    def setup(self) -> None:
+        self._side = SideCache(self._output, self._references)
+
+    def process(self, segment: int, _written: Any) -> Iterator[Any]:
+        pairs = spill.read_partition(work_dir(self._output, "accepted"), segment, 3).astype(np.int64)
+        if len(pairs) == 0:
+            return
+        out_pairs = spill.SpillWriter(work_dir(self._output, "first"), f"g{segment:012d}")
+        out_sides = spill.SpillWriter(work_dir(self._output, "first_side"), f"g{segment:012d}")
+        for dest, (p,) in _split(segment_of(pairs[:, 1]), [pairs]):
+            out_pairs.add(dest, p)
+            firsts = np.unique(p[:, 0])
+            table, idx = self._side.rows(segment, firsts)
+            key_words = firsts.astype(np.uint64).view(np.uint32).reshape(-1, 2)
+            if self._params.verify in SEQUENCE_VERIFIERS:
+                lists = table.column(SEQUENCE_VERIFIERS[self._params.verify]).take(pa.array(idx)).combine_chunks()
+                for k in range(self._params.parts):
+                    part_lists = pc.list_element(lists, k)
+                    lengths = pc.list_value_length(part_lists).to_numpy(zero_copy_only=False)
+                    values = pc.list_flatten(part_lists).to_numpy(zero_copy_only=False).astype(np.uint32)
+                    owner = np.repeat(np.arange(len(firsts)), lengths)
+                    out_sides.add(dest, np.column_stack([key_words[owner], np.full(len(owner), k, np.uint32), values]))
+            else:
+                out_sides.add(dest, np.column_stack([key_words, signatures_at(table, idx, self._params.width)]))
+        out_pairs.flush()
+        out_sides.flush()
+        yield segment
+
+
+class VerifyFn(beam.DoFn):
+    """Pairs whose second row is in this segment: keep those that pass the duplicate test
+    (exact copies always) and emit them as graph arcs keyed by node partition."""
+
+    def __init__(self, output: str, params: DedupParams, references: dict[int, str] | None = None):
+        self._output, self._params, self._references = output, params, references or {}
+
+    def setup(self) -> None:
+        self._side = SideCache(self._output, self._references)
+
+    def process(self, segment: int, _written: Any) -> Iterator[Any]:
+        p = self._params
+        pairs = spill.read_partition(work_dir(self._output, "first"), segment, 3).astype(np.int64)
+        if len(pairs) == 0:
+            return
+        table, idx = self._side.rows(segment, pairs[:, 1])
+        width = 4 if p.verify in SEQUENCE_VERIFIERS else p.width + 2
+        sides = spill.read_partition(work_dir(self._output, "first_side"), segment, width).astype(np.uint32)
+        ok = verify_pairs(pairs, sides, table, idx, p)
+        Metrics.counter(NAMESPACE, "dedup_verified_pairs").inc(int(ok.sum()))
+        yield beam.pvalue.TaggedOutput("totals", ("verified_pairs", int(ok.sum())))
+        yield beam.pvalue.TaggedOutput("totals", ("rejected_pairs", int((~ok).sum())))
+        for part, arcs in cc.split_by_partition(cc.symmetric(pairs[ok, :2]), p.partitions).items():
+            yield part, arcs
+
+
+class StarStepFn(beam.DoFn):
+    """One large-star or small-star step over the arcs of one node partition."""
+
+    def __init__(self, step: str, partitions: int):
+        self._step, self._partitions = step, partitions
+
+    def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+        _, chunks = element
+        arcs = np.unique(np.concatenate(list(chunks)), axis=0)
+        out = cc.large_star(arcs) if self._step == "large" else cc.small_star(arcs)
+        yield from cc.split_by_partition(out, self._partitions).items()
+
+
+class AssignFn(beam.DoFn):
+    """Check convergence and give every node its component (smallest node); key by node shard."""
+
+    def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[Any]:
+        _, chunks = element
+        arcs = np.unique(np.concatenate(list(chunks)), axis=0)
+        bad = cc.violations(arcs)
+        yield beam.pvalue.TaggedOutput("totals", ("unconverged_nodes", bad))
+        asg = cc.assignments(arcs)
+        for seg, (a,) in _split(segment_of(asg[:, 0]), [asg]):
+            yield seg, a
+
+
+class AttachMembersFn(beam.DoFn):
+    """Attach id, keep attributes, signature and content hash; key by component partition."""
+
+    def __init__(self, output: str, partitions: int, shard_names: dict[int, str], references: dict[int, str] | None = None):
+        self._output, self._partitions, self._names, self._references = output, partitions, shard_names, references or {}
+
+    def setup(self) -> None:
+        self._side = SideCache(self._output, self._references)
+
+    def process(self, element: tuple[int, list[np.ndarray]]) -> Iterator[tuple[int, pa.RecordBatch]]:
+        segment, chunks = element
+        shard = segment >> _BLOCK_BITS
+        asg = np.concatenate(list(chunks))
+        table, idx = self._side.rows(segment, asg[:, 0])
+        rows = table.take(pa.array(idx))
+        batch = pa.RecordBatch.from_pydict(
+            {
+                "component": pa.array(asg[:, 1], pa.int64()),
+                "key": rows.column("key").combine_chunks(),
+                "id": rows.column("id").combine_chunks(),
+                "shard": pa.array([self._names[shard]] * len(asg), pa.string()),
+                "row": rows.column("row").combine_chunks(),
+                "content_hash": rows.column("content_hash").combine_chunks(),
+                "quality": rows.column("quality").combine_chunks(),
+                "response_chars": rows.column("response_chars").combine_chunks(),
+                "instruction_chars": rows.column("instruction_chars").combine_chunks(),
+                "n_turns": rows.column("n_turns").combine_chunks(),
+                "signature": rows.column("signature").combine_chunks(),
+                "is_reference": pa.array(np.full(len(asg), shard >= REFERENCE_BASE)),
+            }
+        )
+        part = cc.partition_of(asg[:, 1], self._partitions)
+        for p in np.unique(part):
+            yield int(p), batch.filter(pa.array(part == p))
+
+
+class ChooseKeepFn(beam.DoFn):
+    """Per cluster: the row to keep by the keep rule; every member with its similarity to it."""
+
+    def __init__(self, params: DedupParams):
+        self._params = params
+
+    def process(self, element: tuple[int, list[pa.RecordBatch]]) -> Iterator[Any]:
+        _, batches = element
+        out, totals, per_shard = choose_keep(pa.Table.from_batches(list(batches)), self._params)
+        yield out
+        for name, value in totals.items():
+            yield beam.pvalue.TaggedOutput("totals", (name, value))
+        for shard, counts in per_shard.items():
+            yield beam.pvalue.TaggedOutput("per_shard", (shard, counts))
+
+
+def _sum_arrays(arrays) -> np.ndarray:
+    out = None
+    for a in arrays:
+        out = a.copy() if out is None else out + a
+    return out if out is not None else np.zeros(3, dtype=np.int64)
+
+
+@beam.ptransform_fn
+def NearDuplicates(  # noqa: N802 - Beam style
+    written, params: DedupParams, output: str, shard_names: dict[int, str], references: dict[int, str] | None = None
+):
+    """Clusters from the band entries the scoring stage spilled to files.
+
+    `written` holds one marker per shard whose entries are on disk; the
+    first stage waits for all of them. Returns (duplicates, per_shard,
+    totals): record batches of duplicates/*.parquet, (shard, [rows in
+    clusters, removed, exact removed]) and (name, count) totals.
+    """
+    p = written.pipeline
+    references = references or {}
+    ref_totals = []
+    if references:
+        ref = (
+            p
+            | "ReferenceFiles" >> beam.Create(sorted(references.items()))
+            | "SpreadReferences" >> beam.Reshuffle()
+            | "ReferenceBands" >> beam.ParDo(ReferenceBandsFn(output, params)).with_outputs("totals", main="written")
+        )
+        written = (written, ref.written) | "AllWritten" >> beam.Flatten()
+        ref_totals = [ref.totals]
+    parts = p | "BandPartitions" >> beam.Create(range(params.partitions)) | "SpreadBands" >> beam.Reshuffle()
+    cand_totals = parts | "Candidates" >> beam.ParDo(CandidatesFn(output, params.partitions), beam.pvalue.AsList(written))
+    accept = (
+        p
+        | "PairPartitions" >> beam.Create(range(params.partitions))
+        | "SpreadPairs" >> beam.Reshuffle()
+        | "AcceptPairs" >> beam.ParDo(AcceptPairsFn(output), beam.pvalue.AsList(cand_totals))
+    )
+    names = {**shard_names, **{i: "reference:" + path for i, path in references.items()}}
+    first = (
+        p
+        | "FirstSegments" >> beam.Create([work_dir(output, "accepted")])
+        | "ListFirst" >> beam.FlatMap(spill.partitions_written, beam.pvalue.AsList(accept))
+        | "SpreadFirst" >> beam.Reshuffle()
+        | "AttachFirst" >> beam.ParDo(AttachFirstFn(output, params, references), beam.pvalue.AsList(accept))
+    )
+    verified = (
+        p
+        | "SecondSegments" >> beam.Create([work_dir(output, "first")])
+        | "ListSecond" >> beam.FlatMap(spill.partitions_written, beam.pvalue.AsList(first))
+        | "SpreadSecond" >> beam.Reshuffle()
+        | "Verify" >> beam.ParDo(VerifyFn(output, params, references), beam.pvalue.AsList(first)).with_outputs("totals", main="arcs")
+    )
+    totals = [cand_totals, accept, verified.totals, *ref_totals]
+    arcs = verified.arcs
+    for r in range(params.max_rounds):
+        step = "large" if r % 2 == 0 else "small"
+        arcs = arcs | f"Group{r}" >> beam.GroupByKey() | f"Star{r}{step}" >> beam.ParDo(StarStepFn(step, params.partitions))
+    assigned = arcs | "GroupFinal" >> beam.GroupByKey() | "Assign" >> beam.ParDo(AssignFn()).with_outputs("totals", main="asg")
+    totals.append(assigned.totals)
+    members = (
+        assigned.asg
+        | "GroupByNodeSegment" >> beam.GroupByKey()
+        | "AttachMembers" >> beam.ParDo(AttachMembersFn(output, params.partitions, names, references))
+    )
+    chosen = (
+        members
+        | "GroupByCluster" >> beam.GroupByKey()
+        | "ChooseKeep" >> beam.ParDo(ChooseKeepFn(params)).with_outputs("totals", "per_shard", main="duplicates")
+    )
+    totals.append(chosen.totals)
+    per_shard = chosen.per_shard | "SumPerShard" >> beam.CombinePerKey(_sum_arrays)
+    all_totals = tuple(totals) | "AllTotals" >> beam.Flatten() | "SumTotals" >> beam.CombinePerKey(sum)
+    return chosen.duplicates, per_shard, all_totals

@@ -1,0 +1,108 @@
+"""Keep one row per cluster: a deterministic order, and clusters split around their kept rows."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from winnow.transforms.dedup.params import DUPLICATES, DedupParams
+from winnow.transforms.dedup.sidefiles import signatures_at
+from winnow.transforms.dedup.verify import is_similar, similarity
+
+def keep_order(keep: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """Arrow sort keys: component first, rows of a reference corpus before new
+    rows, then the keep rule, then key (a total order).
+
+    Nulls (no quality model) sort last whatever the direction.
+    """
+    keys = [("component", "ascending", "at_end"), ("is_reference", "descending", "at_end")]
+    for spec in keep:
+        name = spec.lstrip("-+")
+        keys.append((name, "descending" if spec.startswith("-") else "ascending", "at_end"))
+    keys.append(("key", "ascending", "at_end"))
+    return keys
+
+
+def split_clusters(component: np.ndarray, sig: np.ndarray, params: DedupParams) -> tuple[np.ndarray, np.ndarray]:
+    """Split connected components so every member is similar to its cluster's kept row.
+
+    Rows arrive sorted by component, then by the keep rule. Within a
+    component, the first unassigned row becomes a kept row and takes every
+    unassigned row that passes the duplicate test (`is_similar`) against
+    it; repeat. With verify: none every member joins the first row. Chains (A~B, B~C, A!~C) thus never merge dissimilar rows.
+    The test here is on MinHash estimates; with verify: rouge_l (whose
+    verify_threshold is on the ROUGE-L scale) the content must reach the
+    Jaccard `threshold` of the LSH instead.
+    Returns (index of each row's kept row, is-kept flag).
+    """
+    if params.verify == "rouge_l":
+        params = dataclasses.replace(params, verify_threshold=params.threshold)
+    n = len(component)
+    kept_of = np.full(n, -1, dtype=np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(component)) + 1, [n]))
+    for lo, hi in zip(starts[:-1], starts[1:]):
+        free = np.arange(lo, hi)
+        while len(free):
+            centre = free[0]
+            if params.verify == "none":
+                take = np.ones(len(free), dtype=bool)
+            else:
+                take = is_similar(*similarity(sig[free], np.broadcast_to(sig[centre], sig[free].shape), params), params)
+            take[0] = True
+            kept_of[free[take]] = centre
+            free = free[~take]
+    return kept_of, kept_of == np.arange(n)
+
+
+def choose_keep(members: pa.Table, params: DedupParams) -> tuple[pa.RecordBatch, dict[str, int], dict[str, np.ndarray]]:
+    """Per cluster of `members` (one or more components): the row to keep by the keep rule,
+    and every member with its similarity to it.
+
+    Returns (duplicates/ batch, totals, per shard [rows in clusters, removed, exact removed]).
+    """
+    table = members.sort_by(keep_order(params.keep))
+    sig = signatures_at(table, np.arange(table.num_rows), params.width)
+    ch = table.column("content_hash").combine_chunks()
+    kept_idx, is_kept = split_clusters(table.column("component").to_numpy(), sig, params)
+    exact = pc.equal(ch, ch.take(pa.array(kept_idx))).to_numpy(zero_copy_only=False)
+    sizes = np.bincount(kept_idx, minlength=table.num_rows)
+    reference = table.column("is_reference").to_numpy(zero_copy_only=False)
+    # Reference rows make clusters (and are kept first) but are not this run's rows.
+    in_cluster = (sizes[kept_idx] >= 2) & ~reference
+    keys = table.column("key").to_numpy()
+    cluster_id = np.full(table.num_rows, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(cluster_id, kept_idx, keys)
+    sel = np.flatnonzero(in_cluster)
+    sim_to_kept = similarity(sig[sel], sig[kept_idx[sel]], params)[0].astype(np.float32)
+    ids = table.column("id").combine_chunks()
+    out = pa.RecordBatch.from_pydict(
+        {
+            "id": ids.take(pa.array(sel)),
+            "key": pa.array(keys[sel], pa.int64()),
+            "shard": table.column("shard").combine_chunks().take(pa.array(sel)),
+            "row": table.column("row").combine_chunks().take(pa.array(sel)),
+            "cluster_id": pa.array(cluster_id[kept_idx[sel]], pa.int64()),
+            "cluster_size": pa.array(sizes[kept_idx[sel]], pa.int64()),
+            "keep": pa.array(is_kept[sel]),
+            "kept_id": ids.take(pa.array(kept_idx[sel])),
+            "similarity": pa.array(sim_to_kept, pa.float32()),
+            "exact": pa.array(exact[sel]),
+        },
+        schema=DUPLICATES,
+    )
+    totals = {
+        "clusters": int(len(np.unique(kept_idx[in_cluster]))),
+        "matched_reference": int((in_cluster & reference[kept_idx]).sum()),
+        "split_off_rows": int((~in_cluster & ~reference).sum()),
+    }
+    shards = out.column("shard").to_numpy(zero_copy_only=False)
+    removed = ~out.column("keep").to_numpy(zero_copy_only=False)
+    exact_out = exact[sel]
+    per_shard: dict[str, np.ndarray] = {}
+    for name in np.unique(shards):
+        m = shards == name
+        per_shard[str(name)] = np.array([m.sum(), (m & removed).sum(), (m & removed & exact_out).sum()], dtype=np.int64)
+    return out, totals, per_shard

@@ -1,0 +1,119 @@
+"""Near-duplicate settings, the duplicates/ schema, and signatures shared across runs.
+
+`DedupParams` is built once from the config and travels with every stage;
+`reference_files` checks that an earlier run's exported signatures were
+made with settings that make them comparable to this run's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from winnow.transforms.config import ConfigError
+from winnow.transforms.dedup import minhash
+from winnow.transforms.dedup.shingles import ShingleSpec
+from winnow.transforms.io import files
+
+# Shard indices from here on name files of an earlier run's exported signatures.
+REFERENCE_BASE = 1 << 22
+# Parameters that must match for signatures of two runs to be comparable.
+COMPATIBLE = ("text", "shingle", "ngram", "char_ngram", "char_mode_share", "num_perm", "seed")
+
+DUPLICATES = pa.schema(
+    [
+        ("id", pa.string()),
+        ("key", pa.int64()),
+        ("shard", pa.string()),
+        ("row", pa.int64()),
+        ("cluster_id", pa.int64()),  # the smallest row key in the cluster
+        ("cluster_size", pa.int64()),
+        ("keep", pa.bool_()),
+        ("kept_id", pa.string()),
+        ("similarity", pa.float32()),  # estimated Jaccard to the kept row (of the answer, for prompt_answer)
+        ("exact", pa.bool_()),  # same content hash as the kept row
+    ]
+)
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    text: str
+    spec: ShingleSpec
+    num_perm: int
+    seed: int
+    threshold: float
+    bands: int
+    rows: int
+    verify: str
+    verify_threshold: float
+    partitions: int
+    max_rounds: int
+    keep: tuple[str, ...]
+    export_signatures: bool
+    part_threshold: float = 0.1
+    reference: tuple[str, ...] = ()
+
+    @property
+    def parts(self) -> int:
+        """Signature parts: prompt and answer are hashed (and must match) separately."""
+        return 2 if self.text == "prompt_answer" else 1
+
+    @property
+    def width(self) -> int:
+        return self.parts * self.num_perm
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "DedupParams":
+        d = config["dedup"]
+        bands, rows = d["bands"], d["rows"]
+        if not bands:
+            bands, rows = minhash.optimal_bands(d["threshold"], d["num_perm"])
+        verify_threshold = d["verify_threshold"] if d["verify_threshold"] is not None else d["threshold"]
+        return cls(
+            d["text"], ShingleSpec.from_config(d), d["num_perm"], d["seed"], d["threshold"], bands, rows,
+            d["verify"], verify_threshold, d["partitions"], d["max_rounds"], tuple(d["keep"]), d["export_signatures"],
+            d["part_threshold"], tuple(d["reference"]),
+        )
+
+
+def signature_params(params: DedupParams) -> dict[str, Any]:
+    """What a later run needs to know to compare its signatures with these."""
+    s = params.spec
+    return {
+        "text": params.text, "shingle": s.mode, "ngram": s.word_n, "char_ngram": s.char_n,
+        "char_mode_share": s.spaceless_share, "num_perm": params.num_perm, "seed": params.seed,
+    }
+
+
+def write_signature_params(output: str, params: DedupParams) -> None:
+    files.write_bytes(files.join(output, "signatures", "params.json"), json.dumps(signature_params(params), indent=2).encode())
+
+
+def reference_files(params: DedupParams) -> dict[int, str]:
+    """Shard indices for the signature files of `dedup.reference`, checked for compatibility."""
+    found_files: list[str] = []
+    mine = signature_params(params)
+    for ref in params.reference:
+        base = ref[: -len("params.json")] if ref.endswith("params.json") else ref
+        try:
+            theirs = json.loads(files.read_bytes(files.join(base, "params.json")))
+        except Exception as e:  # noqa: BLE001
+            raise ConfigError(
+                f"config key dedup.reference: {base} has no params.json; give the signatures/ directory of a run "
+                f"made with dedup.export_signatures: true ({e})"
+            ) from e
+        diff = {k: (theirs.get(k), mine[k]) for k in COMPATIBLE if theirs.get(k) != mine[k]}
+        if diff:
+            raise ConfigError(
+                f"config key dedup.reference: signatures in {base} were made with other settings "
+                f"({', '.join(f'{k}: {a!r} there, {b!r} here' for k, (a, b) in diff.items())}); use the same dedup settings"
+            )
+        found = files.match(files.join(base, "s*.parquet"))
+        if not found:
+            raise ConfigError(f"config key dedup.reference: no signature files (s*.parquet) in {base}")
+        found_files.extend(found)
+    return {REFERENCE_BASE + i: path for i, path in enumerate(found_files)}

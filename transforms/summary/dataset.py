@@ -1,0 +1,73 @@
+"""The run's summary files: summary/shards.parquet and summary/dataset.json.
+
+Built once, from the merged per-shard statistics and the near-duplicate
+totals, on one worker at the end of the scoring job.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from winnow.transforms.dedup.params import DedupParams
+from winnow.transforms.io import files
+from winnow.transforms.signals.composite import dataset_quality
+from winnow.transforms.signals.rules import Rule
+from winnow.transforms.signals.taxonomy import coverage, load_taxonomy
+from winnow.transforms.summary import shard_stats
+
+
+def write_summary(
+    stats: list[shard_stats.ShardStats],
+    output: str,
+    rule_list: list[Rule],
+    config: dict[str, Any],
+    dup_counts: dict[str, Any] | None = None,
+    dedup_totals: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """summary/shards.parquet and summary/dataset.json (written once, on one worker)."""
+    stats = [s for s in stats if s is not None]
+    for s in stats:
+        if dup_counts and s.shard in dup_counts:
+            s.set_duplicates(dup_counts[s.shard])
+    table = shard_stats.shards_table(stats)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    files.write_bytes(files.join(output, "summary", "shards.parquet"), sink.getvalue().to_pybytes())
+    total = shard_stats.merge_all(stats)
+    dataset = total.as_json({r.name: r.severity for r in rule_list}, {r.name: r.explain for r in rule_list})
+    if config["dedup"]["enabled"]:
+        params = DedupParams.from_config(config)
+        dataset["dedup"] = {
+            "text": params.text,
+            "shingle": params.spec.mode,
+            "ngram": params.spec.word_n,
+            "num_perm": params.num_perm,
+            "bands": params.bands,
+            "rows": params.rows,
+            "threshold": params.threshold,
+            "verify": params.verify,
+            "verify_threshold": params.verify_threshold,
+            "max_rounds": params.max_rounds,
+            **{k: 0 for k in ("candidate_pairs", "accepted_pairs", "verified_pairs", "rejected_pairs", "clusters", "split_off_rows",
+                          "unconverged_nodes", "reference_rows", "matched_reference")},
+            **{k: int(v) for k, v in sorted((dedup_totals or {}).items())},
+        }
+    if config["taxonomy"]["enabled"]:
+        tax = load_taxonomy(config["taxonomy"]["path"])
+        dataset["coverage"] = coverage(total.topics, tax, config["taxonomy"]["min_rows"])
+        dataset["coverage"]["per_shard"] = {
+            s.shard: coverage(s.topics, tax, config["taxonomy"]["min_rows"])["coverage"]
+            for s in sorted(stats, key=lambda s: s.shard_index)
+        }
+    if config["composite"]["enabled"]:
+        dataset["d_quality"] = dataset_quality(dataset, config["composite"]["dataset_weights"])
+    dataset["shards"] = [
+        {"shard": s.shard, "rows_read": s.rows_read, "rows_scored": s.rows_scored, "rows_rejected": s.rows_rejected}
+        for s in sorted(stats, key=lambda s: s.shard_index)
+    ]
+    files.write_bytes(files.join(output, "summary", "dataset.json"), json.dumps(dataset, indent=2, ensure_ascii=False).encode())
+    return dataset

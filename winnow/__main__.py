@@ -1,0 +1,8 @@
+"""`python -m winnow ...` is the `winnow` command."""
+
+import sys
+
+from winnow.pipelines.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
