@@ -10,9 +10,13 @@ import textwrap
 from typing import Any
 
 from winnow.pipelines.storage_emulator import use_emulator_credentials
-from winnow.transforms.config import ConfigError, load_config, validate
+from winnow.transforms.config import Config, from_data, load_config
+from winnow.transforms.configfiles import ConfigError
+from winnow.transforms import run_layout
 from winnow.transforms.io.inputs import InputError
+from winnow.transforms.signals import registry
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SCORE_EPILOG = textwrap.dedent(
     """\
     examples:
@@ -27,13 +31,18 @@ SCORE_EPILOG = textwrap.dedent(
     Formats are detected per row: alpaca, sharegpt, openai, dolly, completion,
     selfinstruct, text. configs/default.yaml lists every config key.
 
-    outputs in --output: records/ (one row per input row, with flags),
-    rejected/ (rows that could not be read, with a reason), summary/
-    (shards.parquet, dataset.json) and run.json, written last.
-
     Any other --flag is passed to Apache Beam (--runner, --project, ...).
     """
 )
+
+
+def score_epilog() -> str:
+    """The examples, then the signals (from the registry) and the outputs (from the run layout)."""
+    signals = "\n".join(textwrap.fill(line, 88, initial_indent="  ", subsequent_indent="      ") for line in registry.describe())
+    outputs = "\n".join(textwrap.fill(line, 88, initial_indent="  ", subsequent_indent="      ") for line in run_layout.describe())
+    return f"{SCORE_EPILOG}\nsignals [cost; config switch]:\n{signals}\n  rules: the rule packs in `rules:`, each flag explained\n" \
+           f"  near-duplicates [moderate; dedup.enabled]: MinHash LSH clusters, verified, one row kept per cluster\n" \
+           f"\noutputs in --output:\n{outputs}\n"
 
 
 def _beam_option_parser() -> argparse.ArgumentParser:
@@ -66,7 +75,7 @@ def _score_parser(sub: Any) -> None:
         "score",
         help="score a corpus: per-row signals and flags, dead letters, per-shard statistics",
         description="Score instruction-tuning data with rules, text statistics and language ID.",
-        epilog=SCORE_EPILOG,
+        epilog=score_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs, local or gs://")
@@ -77,6 +86,8 @@ def _score_parser(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="show the plan (inputs, formats, signals) and stop")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output")
     p.add_argument("--quality-model", metavar="MODEL", help="fastText quality model (from train-quality) for the `quality` column")
+    p.add_argument("--log_level", choices=LOG_LEVELS, help="show log messages from this level on, Apache Beam's "
+                   "worker messages included (default: winnow's warnings only)")
 
 
 def _inspect_parser(sub: Any) -> None:
@@ -146,15 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace) -> dict[str, Any]:
+def _config(args: argparse.Namespace) -> Config:
     overrides: dict[str, Any] = {}
     if getattr(args, "format", None):
         overrides["input"] = {"format": args.format}
     config = load_config(args.config, overrides or None)
     if getattr(args, "quality_model", None):
         # Added to the config's classifiers, not replacing them.
-        config["classifiers"] = {**config["classifiers"], "quality": {"model": args.quality_model}}
-        validate(config)
+        data = config.as_dict()
+        data["classifiers"]["quality"] = {"model": args.quality_model}
+        config = from_data(data)
     return config
 
 
@@ -184,7 +196,7 @@ def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
     score.prepare_output(plan.output, args.overwrite)
     record = score.run(plan, beam_args, started)
     if record is not None:  # None: a template launch, the job runs later
-        score.print_report(record, plan.output)
+        score.print_report(record, plan.output, plan.config)
     return 0
 
 
@@ -195,10 +207,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def configure_logging(level: str | None) -> None:
+    """winnow's warnings; Beam's worker chatter only when --log_level asks for it."""
+    logging.basicConfig(level=getattr(logging, level or "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apache_beam").setLevel(getattr(logging, level) if level else logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(getattr(args, "log_level", None))
     use_emulator_credentials()
     if args.command != "score" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
-from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.config import Config
 from winnow.transforms.io.canonical import normalize_rows
-from winnow.transforms.signals.rules import load_rules
-from winnow.transforms.signals.scorer import Scorer, check_rules_against_signals
+from winnow.transforms.io.formats import FieldMap
 from winnow.transforms.io.inputs import match_inputs
 from winnow.transforms.io.readers import peek_rows
+from winnow.transforms.signals.rules import load_rules
+from winnow.transforms.signals.scorer import Scorer, check_rules_against_signals
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -19,15 +20,15 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
 
 
-def inspect_file(path: str, n: int, config: dict[str, Any], out: TextIO | None = None) -> None:
+def inspect_file(path: str, n: int, config: Config, out: TextIO | None = None) -> None:
     out = out or sys.stdout
-    rule_list = load_rules(config["rules"], config["disable_rules"])
+    rule_list = load_rules(config.rules, config.disable_rules)
     check_rules_against_signals(rule_list, config)
     explain = {r.name: f"[{r.severity}] {r.explain}" for r in rule_list}
     shards, _ = match_inputs([path])
     shard = shards[0]
-    raw = peek_rows(shard.path, n, config["input"]["max_row_bytes"])
-    batch, rejected = normalize_rows(raw, shard, FieldMap.from_config(config), config["output"]["raw_max_chars"])
+    raw = peek_rows(shard.path, n, config.input.max_row_bytes)
+    batch, rejected = normalize_rows(raw, shard, FieldMap.from_config(config), config.output.raw_max_chars)
     base_dir = None if "://" in shard.path else os.path.dirname(os.path.abspath(shard.path))
     scored = Scorer(config, rule_list).score(batch, base_dir).to_pylist() if batch.num_rows else []
     by_row = {r["row"]: ("ok", r) for r in scored}

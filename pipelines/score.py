@@ -19,25 +19,32 @@ from typing import Any, TextIO
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from winnow.transforms.config import config_hash
+from winnow.transforms.beam.scoring import ScoreCorpus
+from winnow.transforms.config import Config, config_hash
+from winnow.transforms.configfiles import ConfigError
 from winnow.transforms.dedup.params import DedupParams, reference_files
+from winnow.transforms.io import files
 from winnow.transforms.io.formats import FieldMap, RowError, detect
-from winnow.transforms.signals.rules import Rule, load_rules
-from winnow.transforms.signals.scorer import check_rules_against_signals, scored_schema
 from winnow.transforms.io.inputs import Shard, is_compressed, match_inputs
 from winnow.transforms.io.readers import peek_rows
-from winnow.transforms.io import files
-from winnow.transforms.summary.run_record import RUN_ERROR, RUN_RECORD, RunError
-from winnow.transforms.beam.scoring import ScoreCorpus
+from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, top_level_entries, written
+from winnow.transforms.signals import registry
+from winnow.transforms.signals.classifiers import specs_from_config
+from winnow.transforms.signals.fasttext_models import load_fasttext
+from winnow.transforms.signals.rules import Rule, load_rules
+from winnow.transforms.signals.scorer import check_rules_against_signals, scored_schema
+from winnow.transforms.summary.run_record import RunError
 
-OUTPUT_PARTS = ("records", "rejected", "summary", "duplicates", "signatures", "_work")
+
+# Below this many input bytes a local run stays in one process (README, Quick start, has the timing).
+SMALL_INPUT_BYTES = 4 << 20
 
 
 @dataclass
 class Plan:
     inputs: list[str]
     output: str
-    config: dict[str, Any]
+    config: Config
     rules: list[Rule]
     shards: list[Shard]
     skipped: list[str]
@@ -45,12 +52,8 @@ class Plan:
     runner: str = "DirectRunner"
 
 
-def check_classifiers(config: dict[str, Any]) -> None:
+def check_classifiers(config: Config) -> None:
     """Every configured model loads and has its positive label (before any data is read)."""
-    from winnow.transforms.signals.classifiers import specs_from_config
-    from winnow.transforms.config import ConfigError
-    from winnow.transforms.signals.fasttext_models import load_fasttext
-
     # A classifier writes <name> and <name>_entropy: neither may be a column a
     # signal or another classifier already writes (response_chars, quality_entropy, ...).
     columns = [f.name for f in scored_schema(config)]
@@ -96,11 +99,11 @@ def detect_file_format(path: str, fm: FieldMap) -> str:
     return fmt + (f" ({sum(problems.values())} of the first {len(rows)} rows unreadable)" if problems else "")
 
 
-def make_plan(inputs: list[str], output: str, config: dict[str, Any], runner: str, detect_formats: bool = True) -> Plan:
+def make_plan(inputs: list[str], output: str, config: Config, runner: str, detect_formats: bool = True) -> Plan:
     """Everything decided before the pipeline runs; fails fast on bad config or inputs."""
-    rule_list = load_rules(config["rules"], config["disable_rules"])
+    rule_list = load_rules(config.rules, config.disable_rules)
     check_rules_against_signals(rule_list, config)
-    if config["dedup"]["enabled"]:
+    if config.dedup.enabled:
         reference_files(DedupParams.from_config(config))  # fails now if a reference is missing or incompatible
     check_classifiers(config)
     shards, skipped = match_inputs(inputs)
@@ -113,16 +116,12 @@ def make_plan(inputs: list[str], output: str, config: dict[str, Any], runner: st
 
 def print_plan(plan: Plan, beam_args: list[str] = (), out: TextIO | None = None) -> None:
     out = out or sys.stderr
-    sig = plan.config["signals"]
-    on = ["text stats", "rules"]
-    if sig["repetition"]:
-        on.append("repetition")
-    if sig["langid"]["enabled"]:
-        on.append("language id")
     runner = plan.runner
     local = [a for a in local_parallelism(plan, list(beam_args)) if a.startswith("--direct_")]
     if local:
         runner += " (" + ", ".join(a[2:] for a in local) + ")"
+    elif runs_in_process(plan, list(beam_args)):
+        runner += f" (in this process: inputs under {SMALL_INPUT_BYTES >> 20} MiB)"
     print(f"winnow plan: {len(plan.shards)} input file(s), runner {runner}", file=out)
     for s in plan.shards[:50]:
         fmt = plan.formats.get(s.path, "")
@@ -131,13 +130,22 @@ def print_plan(plan: Plan, beam_args: list[str] = (), out: TextIO | None = None)
         print(f"  ... and {len(plan.shards) - 50} more", file=out)
     if plan.skipped:
         print(f"  skipped {len(plan.skipped)} non-data file(s), e.g. {plan.skipped[0]}", file=out)
-    print(f"  signals: {', '.join(on)}; {len(plan.rules)} rules from {', '.join(plan.config['rules'])}", file=out)
+    print(f"  signals: {', '.join(signals_on(plan.config))}", file=out)
+    print(f"  rules: {len(plan.rules)} from {', '.join(plan.config.rules)}", file=out)
     print(f"  output: {plan.output}", file=out)
+
+
+def signals_on(config: Config) -> list[str]:
+    """What the run computes, by the registry (and near-duplicates), for the plan."""
+    on = [s.label for s in registry.enabled(config)]
+    if config.dedup.enabled:
+        on.append(f"near-duplicates ({config.dedup.text}, threshold {config.dedup.threshold:g})")
+    return on
 
 
 def prepare_output(output: str, overwrite: bool) -> None:
     """Refuse to mix a new run into an old one unless asked to replace it."""
-    existing = [p for p in (RUN_RECORD, RUN_ERROR, *OUTPUT_PARTS) if files.exists(files.join(output, p))]
+    existing = [p for p in top_level_entries() if files.exists(files.join(output, p))]
     if not existing:
         return
     if not overwrite:
@@ -159,17 +167,30 @@ def has_flag(args: list[str], name: str) -> bool:
 
 def estimated_parts(plan: Plan) -> int:
     """How many parts the inputs are read in (uncompressed files are cut every input.split_bytes)."""
-    step = plan.config["input"]["split_bytes"]
+    step = plan.config.input.split_bytes
     return sum(1 if step <= 0 or is_compressed(s.path) else max(1, -(-s.size // step)) for s in plan.shards)
+
+
+def is_small(plan: Plan) -> bool:
+    """Inputs small enough that starting worker processes costs more than it saves."""
+    return sum(s.size for s in plan.shards) < SMALL_INPUT_BYTES
+
+
+def runs_in_process(plan: Plan, beam_args: list[str]) -> bool:
+    """A local run of small inputs with no worker flags: the whole job in this process."""
+    return (plan.runner in ("DirectRunner", "direct") and is_small(plan)
+            and not has_flag(beam_args, "--direct_num_workers") and not has_flag(beam_args, "--direct_running_mode"))
 
 
 def local_parallelism(plan: Plan, beam_args: list[str]) -> list[str]:
     """On DirectRunner, use every core: one worker process per core (up to one per input part).
 
     Measured on the bench corpus (2 cores): multi_processing scored 1.57x
-    faster than one worker, multi_threading 1.19x. Flags given by the user win.
+    faster than one worker, multi_threading 1.19x. Small inputs (under
+    SMALL_INPUT_BYTES) run in this process: starting workers takes longer
+    than scoring them. Flags given by the user win.
     """
-    if plan.runner not in ("DirectRunner", "direct") or has_flag(beam_args, "--direct_num_workers"):
+    if plan.runner not in ("DirectRunner", "direct") or has_flag(beam_args, "--direct_num_workers") or is_small(plan):
         return beam_args
     workers = max(1, min(os.cpu_count() or 1, estimated_parts(plan)))
     if workers == 1:
@@ -196,7 +217,7 @@ def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) ->
     schema = scored_schema(plan.config)
     try:
         with beam.Pipeline(options=options) as p:
-            _ = p | "Score" >> ScoreCorpus(plan.shards, plan.config, plan.rules, plan.output, schema, base)
+            _ = p | "Score" >> ScoreCorpus(plan.shards, plan.config, plan.rules, plan.output, schema, base, one_worker=runs_in_process(plan, beam_args))
     except Exception as e:
         if files.exists(files.join(plan.output, RUN_ERROR)):  # the job's own accounting failed: say what it found
             problems = json.loads(files.read_bytes(files.join(plan.output, RUN_ERROR)))["problems"]
@@ -217,7 +238,7 @@ def run_base(plan: Plan, runner: str, started: dt.datetime) -> dict[str, Any]:
         "started": started.isoformat(timespec="seconds"),
         "runner": runner,
         "config_hash": config_hash(plan.config),
-        "config": plan.config,
+        "config": plan.config.as_dict(),
         "inputs": [
             {"shard": s.name, "path": s.path, "index": s.index, "bytes": s.size, "format": plan.formats.get(s.path, "")}
             for s in plan.shards
@@ -226,7 +247,7 @@ def run_base(plan: Plan, runner: str, started: dt.datetime) -> dict[str, Any]:
     }
 
 
-def print_report(record: dict[str, Any], output: str, out: TextIO | None = None) -> None:
+def print_report(record: dict[str, Any], output: str, config: Config, out: TextIO | None = None) -> None:
     """The short table a user sees after a run."""
     out = out or sys.stdout
     ds = record["dataset"]
@@ -267,5 +288,5 @@ def print_report(record: dict[str, Any], output: str, out: TextIO | None = None)
     if ds.get("languages"):
         langs = ", ".join(f"{k} {v:,}" for k, v in list(ds["languages"].items())[:8])
         print(f"languages: {langs}", file=out)
-    parts = "records, rejected, duplicates, summary" if "dedup" in ds else "records, rejected, summary"
-    print(f"outputs: {output}/{{{parts}}}; run.json", file=out)
+    parts = ", ".join(dict.fromkeys(o.top for o in written(config) if o.top != RUN_RECORD))
+    print(f"outputs: {output}/{{{parts}}}; {RUN_RECORD}", file=out)

@@ -25,12 +25,13 @@ from typing import Any, Callable, TextIO
 
 import numpy as np
 
-from winnow.transforms.signals.classifiers import classifier_text, predict_proba, prepare
-from winnow.transforms.config import ConfigError, load_config
-from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.config import load_config
+from winnow.transforms.configfiles import ConfigError
 from winnow.transforms.io.canonical import normalize_rows
+from winnow.transforms.io.formats import FieldMap
 from winnow.transforms.io.inputs import match_inputs
 from winnow.transforms.io.readers import read_shard
+from winnow.transforms.signals.classifiers import classifier_text, predict_proba, prepare
 
 POSITIVE, NEGATIVE = "good", "bad"
 # --cv auto: k-fold below this many examples (cheap, and where one split is too noisy), one split above.
@@ -63,7 +64,7 @@ def read_examples(paths: list[str], label: str | None, text: str, max_chars: int
     out: list[Example] = []
     skipped = 0
     for shard in shards:
-        for raw in read_shard(shard.path, 2048, config["input"]["max_row_bytes"]):
+        for raw in read_shard(shard.path, 2048, config.input.max_row_bytes):
             batch, rejected = normalize_rows(raw, shard, fm)
             skipped += len(rejected)
             if batch.num_rows == 0:

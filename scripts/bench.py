@@ -48,8 +48,8 @@ EDIT_RATES = (0.0, 0.02, 0.05, 0.10, 0.20, 0.30)
 def real_rows(data_dir: str) -> list[dict[str, Any]]:
     """Every row of ../shared/data as instruction/response pairs, via winnow's own reader."""
     from winnow.transforms.config import load_config
-    from winnow.transforms.io.formats import FieldMap
     from winnow.transforms.io.canonical import normalize_rows
+    from winnow.transforms.io.formats import FieldMap
     from winnow.transforms.io.inputs import match_inputs
     from winnow.transforms.io.readers import read_shard
 
@@ -262,17 +262,17 @@ def section_scoring(real, rows: int, workdir: str) -> None:
     from winnow.transforms.config import load_config
     from winnow.transforms.dedup.params import DedupParams
     from winnow.transforms.dedup.signer import Signer
-    from winnow.transforms.io.formats import FieldMap
     from winnow.transforms.io.canonical import normalize_rows
-    from winnow.transforms.signals.rules import load_rules
-    from winnow.transforms.signals.scorer import Scorer
+    from winnow.transforms.io.formats import FieldMap
     from winnow.transforms.io.inputs import match_inputs
     from winnow.transforms.io.readers import read_shard
+    from winnow.transforms.signals.rules import load_rules
+    from winnow.transforms.signals.scorer import Scorer
 
     corpus = build_scoring_corpus(real, rows, workdir)
     config = load_config()
     fm = FieldMap.from_config(config)
-    scorer = Scorer(config, load_rules(config["rules"]))
+    scorer = Scorer(config, load_rules(config.rules))
     scorer._lid_model()  # loaded outside the timed loop, as a worker's setup does
     signer = Signer(DedupParams.from_config(config))
     shards, _ = match_inputs([corpus])
@@ -281,7 +281,7 @@ def section_scoring(real, rows: int, workdir: str) -> None:
     sink = tempfile.NamedTemporaryFile(suffix=".parquet", delete=False)
     writer = pq.ParquetWriter(sink.name, scorer.schema, compression="snappy")
     for shard in shards:
-        it = read_shard(shard.path, config["input"]["batch_size"], config["input"]["max_row_bytes"])
+        it = read_shard(shard.path, config.input.batch_size, config.input.max_row_bytes)
         while True:
             t = time.perf_counter()
             raw = next(it, None)

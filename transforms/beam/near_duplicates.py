@@ -37,6 +37,12 @@ from winnow.transforms.schema import ROW_BITS
 NAMESPACE = "winnow"
 
 
+@beam.ptransform_fn
+def Spread(pcoll, one_worker: bool = False):  # noqa: N802 - Beam style
+    """Spread elements over workers (a Reshuffle); nothing to spread when the job runs in one process."""
+    return pcoll if one_worker else pcoll | beam.Reshuffle()
+
+
 def _split(keys_for_split: np.ndarray, arrays: list[np.ndarray]) -> Iterator[tuple[int, list[np.ndarray]]]:
     """Group rows of several aligned arrays by a key array."""
     order = np.argsort(keys_for_split, kind="stable")
@@ -196,6 +202,15 @@ class AssignFn(beam.DoFn):
             yield seg, a
 
 
+def _assign_in_memory(chunks: list[tuple[int, np.ndarray]], max_rounds: int) -> Iterator[Any]:
+    """Every arc on this worker: components to convergence, keyed by node segment like AssignFn."""
+    arcs = np.concatenate([a for _, a in chunks]) if chunks else np.zeros((0, 2), dtype=np.int64)
+    asg, bad = cc.components_in_memory(arcs, max_rounds)
+    yield beam.pvalue.TaggedOutput("totals", ("unconverged_nodes", bad))
+    for seg, (a,) in _split(segment_of(asg[:, 0]), [asg]):
+        yield seg, a
+
+
 class AttachMembersFn(beam.DoFn):
     """Attach id, keep attributes, signature and content hash; key by component partition."""
 
@@ -257,7 +272,8 @@ def _sum_arrays(arrays) -> np.ndarray:
 
 @beam.ptransform_fn
 def NearDuplicates(  # noqa: N802 - Beam style
-    written, params: DedupParams, output: str, shard_names: dict[int, str], references: dict[int, str] | None = None
+    written, params: DedupParams, output: str, shard_names: dict[int, str], references: dict[int, str] | None = None,
+    one_worker: bool = False,
 ):
     """Clusters from the band entries the scoring stage spilled to files.
 
@@ -273,17 +289,17 @@ def NearDuplicates(  # noqa: N802 - Beam style
         ref = (
             p
             | "ReferenceFiles" >> beam.Create(sorted(references.items()))
-            | "SpreadReferences" >> beam.Reshuffle()
+            | "SpreadReferences" >> Spread(one_worker)
             | "ReferenceBands" >> beam.ParDo(ReferenceBandsFn(output, params)).with_outputs("totals", main="written")
         )
         written = (written, ref.written) | "AllWritten" >> beam.Flatten()
         ref_totals = [ref.totals]
-    parts = p | "BandPartitions" >> beam.Create(range(params.partitions)) | "SpreadBands" >> beam.Reshuffle()
+    parts = p | "BandPartitions" >> beam.Create(range(params.partitions)) | "SpreadBands" >> Spread(one_worker)
     cand_totals = parts | "Candidates" >> beam.ParDo(CandidatesFn(output, params.partitions), beam.pvalue.AsList(written))
     accept = (
         p
         | "PairPartitions" >> beam.Create(range(params.partitions))
-        | "SpreadPairs" >> beam.Reshuffle()
+        | "SpreadPairs" >> Spread(one_worker)
         | "AcceptPairs" >> beam.ParDo(AcceptPairsFn(output), beam.pvalue.AsList(cand_totals))
     )
     names = {**shard_names, **{i: "reference:" + path for i, path in references.items()}}
@@ -291,22 +307,29 @@ def NearDuplicates(  # noqa: N802 - Beam style
         p
         | "FirstSegments" >> beam.Create([work_dir(output, "accepted")])
         | "ListFirst" >> beam.FlatMap(spill.partitions_written, beam.pvalue.AsList(accept))
-        | "SpreadFirst" >> beam.Reshuffle()
+        | "SpreadFirst" >> Spread(one_worker)
         | "AttachFirst" >> beam.ParDo(AttachFirstFn(output, params, references), beam.pvalue.AsList(accept))
     )
     verified = (
         p
         | "SecondSegments" >> beam.Create([work_dir(output, "first")])
         | "ListSecond" >> beam.FlatMap(spill.partitions_written, beam.pvalue.AsList(first))
-        | "SpreadSecond" >> beam.Reshuffle()
+        | "SpreadSecond" >> Spread(one_worker)
         | "Verify" >> beam.ParDo(VerifyFn(output, params, references), beam.pvalue.AsList(first)).with_outputs("totals", main="arcs")
     )
     totals = [cand_totals, accept, verified.totals, *ref_totals]
     arcs = verified.arcs
-    for r in range(params.max_rounds):
-        step = "large" if r % 2 == 0 else "small"
-        arcs = arcs | f"Group{r}" >> beam.GroupByKey() | f"Star{r}{step}" >> beam.ParDo(StarStepFn(step, params.partitions))
-    assigned = arcs | "GroupFinal" >> beam.GroupByKey() | "Assign" >> beam.ParDo(AssignFn()).with_outputs("totals", main="asg")
+    if one_worker:
+        assigned = (
+            arcs
+            | "AllArcs" >> beam.combiners.ToList()
+            | "AssignInMemory" >> beam.FlatMap(_assign_in_memory, params.max_rounds).with_outputs("totals", main="asg")
+        )
+    else:
+        for r in range(params.max_rounds):
+            step = "large" if r % 2 == 0 else "small"
+            arcs = arcs | f"Group{r}" >> beam.GroupByKey() | f"Star{r}{step}" >> beam.ParDo(StarStepFn(step, params.partitions))
+        assigned = arcs | "GroupFinal" >> beam.GroupByKey() | "Assign" >> beam.ParDo(AssignFn()).with_outputs("totals", main="asg")
     totals.append(assigned.totals)
     members = (
         assigned.asg

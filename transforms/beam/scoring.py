@@ -17,23 +17,24 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
-from winnow.transforms.io import files
-from winnow.transforms.summary import shard_stats as summary
-from winnow.transforms.summary.dataset import write_summary
-from winnow.transforms.summary.run_record import finish_run
-from winnow.transforms.beam.near_duplicates import NearDuplicates
+from winnow.transforms.beam.near_duplicates import NearDuplicates, Spread
+from winnow.transforms.config import Config
 from winnow.transforms.dedup.params import DUPLICATES, DedupParams, reference_files
 from winnow.transforms.dedup.sidefiles import SegmentSideFiles, work_dir
 from winnow.transforms.dedup.signer import Signer
 from winnow.transforms.dedup.spill import SpillWriter
-from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.io import files
 from winnow.transforms.io.canonical import normalize_rows, rejected_batch
-from winnow.transforms.signals.rules import Rule
-from winnow.transforms.schema import REJECTED
-from winnow.transforms.signals.scorer import Scorer, fired_counts
+from winnow.transforms.io.formats import FieldMap
 from winnow.transforms.io.inputs import Shard
 from winnow.transforms.io.readers import read_split
 from winnow.transforms.io.splits import Split, count_newlines, number_splits, plan_splits
+from winnow.transforms.schema import REJECTED
+from winnow.transforms.signals.rules import Rule
+from winnow.transforms.signals.scorer import Scorer, fired_counts
+from winnow.transforms.summary import shard_stats as summary
+from winnow.transforms.summary.dataset import write_summary
+from winnow.transforms.summary.run_record import finish_run
 
 NAMESPACE = "winnow"
 REJECTED_TAG = "rejected"
@@ -78,14 +79,14 @@ class ScoreShardFn(beam.DoFn):
     (`rejected`) and one (shard, (part, ShardStats)) per part (`stats`).
     """
 
-    def __init__(self, config: dict[str, Any], rule_list: list[Rule], output: str = ""):
+    def __init__(self, config: Config, rule_list: list[Rule], output: str = ""):
         self._config = config
         self._rules = rule_list
         self._output = output
 
     def setup(self) -> None:
         self._scorer = Scorer(self._config, self._rules)
-        dedup = self._config["dedup"]["enabled"]
+        dedup = self._config.dedup.enabled
         self._signer = Signer(DedupParams.from_config(self._config)) if dedup else None
         self._fields = FieldMap.from_config(self._config)
         self._rows_read = Metrics.counter(NAMESPACE, "rows_read")
@@ -102,24 +103,24 @@ class ScoreShardFn(beam.DoFn):
 
     def process(self, split: Split) -> Iterator[Any]:
         shard = split.shard
-        inp = self._config["input"]
-        raw_max = self._config["output"]["raw_max_chars"]
-        div = self._config["diversity"]
+        inp = self._config.input
+        raw_max = self._config.output.raw_max_chars
+        div = self._config.diversity
         stats = summary.ShardStats(
-            shard.name, shard.index, types_max=div["instruction_types_max"], bleu_per_shard=div["self_bleu_sample_per_shard"]
+            shard.name, shard.index, types_max=div.instruction_types_max, bleu_per_shard=div.self_bleu_sample_per_shard
         )
         side = bands = None
         if self._signer:
             side = SegmentSideFiles(self._output, split.part, self._signer.schema)
             bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}-{split.part:05d}")
-        for raw in read_split(split, inp["batch_size"], inp["max_row_bytes"], raw_max):
+        for raw in read_split(split, inp.batch_size, inp.max_row_bytes, raw_max):
             batch, rejected = normalize_rows(raw, shard, self._fields, raw_max)
             scored = self._scorer.score(batch, files.local_dir(shard.path)) if batch.num_rows else None
             stats.add_batch(scored, rejected, len(raw))
             if scored is not None and self._signer is not None:
                 side_rows, entries, shingles = self._signer.sign(batch, scored)
                 side.write(side_rows)
-                stats.add_diversity(batch, shingles, div["self_bleu_sample"])
+                stats.add_diversity(batch, shingles, div.self_bleu_sample)
                 for part, arr in entries.items():
                     bands.add(part, arr)
             self._rows_read.inc(len(raw))
@@ -183,7 +184,7 @@ def _numbered_parts(item: tuple[int, Iterable[tuple[Split, int]]]) -> list[Split
 
 
 @beam.ptransform_fn
-def ReadableParts(pbegin, shards: list[Shard], split_bytes: int):  # noqa: N802 - Beam style
+def ReadableParts(pbegin, shards: list[Shard], split_bytes: int, one_worker: bool = False):  # noqa: N802 - Beam style
     """The parts every shard is read in, each knowing the row number it starts at.
 
     A JSONL part's first row is the count of newlines before it, so the
@@ -193,13 +194,13 @@ def ReadableParts(pbegin, shards: list[Shard], split_bytes: int):  # noqa: N802 
     return (
         pbegin
         | "Shards" >> beam.Create(shards)
-        | "SpreadShards" >> beam.Reshuffle()
+        | "SpreadShards" >> Spread(one_worker)
         | "PlanParts" >> beam.FlatMap(plan_splits, split_bytes)
-        | "SpreadCounts" >> beam.Reshuffle()
+        | "SpreadCounts" >> Spread(one_worker)
         | "CountNewlines" >> beam.Map(_count_part)
         | "PartsPerShard" >> beam.GroupByKey()
         | "NumberParts" >> beam.FlatMap(_numbered_parts)
-        | "SpreadParts" >> beam.Reshuffle()
+        | "SpreadParts" >> Spread(one_worker)
     )
 
 
@@ -219,22 +220,24 @@ def WriteBatches(pcoll, path_prefix: str, schema: pa.Schema, num_shards: int = 0
     )
 
 
-def _finish(_: Any, output: str, run_base: dict[str, Any], *written: Any) -> dict[str, Any]:
-    return finish_run(output, run_base)
+def _finish(_: Any, output: str, run_base: dict[str, Any], config: Config, *written: Any) -> dict[str, Any]:
+    return finish_run(output, run_base, config)
 
 
 @beam.ptransform_fn
-def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: list[Rule], output: str, schema: pa.Schema,  # noqa: N802
-                run_base: dict[str, Any] | None = None):
+def ScoreCorpus(pbegin, shards: list[Shard], config: Config, rule_list: list[Rule], output: str, schema: pa.Schema,  # noqa: N802
+                run_base: dict[str, Any] | None = None, one_worker: bool = False):
     """The whole scoring job: shards in, records/ rejected/ summary/ out.
 
     With `run_base` the job also ends the run itself once every output is
     written: it accounts for every row and writes run.json (run_record.py).
+    `one_worker`: the job runs in one process (small local inputs), so work is
+    not spread between steps and clusters are found in memory.
     """
-    num_shards = config["output"]["num_shards"]
+    num_shards = config.output.num_shards
     outputs = (
         pbegin
-        | "Parts" >> ReadableParts(shards, config["input"]["split_bytes"])
+        | "Parts" >> ReadableParts(shards, config.input.split_bytes, one_worker)
         | "ReadNormalizeScore"
         >> beam.ParDo(ScoreShardFn(config, rule_list, output)).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, main="records")
     )
@@ -243,10 +246,10 @@ def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: 
         outputs[REJECTED_TAG] | "WriteRejected" >> WriteBatches(files.join(output, "rejected", "part"), REJECTED, num_shards),
     ]
     side_inputs = {}
-    if config["dedup"]["enabled"]:
+    if config.dedup.enabled:
         params = DedupParams.from_config(config)
         duplicates, per_shard, totals = outputs[BANDS_TAG] | "NearDuplicates" >> NearDuplicates(
-            params, output, {s.index: s.name for s in shards}, reference_files(params)
+            params, output, {s.index: s.name for s in shards}, reference_files(params), one_worker=one_worker
         )
         written.append(duplicates | "WriteDuplicates" >> WriteBatches(files.join(output, "duplicates", "part"), DUPLICATES, num_shards))
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}
@@ -262,7 +265,7 @@ def ScoreCorpus(pbegin, shards: list[Shard], config: dict[str, Any], rule_list: 
         _ = (
             pbegin
             | "RunEnd" >> beam.Create([None])
-            | "AccountAndRecord" >> beam.Map(_finish, output, run_base, *[beam.pvalue.AsList(w) for w in written])
+            | "AccountAndRecord" >> beam.Map(_finish, output, run_base, config, *[beam.pvalue.AsList(w) for w in written])
         )
     return outputs
 

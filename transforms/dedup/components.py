@@ -96,3 +96,19 @@ def split_by_partition(arcs: np.ndarray, partitions: int) -> dict[int, np.ndarra
     arcs, part = arcs[order], part[order]
     bounds = np.flatnonzero(np.diff(part)) + 1
     return {int(p[0]): chunk for p, chunk in zip(np.split(part, bounds), np.split(arcs, bounds))}
+
+
+def components_in_memory(arcs: np.ndarray, max_rounds: int) -> tuple[np.ndarray, int]:
+    """(node, component) assignments and unconverged nodes, with every arc on one worker.
+
+    The same large-star/small-star steps as the distributed rounds (a step on
+    one partition's arcs is the step on the whole graph restricted to that
+    partition's nodes), stopped as soon as the graph is a set of stars; for
+    small inputs, where one shuffle per round costs more than the graph.
+    """
+    arcs = np.unique(arcs, axis=0) if len(arcs) else np.zeros((0, 2), dtype=np.int64)
+    for r in range(max_rounds):
+        if violations(arcs) == 0:
+            break
+        arcs = np.unique(large_star(arcs) if r % 2 == 0 else small_star(arcs), axis=0)
+    return assignments(arcs), violations(arcs)

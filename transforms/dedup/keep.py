@@ -12,6 +12,7 @@ from winnow.transforms.dedup.params import DUPLICATES, DedupParams
 from winnow.transforms.dedup.sidefiles import signatures_at
 from winnow.transforms.dedup.verify import is_similar, similarity
 
+
 def keep_order(keep: tuple[str, ...]) -> list[tuple[str, str, str]]:
     """Arrow sort keys: component first, rows of a reference corpus before new
     rows, then the keep rule, then key (a total order).

@@ -11,7 +11,6 @@ partition), spilled to files (transforms/spill.py).
 from __future__ import annotations
 
 import numpy as np
-
 import pyarrow as pa
 
 from winnow.transforms.arrow_bytes import hex_u64, mix64

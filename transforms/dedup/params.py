@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from winnow.transforms.config import ConfigError
+from winnow.transforms.configfiles import ConfigError
 from winnow.transforms.dedup import minhash
 from winnow.transforms.dedup.shingles import ShingleSpec
 from winnow.transforms.io import files
+
+if TYPE_CHECKING:
+    from winnow.transforms.config import Config
 
 # Shard indices from here on name files of an earlier run's exported signatures.
 REFERENCE_BASE = 1 << 22
@@ -67,16 +70,16 @@ class DedupParams:
         return self.parts * self.num_perm
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "DedupParams":
-        d = config["dedup"]
-        bands, rows = d["bands"], d["rows"]
+    def from_config(cls, config: Config) -> DedupParams:
+        d = config.dedup
+        bands, rows = d.bands, d.rows
         if not bands:
-            bands, rows = minhash.optimal_bands(d["threshold"], d["num_perm"])
-        verify_threshold = d["verify_threshold"] if d["verify_threshold"] is not None else d["threshold"]
+            bands, rows = minhash.optimal_bands(d.threshold, d.num_perm)
+        verify_threshold = d.verify_threshold if d.verify_threshold is not None else d.threshold
         return cls(
-            d["text"], ShingleSpec.from_config(d), d["num_perm"], d["seed"], d["threshold"], bands, rows,
-            d["verify"], verify_threshold, d["partitions"], d["max_rounds"], tuple(d["keep"]), d["export_signatures"],
-            d["part_threshold"], tuple(d["reference"]),
+            d.text, ShingleSpec(d.shingle, d.ngram, d.char_ngram, d.char_mode_share), d.num_perm, d.seed, d.threshold,
+            bands, rows, d.verify, verify_threshold, d.partitions, d.max_rounds, tuple(d.keep), d.export_signatures,
+            d.part_threshold, tuple(d.reference),
         )
 
 

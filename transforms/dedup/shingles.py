@@ -17,7 +17,6 @@ spaces), so it can be given to `datasketch.MinHash(hashfunc=...)` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,10 +41,6 @@ class ShingleSpec:
     word_n: int = 3
     char_n: int = 5
     spaceless_share: float = 0.3  # auto: char mode when this share of characters is spaceless script
-
-    @classmethod
-    def from_config(cls, dedup: dict[str, Any]) -> "ShingleSpec":
-        return cls(dedup["shingle"], dedup["ngram"], dedup["char_ngram"], dedup["char_mode_share"])
 
 
 def normalize(texts: pa.Array) -> pa.Array:

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from winnow.transforms.dedup.params import REFERENCE_BASE, DedupParams
 from winnow.transforms.io import files
+from winnow.transforms.run_layout import WORK_DIR
 from winnow.transforms.schema import ROW_BITS
 
 # Verifiers that need each row's token sequences, and the side-file column holding them.
@@ -65,7 +66,7 @@ def segment_side_paths(output: str, segment: int) -> list[str]:
 
 def work_dir(output: str, name: str) -> str:
     """Intermediate files of the near-duplicate stages, removed after the run."""
-    return files.join(output, "_work", name)
+    return files.join(output, WORK_DIR, name)
 
 
 class SideFileWriter:

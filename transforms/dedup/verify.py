@@ -16,6 +16,7 @@ from winnow.transforms.dedup.params import DedupParams
 from winnow.transforms.dedup.sidefiles import signatures_at
 from winnow.transforms.signals.overlap import rouge_l_sequences
 
+
 def similarity(a: np.ndarray, b: np.ndarray, params: DedupParams) -> tuple[np.ndarray, np.ndarray]:
     """(similarity of the content, similarity of its context), estimated Jaccard row by row.
 

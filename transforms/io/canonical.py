@@ -9,9 +9,9 @@ import orjson
 import pyarrow as pa
 
 from winnow.transforms.io.formats import FieldMap, RowError, map_row
-from winnow.transforms.schema import CANONICAL, REJECTED, row_key
 from winnow.transforms.io.inputs import Shard
 from winnow.transforms.io.readers import RawRow
+from winnow.transforms.schema import CANONICAL, REJECTED, row_key
 
 
 def content_hash(system: str, turns: list[dict[str, str]]) -> str:

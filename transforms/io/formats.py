@@ -8,7 +8,12 @@ wrong types, raises `RowError` with a reason that names the field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from winnow.transforms.config import Config
 
 DEFAULT_ROLES = {
     "user": "user",
@@ -58,11 +63,11 @@ class FieldMap:
     forced: str
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "FieldMap":
-        inp = config["input"]
+    def from_config(cls, config: Config) -> FieldMap:
+        inp = config.input
         roles = dict(DEFAULT_ROLES)
-        roles.update({str(k).lower(): v for k, v in inp["roles"].items()})
-        return cls(names=dict(inp["fields"]), roles=roles, id_field=inp["id_field"], forced=inp["format"])
+        roles.update({str(k).lower(): v for k, v in inp.roles.items()})
+        return cls(names=dict(inp.fields), roles=roles, id_field=inp.id_field, forced=inp.format)
 
     def __getitem__(self, key: str) -> str:
         return self.names[key]
@@ -167,8 +172,6 @@ def _messages(items: Any, key: str, role_key: str, content_key: str, fm: FieldMa
 
 
 def _json(value: Any) -> str:
-    import orjson
-
     return orjson.dumps(value, default=str).decode()
 
 

@@ -9,14 +9,18 @@ sees at inference what it saw in training.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.transforms.signals import fasttext_models as models
+from winnow.transforms.signals.base import Context, Signal
 from winnow.transforms.textviews import texts_of
+
+if TYPE_CHECKING:
+    from winnow.transforms.config import Config
 
 @dataclass(frozen=True)
 class ClassifierSpec:
@@ -35,11 +39,8 @@ class ClassifierSpec:
         return f"{self.name}_entropy"
 
 
-def specs_from_config(config: dict[str, Any]) -> list[ClassifierSpec]:
-    return [
-        ClassifierSpec(name, c["model"], str(c.get("positive", "good")), c.get("text", "conversation"), int(c.get("max_chars", 4000)))
-        for name, c in sorted(config["classifiers"].items())
-    ]
+def specs_from_config(config: Config) -> list[ClassifierSpec]:
+    return [ClassifierSpec(name, c.model, c.positive, c.text, c.max_chars) for name, c in sorted(config.classifiers.items())]
 
 
 def classifier_text(batch: pa.RecordBatch, which: str) -> pa.Array:
@@ -115,3 +116,37 @@ def classify(batch: pa.RecordBatch, spec: ClassifierSpec, skip: np.ndarray | Non
         ent[rows] = entropy_bits(probs)
     mask = np.isnan(prob)
     return pa.array(prob, pa.float32(), mask=mask), pa.array(ent, pa.float32(), mask=mask)
+
+
+# ---- registration -----------------------------------------------------------------------
+
+
+def _classifier_columns(config: Config) -> list[pa.Field]:
+    fields = []
+    for spec in specs_from_config(config):
+        fields += [pa.field(spec.column, pa.float32()), pa.field(spec.entropy_column, pa.float32())]
+    return fields
+
+
+def classify_all(ctx: Context) -> dict[str, Any]:
+    """Every configured classifier; rows whose worst rule severity the cascade skips get nulls."""
+    skip_sev = ctx.config.cascade.skip_severities
+    skip = pc.is_in(ctx.cols["severity"], value_set=pa.array(skip_sev, pa.string())).to_numpy(zero_copy_only=False)
+    out: dict[str, Any] = {}
+    for spec in specs_from_config(ctx.config):
+        out[spec.column], out[spec.entropy_column] = classify(ctx.batch, spec, skip)
+    return out
+
+
+CLASSIFIERS = Signal(
+    name="classifiers",
+    label="classifiers",
+    cost="expensive",
+    switch="classifiers, --quality-model",
+    enabled=lambda config: bool(config.classifiers),
+    columns=_classifier_columns,
+    compute=classify_all,
+    means=("quality", "quality_entropy"),
+    phase="after_rules",
+    summary="fastText classifiers: probability of the positive label and label entropy (quality = the quality model)",
+)

@@ -19,13 +19,18 @@ from __future__ import annotations
 import ast
 import os
 import re
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.transforms.signals.base import Signal
+
+if TYPE_CHECKING:
+    from winnow.transforms.config import Config
 # ---------------------------------------------------------------- limits
 
 MAX_BLOCK_BYTES = 100_000  # larger Python blocks are not parsed (~50 ms each at this size)
@@ -583,3 +588,30 @@ def code_and_tool_stats(batch: pa.RecordBatch, base_dir_of_row: BaseDirs = None)
     out.update(media_placeholder_stats(turns, batch.column("media"), batch.column("format")))
     out.update(media_file_stats(batch.column("media"), _row_base_dirs(batch, base_dir_of_row)))
     return {k: out[k] for k in COLUMNS}
+
+
+# ---- registration -----------------------------------------------------------------------
+
+
+def _code_columns(config: Config) -> list[pa.Field]:
+    fields = []
+    for name in COLUMNS:
+        if name == "code_languages":
+            fields.append(pa.field(name, pa.list_(pa.string())))
+        elif name in ("code_fence_unbalanced", "media_placeholder_mismatch"):
+            fields.append(pa.field(name, pa.bool_()))
+        else:
+            fields.append(pa.field(name, pa.int32()))
+    return fields
+
+
+CODE_CHECKS = Signal(
+    name="code_checks",
+    label="code, tool call and media checks",
+    cost="moderate",
+    switch="signals.code_checks",
+    enabled=lambda config: config.signals.code_checks,
+    columns=_code_columns,
+    compute=lambda ctx: code_and_tool_stats(ctx.batch, ctx.base_dir),
+    summary="fenced code and Python syntax, tool-call JSON and names, media placeholders and files",
+)

@@ -25,12 +25,16 @@ quality when a model ran.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.transforms.signals.base import Context, Signal
+
+if TYPE_CHECKING:
+    pass
 COMPONENTS = ("quality", "relevance", "clarity", "originality")
 
 
@@ -100,3 +104,27 @@ def dataset_quality(dataset: dict[str, Any], weights: dict[str, float]) -> dict[
     total = sum(weights[k] for k in used)
     value = sum(weights[k] * v for k, v in used.items()) / total if total else None
     return {"d_quality": value, "terms": {k: round(v, 4) for k, v in used.items()}, "weights": {k: weights[k] for k in used}}
+
+
+# ---- registration -----------------------------------------------------------------------
+
+
+def _composite(ctx: Context) -> dict[str, Any]:
+    comp = ctx.config.composite
+    score, explain = composite(ctx.cols, comp.weights, comp.warn_factor)
+    return {"composite": score, "composite_explain": explain}
+
+
+COMPOSITE = Signal(
+    name="composite",
+    label="composite score",
+    cost="cheap",
+    switch="composite.enabled",
+    enabled=lambda config: config.composite.enabled,
+    columns=lambda config: [pa.field("composite", pa.float32()), pa.field("composite_explain", pa.string())],
+    compute=_composite,
+    means=("composite",),
+    phase="after_rules",
+    summary="one score per row from quality, relevance, clarity and originality, with its terms",
+    extra_reserved=("composite", "composite_explain"),
+)

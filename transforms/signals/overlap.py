@@ -21,14 +21,20 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.transforms.arrow_bytes import mix64, utf8_buffer
+from winnow.transforms.arrow_bytes import hex_u64, mix64, utf8_buffer
 from winnow.transforms.dedup.shingles import _token_bounds, normalize, token_hashes
+from winnow.transforms.signals.base import Context, Signal
+
+if TYPE_CHECKING:
+    from winnow.transforms.config import Config
 
 ROUGE_MAX_TOKENS = 512
 _ROWS_PER_CHUNK = 4096  # rows per call of the batch code, so its arrays stay bounded
@@ -95,7 +101,6 @@ def rouge_tokens(texts: pa.Array, max_tokens: int = ROUGE_MAX_TOKENS) -> pa.List
     U+0130 (-> "i" + combining dot, a separator) and U+212A KELVIN SIGN (-> "k").
     """
     texts = _as_string_array(texts)
-    n = len(texts)
     buf, offsets = utf8_buffer(texts)
     val = _ROUGE_TABLE[buf]
     drop = np.zeros(len(buf), dtype=bool)
@@ -633,3 +638,77 @@ class ContaminationIndex:
             part = np.bincount(rows[hit], minlength=min(_ROWS_PER_CHUNK, len(texts) - i))
             out[i : i + len(part)] = part
         return out
+
+
+# ---- registration -----------------------------------------------------------------------
+
+
+def _overlap_columns(config: Config) -> list[pa.Field]:
+    names = ["rouge_l_instruction", "bleu_instruction", "response_token_entropy", "response_token_entropy_norm"]
+    if config.overlap.reference_field:
+        names += ["rouge_l_reference", "bleu_reference"]
+    return [pa.field(n, pa.float32()) for n in names]
+
+
+def meta_strings(meta: pa.Array, field: str) -> pa.Array:
+    """A string field of each row's meta JSON (null when absent or not a string)."""
+    out = []
+    for m in meta.to_pylist():
+        value = orjson.loads(m).get(field) if m else None
+        out.append(value if isinstance(value, str) else None)
+    return pa.array(out, pa.string())
+
+
+def overlap_signals(ctx: Context) -> dict[str, Any]:
+    """ROUGE-L (all rows) and BLEU (a stable sample) of the answer against the prompt, and
+    against a reference answer when configured; token entropy of the answer."""
+    ov = ctx.config.overlap
+    batch = ctx.batch
+    n = batch.num_rows
+    instruction, response = ctx.cols["instruction"], ctx.cols["response"]
+    has_prompt = pc.not_equal(pc.utf8_trim_whitespace(pc.fill_null(instruction, "")), "").to_numpy(zero_copy_only=False)
+    out: dict[str, Any] = {}
+    out["rouge_l_instruction"] = pa.array(rouge_l(response, instruction), pa.float32(), mask=~has_prompt)
+    buckets = (hex_u64(batch.column("content_hash")) >> np.uint64(32)) % np.uint64(10_000)
+    sampled = (buckets < ov.bleu_sample * 10_000) & has_prompt
+    bl = np.full(n, np.nan)
+    if sampled.any():
+        idx = pa.array(np.flatnonzero(sampled))
+        bl[sampled] = bleu(response.take(idx), instruction.take(idx))
+    out["bleu_instruction"] = pa.array(bl, pa.float32(), mask=np.isnan(bl))
+    out["response_token_entropy"] = pa.array(token_entropy(response), pa.float32())
+    out["response_token_entropy_norm"] = pa.array(normalized_token_entropy(response), pa.float32())
+    if ov.reference_field:
+        refs = meta_strings(batch.column("meta"), ov.reference_field)
+        known = pc.is_valid(refs).to_numpy(zero_copy_only=False)
+        filled = pc.fill_null(refs, "")
+        out["rouge_l_reference"] = pa.array(rouge_l(response, filled), pa.float32(), mask=~known)
+        out["bleu_reference"] = pa.array(bleu(response, filled), pa.float32(), mask=~known)
+    return out
+
+
+OVERLAP = Signal(
+    name="overlap",
+    label="overlap (ROUGE-L, BLEU) and token entropy",
+    cost="moderate",
+    switch="overlap.enabled",
+    enabled=lambda config: config.overlap.enabled,
+    columns=_overlap_columns,
+    compute=overlap_signals,
+    means=("rouge_l_instruction", "bleu_instruction", "response_token_entropy_norm", "rouge_l_reference", "bleu_reference"),
+    summary="ROUGE-L and BLEU of the answer against its prompt (and a reference answer), token entropy",
+)
+
+CONTAMINATION = Signal(
+    name="contamination",
+    label="benchmark contamination",
+    cost="moderate",
+    switch="contamination.benchmarks",
+    enabled=lambda config: bool(config.contamination.benchmarks),
+    columns=lambda config: [pa.field("contamination_ngrams", pa.int32())],
+    compute=lambda ctx: {"contamination_ngrams": ctx.resource.matches(ctx.cols["conversation"])},
+    load=lambda config: ContaminationIndex.from_files(
+        config.contamination.benchmarks, config.contamination.fields or None, config.contamination.ngram
+    ),
+    summary="word n-grams shared with benchmark files",
+)

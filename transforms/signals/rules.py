@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import yaml
 
-from winnow.transforms.config import ConfigError, packaged_text, read_yaml
+from winnow.transforms.configfiles import ConfigError, packaged_text, read_yaml
 
 SEVERITIES = ("info", "warn", "drop")
 _COMPARE = {"gt": pc.greater, "ge": pc.greater_equal, "lt": pc.less, "le": pc.less_equal, "eq": pc.equal}
@@ -128,8 +129,6 @@ def load_rules(packs: list[str], disabled: list[str] | None = None) -> list[Rule
                 text = packaged_text(f"rules/{pack}.yaml")
             except FileNotFoundError as e:
                 raise ConfigError(f"config key rules: no shipped rule pack named {pack!r}; give a path to a YAML file") from e
-            import yaml
-
             data = yaml.safe_load(text)
         rules.extend(parse_pack(data, pack))
     seen: set[str] = set()

@@ -16,12 +16,17 @@ import math
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.transforms.arrow_bytes import utf8_buffer
+from winnow.transforms.signals.base import Context, Signal
+
+if TYPE_CHECKING:
+    from winnow.transforms.config import Config
 
 PII_KINDS = ("email", "phone", "ipv4", "ipv6", "card", "secret")
 PLACEHOLDERS = {
@@ -366,3 +371,39 @@ def skew(totals: Mapping[str, int]) -> float:
     p = counts[counts > 0] / total
     h = float(-(p * np.log(p)).sum())
     return float(min(max(1.0 - h / math.log(len(counts)), 0.0), 1.0))
+
+
+# ---- registration -----------------------------------------------------------------------
+
+
+def _safety_columns(config: Config) -> list[pa.Field]:
+    saf = config.safety
+    fields = [pa.field(f"pii_{k}", pa.int32()) for k in PII_KINDS] if saf.pii else []
+    fields += [pa.field(f"lexicon_{k}", pa.int32()) for k in saf.lexicons]
+    fields += [pa.field(f"demographic_{k}", pa.int32()) for k in saf.demographics]
+    return fields
+
+
+def safety_signals(ctx: Context) -> dict[str, Any]:
+    saf = ctx.config.safety
+    text = ctx.cols["conversation"]
+    out: dict[str, Any] = {}
+    if saf.pii:
+        out.update({f"pii_{kind}": counts for kind, counts in pii_counts(text).items()})
+    if saf.lexicons:
+        out.update({f"lexicon_{kind}": counts for kind, counts in lexicon_counts(text, saf.lexicons).items()})
+    if saf.demographics:
+        out.update({f"demographic_{kind}": counts for kind, counts in demographic_counts(text, saf.demographics).items()})
+    return out
+
+
+SAFETY = Signal(
+    name="safety",
+    label="PII, lexicons and demographic mentions",
+    cost="moderate",
+    switch="safety.pii, safety.lexicons, safety.demographics",
+    enabled=lambda config: config.safety.pii or bool(config.safety.lexicons) or bool(config.safety.demographics),
+    columns=_safety_columns,
+    compute=safety_signals,
+    summary="e-mails, phones, IPs, cards and secrets; lexicon and demographic-term counts",
+)

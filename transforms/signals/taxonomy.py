@@ -12,13 +12,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import yaml
 
-from winnow.transforms.config import ConfigError, packaged_text, read_yaml
+from winnow.transforms.configfiles import ConfigError, packaged_text, read_yaml
+from winnow.transforms.signals.base import Context, Signal
+from winnow.transforms.summary.diversity import entropy
+
+if TYPE_CHECKING:
+    pass
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,6 @@ class Taxonomy:
 
 def load_taxonomy(ref: str) -> Taxonomy:
     """A shipped taxonomy by name (configs/taxonomy/NAME.yaml) or a YAML path."""
-    import yaml
-
     if "/" in ref or ref.endswith((".yaml", ".yml")):
         data = read_yaml(ref)
     else:
@@ -99,8 +103,6 @@ def coverage(topic_counts: Counter, taxonomy: Taxonomy, min_rows: int = 1) -> di
     present = {t for t, c in topic_counts.items() if c >= min_rows}
     targets = list(taxonomy.targets)
     covered = [t for t in targets if t in present]
-    from winnow.transforms.summary.diversity import entropy
-
     return {
         "taxonomy": taxonomy.name,
         "coverage": len(covered) / len(targets) if targets else 0.0,
@@ -109,3 +111,26 @@ def coverage(topic_counts: Counter, taxonomy: Taxonomy, min_rows: int = 1) -> di
         "missing": [t for t in targets if t not in present],
         "topic_rows": dict(Counter({t: topic_counts.get(t, 0) for t in taxonomy.names}).most_common()),
     }
+
+
+# ---- registration -----------------------------------------------------------------------
+
+
+def _topics(ctx: Context) -> dict[str, Any]:
+    topics, relevance = match_topics(ctx.cols[ctx.config.taxonomy.field], ctx.resource)
+    return {"topics": topics, "relevance": relevance}
+
+
+TOPICS = Signal(
+    name="topics",
+    label="taxonomy topics",
+    cost="moderate",
+    switch="taxonomy.enabled",
+    enabled=lambda config: config.taxonomy.enabled,
+    columns=lambda config: [pa.field("topics", pa.list_(pa.string())), pa.field("relevance", pa.float32())],
+    compute=_topics,
+    load=lambda config: load_taxonomy(config.taxonomy.path),
+    means=("relevance",),
+    summary="topics of a taxonomy matched in each row, and the share that are target topics",
+    extra_reserved=("topics", "relevance"),
+)

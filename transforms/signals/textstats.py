@@ -9,11 +9,17 @@ that occur more than once.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.transforms.arrow_bytes import utf8_buffer
+from winnow.transforms.signals.base import Context, Signal
+
+if TYPE_CHECKING:
+    from winnow.transforms.config import Config
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _ROW_SHIFT = np.uint64(44)  # keys: row (20 bits) | payload (44 bits)
@@ -165,3 +171,54 @@ def repetition_stats(texts: pa.Array) -> dict[str, np.ndarray]:
     dup5 = _per_row(np.add, rows, np.where(counts > 1, counts, 0), n)
     dup_5gram_frac = _safe_div(dup5, np.bincount(parents[s5], minlength=n))
     return {"dup_line_frac": dup_line_frac, "top_2gram_frac": top_2gram_frac, "dup_5gram_frac": dup_5gram_frac}
+
+
+# ---- registration -----------------------------------------------------------------------
+
+
+def _text_stats_columns(config: Config) -> list[pa.Field]:
+    fields = [pa.field("n_media", pa.int32())]
+    for role in ("instruction", "response"):
+        fields += [
+            pa.field(f"{role}_chars", pa.int64()),
+            pa.field(f"{role}_words", pa.int64()),
+            pa.field(f"{role}_non_alpha_frac", pa.float32()),
+        ]
+    return fields
+
+
+def _text_stats(ctx: Context) -> dict[str, object]:
+    out: dict[str, object] = {"n_media": pc.list_value_length(ctx.batch.column("media")).cast(pa.int32())}
+    for role in ("instruction", "response"):
+        stats = basic_stats(ctx.batch.column(role))
+        out[f"{role}_chars"] = stats["chars"]
+        out[f"{role}_words"] = stats["words"]
+        out[f"{role}_non_alpha_frac"] = stats["non_alpha_frac"]
+    return out
+
+
+TEXT_STATS = Signal(
+    name="text_stats",
+    label="text stats",
+    cost="cheap",
+    switch="always on",
+    enabled=lambda config: True,
+    columns=_text_stats_columns,
+    compute=_text_stats,
+    means=("response_non_alpha_frac",),
+    summary="size of each role and the share of non-letter characters",
+)
+
+REPETITION_COLUMNS = ("response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac")
+
+REPETITION = Signal(
+    name="repetition",
+    label="repetition",
+    cost="cheap",
+    switch="signals.repetition",
+    enabled=lambda config: config.signals.repetition,
+    columns=lambda config: [pa.field(name, pa.float32()) for name in REPETITION_COLUMNS],
+    compute=lambda ctx: {f"response_{k}": v for k, v in repetition_stats(ctx.batch.column("response")).items()},
+    means=REPETITION_COLUMNS,
+    summary="repeated lines, top 2-gram and repeated 5-grams of the response (Gopher)",
+)

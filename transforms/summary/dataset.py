@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from winnow.transforms.config import Config
 from winnow.transforms.dedup.params import DedupParams
 from winnow.transforms.io import files
 from winnow.transforms.signals.composite import dataset_quality
@@ -24,7 +25,7 @@ def write_summary(
     stats: list[shard_stats.ShardStats],
     output: str,
     rule_list: list[Rule],
-    config: dict[str, Any],
+    config: Config,
     dup_counts: dict[str, Any] | None = None,
     dedup_totals: dict[str, int] | None = None,
 ) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def write_summary(
     files.write_bytes(files.join(output, "summary", "shards.parquet"), sink.getvalue().to_pybytes())
     total = shard_stats.merge_all(stats)
     dataset = total.as_json({r.name: r.severity for r in rule_list}, {r.name: r.explain for r in rule_list})
-    if config["dedup"]["enabled"]:
+    if config.dedup.enabled:
         params = DedupParams.from_config(config)
         dataset["dedup"] = {
             "text": params.text,
@@ -56,15 +57,15 @@ def write_summary(
                           "unconverged_nodes", "reference_rows", "matched_reference")},
             **{k: int(v) for k, v in sorted((dedup_totals or {}).items())},
         }
-    if config["taxonomy"]["enabled"]:
-        tax = load_taxonomy(config["taxonomy"]["path"])
-        dataset["coverage"] = coverage(total.topics, tax, config["taxonomy"]["min_rows"])
+    if config.taxonomy.enabled:
+        tax = load_taxonomy(config.taxonomy.path)
+        dataset["coverage"] = coverage(total.topics, tax, config.taxonomy.min_rows)
         dataset["coverage"]["per_shard"] = {
-            s.shard: coverage(s.topics, tax, config["taxonomy"]["min_rows"])["coverage"]
+            s.shard: coverage(s.topics, tax, config.taxonomy.min_rows)["coverage"]
             for s in sorted(stats, key=lambda s: s.shard_index)
         }
-    if config["composite"]["enabled"]:
-        dataset["d_quality"] = dataset_quality(dataset, config["composite"]["dataset_weights"])
+    if config.composite.enabled:
+        dataset["d_quality"] = dataset_quality(dataset, config.composite.dataset_weights)
     dataset["shards"] = [
         {"shard": s.shard, "rows_read": s.rows_read, "rows_scored": s.rows_scored, "rows_rejected": s.rows_rejected}
         for s in sorted(stats, key=lambda s: s.shard_index)

@@ -18,6 +18,8 @@ from typing import Iterable
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from sacrebleu.metrics import BLEU
+from sacrebleu.metrics.helpers import extract_all_word_ngrams
 
 from winnow.transforms.arrow_bytes import mix64
 
@@ -121,9 +123,6 @@ def self_bleu(texts: list[str]) -> float | None:
     texts = [t for t in texts if t.strip()]
     if len(texts) < 2:
         return None
-    from sacrebleu.metrics import BLEU
-    from sacrebleu.metrics.helpers import extract_all_word_ngrams
-
     bleu = BLEU(effective_order=True)
     order = bleu.max_ngram_order
     grams, lens = [], []

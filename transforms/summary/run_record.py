@@ -17,11 +17,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from winnow.transforms.config import Config
 from winnow.transforms.dedup.params import DedupParams, write_signature_params
 from winnow.transforms.io import files
 from winnow.transforms.io.files import delete_tree, join
-
-RUN_RECORD, RUN_ERROR = "run.json", "run.error.json"
+from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, WORK_DIR
 
 
 class RunError(RuntimeError):
@@ -74,13 +74,12 @@ def versions() -> dict[str, str]:
     return out
 
 
-def finish_run(output: str, base: dict[str, Any]) -> dict[str, Any]:
+def finish_run(output: str, base: dict[str, Any], config: Config) -> dict[str, Any]:
     """Check the outputs, remove work files, write run.json (or run.error.json and raise).
 
     `base` is what the submitting process knew (start time, runner, config,
     inputs); the counts, versions and finish time are added here.
     """
-    config = base["config"]
     dataset, problems = verify_accounting(output)
     record = {
         "complete": not problems,
@@ -91,9 +90,9 @@ def finish_run(output: str, base: dict[str, Any]) -> dict[str, Any]:
         "rows_scored": dataset["rows_scored"],
         "rows_rejected": dataset["rows_rejected"],
     }
-    if config["dedup"]["enabled"]:
-        delete_tree(join(output, "_work"))
-        if config["dedup"]["export_signatures"]:
+    if config.dedup.enabled:
+        delete_tree(join(output, WORK_DIR))
+        if config.dedup.export_signatures:
             write_signature_params(output, DedupParams.from_config(config))
         else:
             delete_tree(join(output, "signatures"))

@@ -17,13 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasketches import kll_floats_sketch
 
-from winnow.transforms.summary import diversity
 from winnow.transforms.arrow_bytes import hex_u64
+from winnow.transforms.signals.registry import mean_columns
+from winnow.transforms.signals.safety import skew
+from winnow.transforms.summary import diversity
 
 SKETCHED = ("instruction_chars", "response_chars", "response_words", "n_turns")
-MEANS = ("response_non_alpha_frac", "response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac", "quality",
-         "quality_entropy", "relevance", "composite", "rouge_l_instruction", "bleu_instruction",
-         "response_token_entropy_norm", "rouge_l_reference", "bleu_reference")
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
 _KLL_K = 200
 
@@ -111,7 +110,7 @@ class ShardStats:
                 self.demographics[name] += int(pc.sum(scored.column(name)).as_py() or 0)
         if "topics" in scored.schema.names:
             self.topics.update(_counter(pc.list_flatten(scored.column("topics"))))
-        for name in MEANS:
+        for name in mean_columns():
             if name in scored.schema.names:
                 col = scored.column(name)
                 self.sums[name] += float(pc.sum(col).as_py() or 0.0)
@@ -147,7 +146,6 @@ class ShardStats:
 
     def safety_totals(self) -> dict[str, Any]:
         """Mentions of PII kinds, lexicons and demographic groups, and the demographic skew."""
-        from winnow.transforms.signals.safety import skew
 
         groups = {k[len("demographic_"):]: v for k, v in self.demographics.items() if k.startswith("demographic_")}
         return {
@@ -202,7 +200,7 @@ class ShardStats:
             "lang_counts": sorted(self.langs.items()),
             "topic_counts": sorted(self.topics.items()),
         }
-        for name in MEANS:
+        for name in mean_columns():
             n = self.counts.get(name, 0)
             row[f"mean_{name}"] = self.sums[name] / n if n else None
         for name in SKETCHED:
@@ -237,7 +235,7 @@ class ShardStats:
             "reject_reasons": dict(self.reject_reasons.most_common()),
             "formats": dict(self.formats.most_common()),
             "languages": dict(self.langs.most_common()),
-            "means": {name: row[f"mean_{name}"] for name in MEANS if row[f"mean_{name}"] is not None},
+            "means": {name: row[f"mean_{name}"] for name in mean_columns() if row[f"mean_{name}"] is not None},
             "quantiles": {
                 name: {f"p{int(q * 100)}": v for q, v in zip(QUANTILES, self.quantiles(name))} for name in SKETCHED
             },
