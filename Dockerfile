@@ -6,11 +6,13 @@
 FROM apache/beam_python3.11_sdk:2.77.0
 
 WORKDIR /opt/winnow
-COPY setup.py README.md ./
+COPY setup.py pyproject.toml README.md ./
 COPY transforms ./transforms
 COPY pipelines ./pipelines
 COPY configs ./configs
+# winnow/ holds the package root and links to the three folders above.
+COPY winnow ./winnow
 RUN pip install --no-cache-dir . \
-    && python -c "import transforms.models as m; m.load_fasttext('builtin')"
+    && python -c "from winnow.transforms.signals import fasttext_models as m; m.load_fasttext('builtin')"
 
 # The SDK image's entrypoint (/opt/apache/beam/boot) stays: runners start it.

@@ -9,12 +9,20 @@ import sys
 import textwrap
 from typing import Any
 
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability import flink_runner  # noqa: F401 - registers FlinkRunnerOptions
+
+from winnow.pipelines import score
+from winnow.pipelines.inspect import inspect_file
 from winnow.pipelines.storage_emulator import use_emulator_credentials
+from winnow.pipelines.train import train_quality
+from winnow.transforms import run_layout
 from winnow.transforms.config import Config, from_data, load_config
 from winnow.transforms.configfiles import ConfigError
-from winnow.transforms import run_layout
 from winnow.transforms.io.inputs import InputError
 from winnow.transforms.signals import registry
+from winnow.transforms.summary.run_record import RunError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SCORE_EPILOG = textwrap.dedent(
@@ -39,19 +47,20 @@ SCORE_EPILOG = textwrap.dedent(
 def score_epilog() -> str:
     """The examples, then the signals (from the registry) and the outputs (from the run layout)."""
     signals = "\n".join(textwrap.fill(line, 88, initial_indent="  ", subsequent_indent="      ") for line in registry.describe())
-    outputs = "\n".join(textwrap.fill(line, 88, initial_indent="  ", subsequent_indent="      ") for line in run_layout.describe())
-    return f"{SCORE_EPILOG}\nsignals [cost; config switch]:\n{signals}\n  rules: the rule packs in `rules:`, each flag explained\n" \
-           f"  near-duplicates [moderate; dedup.enabled]: MinHash LSH clusters, verified, one row kept per cluster\n" \
-           f"\noutputs in --output:\n{outputs}\n"
+    outputs = "\n".join(
+        textwrap.fill(line, 88, initial_indent="  ", subsequent_indent="      ") for line in run_layout.describe()
+    )
+    return (
+        f"{SCORE_EPILOG}\nsignals [cost; config switch]:\n{signals}\n  rules: the rule packs in `rules:`, each flag explained\n"
+        f"  near-duplicates [moderate; dedup.enabled]: MinHash LSH clusters, verified, one row kept per cluster\n"
+        f"\noutputs in --output:\n{outputs}\n"
+    )
 
 
 def _beam_option_parser() -> argparse.ArgumentParser:
     """A parser that knows every Beam option, runner-specific ones included."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-    from apache_beam.runners.portability import flink_runner  # noqa: F401 - registers FlinkRunnerOptions
-
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    seen: dict[str, type] = {}
+    seen: dict[str, Any] = {}
     stack = list(PipelineOptions.__subclasses__())
     while stack:
         cls = stack.pop()
@@ -59,7 +68,7 @@ def _beam_option_parser() -> argparse.ArgumentParser:
         seen.setdefault(f"{cls.__module__}.{cls.__qualname__}", cls)
     for cls in seen.values():
         try:
-            cls._add_argparse_args(parser)  # noqa: SLF001 - Beam's own registration hook
+            cls._add_argparse_args(parser)
         except argparse.ArgumentError:
             pass  # an option defined by two classes
     return parser
@@ -81,13 +90,21 @@ def _score_parser(sub: Any) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs, local or gs://")
     p.add_argument("--output", "-o", required=True, metavar="DIR", help="run directory, local or gs://")
     p.add_argument("--config", "-c", metavar="FILE", help="YAML config merged over configs/default.yaml")
-    p.add_argument("--format", choices=["alpaca", "sharegpt", "openai", "dolly", "completion", "selfinstruct", "text"],
-                   help="force one input format instead of detecting it per row")
+    p.add_argument(
+        "--format",
+        choices=["alpaca", "sharegpt", "openai", "dolly", "completion", "selfinstruct", "text"],
+        help="force one input format instead of detecting it per row",
+    )
     p.add_argument("--dry-run", action="store_true", help="show the plan (inputs, formats, signals) and stop")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output")
-    p.add_argument("--quality-model", metavar="MODEL", help="fastText quality model (from train-quality) for the `quality` column")
-    p.add_argument("--log_level", choices=LOG_LEVELS, help="show log messages from this level on, Apache Beam's "
-                   "worker messages included (default: winnow's warnings only)")
+    p.add_argument(
+        "--quality-model", metavar="MODEL", help="fastText quality model (from train-quality) for the `quality` column"
+    )
+    p.add_argument(
+        "--log_level",
+        choices=LOG_LEVELS,
+        help="show log messages from this level on, Apache Beam's worker messages included (default: winnow's warnings only)",
+    )
 
 
 def _inspect_parser(sub: Any) -> None:
@@ -122,18 +139,36 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--labeled", nargs="+", metavar="PATH", help="inputs whose rows carry a label field")
     p.add_argument("--label-field", metavar="NAME", help="with --labeled: the field holding the label")
     p.add_argument("--positive-value", default="true", help="with --labeled: the label value meaning good (default true)")
-    p.add_argument("--labeled-weight", type=int, default=1, metavar="N",
-                   help="with --labeled: repeat its rows N times in training, so a small labelled set is not drowned "
-                        "by --positive/--negative corpora (default 1; evaluation counts each row once)")
+    p.add_argument(
+        "--labeled-weight",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --labeled: repeat its rows N times in training, so a small labelled set is not drowned "
+        "by --positive/--negative corpora (default 1; evaluation counts each row once)",
+    )
     p.add_argument("--output", "-o", required=True, metavar="MODEL", help="where the model (.bin) goes")
-    p.add_argument("--text", default="conversation", choices=["conversation", "instruction", "response", "prompt_answer"],
-                   help="which text the model reads (default conversation)")
+    p.add_argument(
+        "--text",
+        default="conversation",
+        choices=["conversation", "instruction", "response", "prompt_answer"],
+        help="which text the model reads (default conversation)",
+    )
     p.add_argument("--max-chars", type=int, default=4000)
-    p.add_argument("--corrupted-negatives", type=float, default=0.0, metavar="FRACTION",
-                   help="add this many corrupted copies of good rows (per good row) as negatives")
-    p.add_argument("--cv", default="auto", metavar="K",
-                   help="K-fold cross-validation by content hash, then one model on all rows; 0 = one held-out split; "
-                        "auto (default) = 5 folds below 10,000 examples, else one split")
+    p.add_argument(
+        "--corrupted-negatives",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="add this many corrupted copies of good rows (per good row) as negatives",
+    )
+    p.add_argument(
+        "--cv",
+        default="auto",
+        metavar="K",
+        help="K-fold cross-validation by content hash, then one model on all rows; 0 = one held-out split; "
+        "auto (default) = 5 folds below 10,000 examples, else one split",
+    )
     p.add_argument("--holdout", type=float, default=0.2, help="held-out fraction without cross-validation (default 0.2)")
     p.add_argument("--epoch", type=int, default=25)
     p.add_argument("--lr", type=float, default=0.5)
@@ -141,8 +176,13 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--bucket", type=int, default=200_000, help="hashed word n-gram buckets (model size ~ bucket x dim x 4 bytes)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--autotune", type=int, default=0, metavar="SECONDS",
-                   help="let fastText tune hyper-parameters on the held-out split for this long instead (with --cv the folds reuse them)")
+    p.add_argument(
+        "--autotune",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="let fastText tune hyper-parameters on the held-out split for this long instead (with --cv the folds reuse them)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,15 +211,10 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from winnow.pipelines import score
-
     started = dt.datetime.now(dt.timezone.utc)
     unknown = unknown_beam_flags(beam_args)
     if unknown:
         raise ConfigError(f"unknown option(s) {' '.join(unknown)}: not a winnow option nor an Apache Beam pipeline option")
-    from apache_beam.io.filesystems import FileSystems
-    from apache_beam.options.pipeline_options import PipelineOptions
-
     # The driver's own reads and writes (plan, output checks, accounting) get the run's GCS options too.
     FileSystems.set_options(PipelineOptions(beam_args))
     config = _config(args)
@@ -201,8 +236,6 @@ def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from winnow.pipelines.inspect import inspect_file
-
     inspect_file(args.file, args.n, _config(args))
     return 0
 
@@ -224,21 +257,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "score":
             return cmd_score(args, rest)
         if args.command == "train-quality":
-            from winnow.pipelines.train import train_quality
-
             train_quality(args)
             return 0
         return cmd_inspect(args)
     except (ConfigError, InputError) as e:
         print(f"winnow: error: {e}", file=sys.stderr)
         return 2
-    except Exception as e:  # noqa: BLE001 - RunError and friends: one clear line, no traceback wall
-        from winnow.pipelines.score import RunError
-
-        if isinstance(e, RunError):
-            print(f"winnow: error: {e}", file=sys.stderr)
-            return 1
-        raise
+    except RunError as e:  # one clear line, no traceback wall
+        print(f"winnow: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

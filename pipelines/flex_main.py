@@ -39,7 +39,7 @@ def template_parser() -> argparse.ArgumentParser:
 
 def template_parameters() -> dict[str, bool]:
     """Parameter name -> required, as template_parser defines them."""
-    return {a.dest: a.required for a in template_parser()._actions if a.option_strings and a.dest != "help"}  # noqa: SLF001
+    return {a.dest: a.required for a in template_parser()._actions if a.option_strings and a.dest != "help"}
 
 
 def score_argv(argv: list[str]) -> list[str]:

@@ -48,8 +48,11 @@ def inspect_file(path: str, n: int, config: Config, out: TextIO | None = None) -
             print(f"     system: {_short(r['system'])}", file=out)
         print(f"  instruction: {_short(r['instruction'], 100)}", file=out)
         print(f"  response:    {_short(r['response'], 100)}", file=out)
-        stats = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
-                 if k.endswith(("_chars", "_words", "_frac", "_score")) or k.startswith("lang")}
+        stats = {
+            k: (round(v, 3) if isinstance(v, float) else v)
+            for k, v in r.items()
+            if k.endswith(("_chars", "_words", "_frac", "_score")) or k.startswith("lang")
+        }
         print(f"  signals: {stats}", file=out)
         if r["flags"]:
             for name in r["flags"]:

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -34,7 +35,6 @@ from winnow.transforms.signals.fasttext_models import load_fasttext
 from winnow.transforms.signals.rules import Rule, load_rules
 from winnow.transforms.signals.scorer import check_rules_against_signals, scored_schema
 from winnow.transforms.summary.run_record import RunError
-
 
 # Below this many input bytes a local run stays in one process (README, Quick start, has the timing).
 SMALL_INPUT_BYTES = 4 << 20
@@ -67,7 +67,7 @@ def check_classifiers(config: Config) -> None:
     for spec in specs_from_config(config):
         try:
             model = load_fasttext(spec.model)
-        except Exception as e:  # noqa: BLE001 - missing file, not a fastText model, ...
+        except Exception as e:
             raise ConfigError(f"config key classifiers.{spec.name}.model: cannot load {spec.model!r}: {e}") from e
         prefix = len(model.f.getArgs().label)
         labels = [lab[prefix:] for lab in model.f.getLabels("replace")[0]]
@@ -114,7 +114,7 @@ def make_plan(inputs: list[str], output: str, config: Config, runner: str, detec
     return plan
 
 
-def print_plan(plan: Plan, beam_args: list[str] = (), out: TextIO | None = None) -> None:
+def print_plan(plan: Plan, beam_args: Sequence[str] = (), out: TextIO | None = None) -> None:
     out = out or sys.stderr
     runner = plan.runner
     local = [a for a in local_parallelism(plan, list(beam_args)) if a.startswith("--direct_")]
@@ -178,8 +178,12 @@ def is_small(plan: Plan) -> bool:
 
 def runs_in_process(plan: Plan, beam_args: list[str]) -> bool:
     """A local run of small inputs with no worker flags: the whole job in this process."""
-    return (plan.runner in ("DirectRunner", "direct") and is_small(plan)
-            and not has_flag(beam_args, "--direct_num_workers") and not has_flag(beam_args, "--direct_running_mode"))
+    return (
+        plan.runner in ("DirectRunner", "direct")
+        and is_small(plan)
+        and not has_flag(beam_args, "--direct_num_workers")
+        and not has_flag(beam_args, "--direct_running_mode")
+    )
 
 
 def local_parallelism(plan: Plan, beam_args: list[str]) -> list[str]:
@@ -217,15 +221,19 @@ def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) ->
     schema = scored_schema(plan.config)
     try:
         with beam.Pipeline(options=options) as p:
-            _ = p | "Score" >> ScoreCorpus(plan.shards, plan.config, plan.rules, plan.output, schema, base, one_worker=runs_in_process(plan, beam_args))
+            _ = p | "Score" >> ScoreCorpus(
+                plan.shards, plan.config, plan.rules, plan.output, schema, base, one_worker=runs_in_process(plan, beam_args)
+            )
     except Exception as e:
         if files.exists(files.join(plan.output, RUN_ERROR)):  # the job's own accounting failed: say what it found
             problems = json.loads(files.read_bytes(files.join(plan.output, RUN_ERROR)))["problems"]
             raise RunError("rows are unaccounted for: " + "; ".join(problems)) from e
         raise
     if has_flag(beam_args, "--template_location"):
-        print("winnow: job graph written for a template launch; the job writes run.json when it has accounted for "
-              "every row", file=sys.stderr)
+        print(
+            "winnow: job graph written for a template launch; the job writes run.json when it has accounted for every row",
+            file=sys.stderr,
+        )
         return None
     record = json.loads(files.read_bytes(files.join(plan.output, RUN_RECORD)))
     record["dataset"] = json.loads(files.read_bytes(files.join(plan.output, "summary", "dataset.json")))
@@ -252,7 +260,10 @@ def print_report(record: dict[str, Any], output: str, config: Config, out: TextI
     out = out or sys.stdout
     ds = record["dataset"]
     print(f"rows read {ds['rows_read']:,}   scored {ds['rows_scored']:,}   rejected {ds['rows_rejected']:,}", file=out)
-    print(f"flagged (warn or drop) {ds['rows_flagged']:,} = {ds['error_rate']:.1%} of scored rows; drop {ds['drop_rate']:.1%}", file=out)
+    print(
+        f"flagged (warn or drop) {ds['rows_flagged']:,} = {ds['error_rate']:.1%} of scored rows; drop {ds['drop_rate']:.1%}",
+        file=out,
+    )
     fired = [r for r in ds["rules"] if r["rows"]]
     if fired:
         print("top rules:", file=out)

@@ -20,8 +20,9 @@ import os
 import random
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -52,8 +53,9 @@ class Example:
         return self.group or self.content_hash
 
 
-def read_examples(paths: list[str], label: str | None, text: str, max_chars: int, label_field: str | None = None,
-                  positive_value: str = "true") -> tuple[list[Example], int]:
+def read_examples(
+    paths: list[str], label: str | None, text: str, max_chars: int, label_field: str | None = None, positive_value: str = "true"
+) -> tuple[list[Example], int]:
     """Examples from inputs; with label_field the label comes from each row's field (in meta).
 
     Returns (examples, rows skipped because they could not be read or had no label).
@@ -82,7 +84,7 @@ def read_examples(paths: list[str], label: str | None, text: str, max_chars: int
                         continue
                     row_label = POSITIVE if str(value).lower() == positive_value.lower() else NEGATIVE
                 else:
-                    row_label = label
+                    row_label = label or NEGATIVE
                 out.append(Example(t, row_label, shard.name, h))
     return out, skipped
 
@@ -120,7 +122,8 @@ def _hash_bucket(key: str, n: int) -> int:
 
 def split(examples: list[Example], holdout: float) -> tuple[list[Example], list[Example]]:
     """Deterministic train/held-out split by content hash (copies, and corrupted copies, stay on one side)."""
-    train, test = [], []
+    train: list[Example] = []
+    test: list[Example] = []
     for e in examples:
         (test if _hash_bucket(e.split_key, 1000) < holdout * 1000 else train).append(e)
     return train, test
@@ -203,8 +206,13 @@ def cross_validate(examples: list[Example], folds: int, fit: Callable[[list[Exam
     pooled["cv"] = {
         "folds": folds,
         **{name: _spread([m[name] for m in per_fold]) for name in ("roc_auc", "precision", "recall", "accuracy")},
-        "by_source": {src: {name: _spread([m["by_source"][src][name] for m in per_fold if src in m.get("by_source", {})])
-                            for name in ("roc_auc", "precision", "recall")} for src in sources},
+        "by_source": {
+            src: {
+                name: _spread([m["by_source"][src][name] for m in per_fold if src in m.get("by_source", {})])
+                for name in ("roc_auc", "precision", "recall")
+            }
+            for src in sources
+        },
     }
     return pooled
 
@@ -212,8 +220,11 @@ def cross_validate(examples: list[Example], folds: int, fit: Callable[[list[Exam
 def _spread(values: list[float]) -> dict[str, Any]:
     """Mean and sample sd over folds (folds where the value is undefined are left out)."""
     v = np.array([x for x in values if not np.isnan(x)], dtype=np.float64)
-    return {"mean": float(v.mean()) if len(v) else float("nan"), "sd": float(v.std(ddof=1)) if len(v) > 1 else float("nan"),
-            "folds": [round(float(x), 4) for x in values]}
+    return {
+        "mean": float(v.mean()) if len(v) else float("nan"),
+        "sd": float(v.std(ddof=1)) if len(v) > 1 else float("nan"),
+        "folds": [round(float(x), 4) for x in values],
+    }
 
 
 def _metrics(p_good: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -224,7 +235,7 @@ def _metrics(p_good: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         "recall": tp / (tp + fn) if tp + fn else 0.0,
         "accuracy": float((pred == truth).mean()) if len(truth) else 0.0,
         "roc_auc": roc_auc(p_good, truth),
-        "held_out": int(len(truth)),
+        "held_out": len(truth),
     }
 
 
@@ -261,10 +272,23 @@ def autotune_fasttext(train: list[Example], valid: list[Example], seconds: int, 
         train_path, valid_path = os.path.join(tmp, "train.txt"), os.path.join(tmp, "valid.txt")
         _write_fasttext(train_path, rows)
         _write_fasttext(valid_path, valid)
-        model = fasttext.train_supervised(input=train_path, autotuneValidationFile=valid_path, autotuneDuration=seconds, verbose=0)
+        model = fasttext.train_supervised(
+            input=train_path, autotuneValidationFile=valid_path, autotuneDuration=seconds, verbose=0
+        )
     a = model.f.getArgs()
-    params = {"epoch": a.epoch, "lr": a.lr, "wordNgrams": a.wordNgrams, "dim": a.dim, "minCount": a.minCount,
-              "minn": a.minn, "maxn": a.maxn, "bucket": a.bucket, "loss": a.loss.name, "thread": 1, "seed": seed}
+    params = {
+        "epoch": a.epoch,
+        "lr": a.lr,
+        "wordNgrams": a.wordNgrams,
+        "dim": a.dim,
+        "minCount": a.minCount,
+        "minn": a.minn,
+        "maxn": a.maxn,
+        "bucket": a.bucket,
+        "loss": a.loss.name,
+        "thread": 1,
+        "seed": seed,
+    }
     return model, params
 
 
@@ -298,8 +322,17 @@ def train_quality(args: Any, out: TextIO | None = None) -> dict[str, Any]:
         raise ConfigError(f"training needs rows of both labels; got {counts} (use --positive and --negative, or --labeled)")
     folds = cv_folds(args.cv, len(examples))
     # bucket bounds the n-gram table: fastText's default (2M x dim floats) makes 512 MB models.
-    params = {"epoch": args.epoch, "lr": args.lr, "wordNgrams": args.word_ngrams, "dim": args.dim, "minCount": 1,
-              "bucket": args.bucket, "loss": "softmax", "thread": 1, "seed": args.seed}
+    params = {
+        "epoch": args.epoch,
+        "lr": args.lr,
+        "wordNgrams": args.word_ngrams,
+        "dim": args.dim,
+        "minCount": 1,
+        "bucket": args.bucket,
+        "loss": "softmax",
+        "thread": 1,
+        "seed": args.seed,
+    }
     train, test = split(examples, args.holdout)
     tuned = None
     if args.autotune:
@@ -311,13 +344,19 @@ def train_quality(args: Any, out: TextIO | None = None) -> dict[str, Any]:
         return fit_fasttext(rows, fit_params, args.seed)
 
     if folds:
-        print(f"train-quality: {len(examples):,} examples {counts}, {folds}-fold cross-validation, "
-              f"then one model on all of them; {skipped:,} rows skipped", file=out)
+        print(
+            f"train-quality: {len(examples):,} examples {counts}, {folds}-fold cross-validation, "
+            f"then one model on all of them; {skipped:,} rows skipped",
+            file=out,
+        )
         metrics = cross_validate(examples, folds, fit)
         train, test = examples, []
         model = fit(examples)
     else:
-        print(f"train-quality: {len(examples):,} examples {counts}, {len(train):,} train / {len(test):,} held out; {skipped:,} rows skipped", file=out)
+        print(
+            f"train-quality: {len(examples):,} examples {counts}, {len(train):,} train / {len(test):,} held out; {skipped:,} rows skipped",
+            file=out,
+        )
         model = tuned or fit(train)
         metrics = evaluate(model, test)
     model.save_model(args.output)
@@ -329,10 +368,18 @@ def train_quality(args: Any, out: TextIO | None = None) -> dict[str, Any]:
         "text": args.text,
         "max_chars": args.max_chars,
         "data": {
-            "positive": args.positive or [], "negative": args.negative or [], "labeled": args.labeled or [],
-            "label_field": args.label_field, "positive_value": args.positive_value,
-            "corrupted_negatives": args.corrupted_negatives, "labeled_weight": args.labeled_weight, "examples": counts, "skipped_rows": skipped,
-            "train": len(train), "held_out": len(test), "holdout_fraction": 0.0 if folds else args.holdout,
+            "positive": args.positive or [],
+            "negative": args.negative or [],
+            "labeled": args.labeled or [],
+            "label_field": args.label_field,
+            "positive_value": args.positive_value,
+            "corrupted_negatives": args.corrupted_negatives,
+            "labeled_weight": args.labeled_weight,
+            "examples": counts,
+            "skipped_rows": skipped,
+            "train": len(train),
+            "held_out": len(test),
+            "holdout_fraction": 0.0 if folds else args.holdout,
             "cv_folds": folds,
         },
         "hyperparameters": params,
@@ -353,15 +400,21 @@ def metrics_lines(metrics: dict[str, Any]) -> list[str]:
     lines = []
     if cv:
         r = cv["roc_auc"]
-        lines.append(f"cross-validation ({cv['folds']} folds): ROC-AUC {r['mean']:.3f} ± {r['sd']:.3f}, "
-                     f"precision {cv['precision']['mean']:.3f}, recall {cv['recall']['mean']:.3f} (mean ± sd over folds)")
+        lines.append(
+            f"cross-validation ({cv['folds']} folds): ROC-AUC {r['mean']:.3f} ± {r['sd']:.3f}, "
+            f"precision {cv['precision']['mean']:.3f}, recall {cv['recall']['mean']:.3f} (mean ± sd over folds)"
+        )
     head = "out of fold" if cv else "held out"
-    lines.append(f"{head}: precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}, "
-                 f"accuracy {metrics['accuracy']:.3f}, ROC-AUC {metrics['roc_auc']:.3f} on {metrics['held_out']:,} rows")
+    lines.append(
+        f"{head}: precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}, "
+        f"accuracy {metrics['accuracy']:.3f}, ROC-AUC {metrics['roc_auc']:.3f} on {metrics['held_out']:,} rows"
+    )
     for src, m in metrics.get("by_source", {}).items():
         spread = cv["by_source"].get(src, {}).get("roc_auc") if cv else None
         folds = f"ROC-AUC {spread['mean']:.3f} ± {spread['sd']:.3f} over folds, " if spread else ""
-        lines.append(f"  {src}: {folds}ROC-AUC {m['roc_auc']:.3f}, precision {m['precision']:.3f}, recall {m['recall']:.3f} on {m['held_out']:,} rows")
+        lines.append(
+            f"  {src}: {folds}ROC-AUC {m['roc_auc']:.3f}, precision {m['precision']:.3f}, recall {m['recall']:.3f} on {m['held_out']:,} rows"
+        )
     if metrics.get("mean_quality"):
         lines.append("mean quality: " + ", ".join(f"{src} {q:.3f}" for src, q in metrics["mean_quality"].items()))
     return lines

@@ -34,7 +34,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from typing import Any, Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data"))
@@ -143,12 +144,14 @@ def build_dedup_corpus(
         rate = EDIT_RATES[k % len(EDIT_RATES)]
         s = base[src]
         cid = f"c{k}"
-        copies.append({
-            "id": cid,
-            "instruction": edit_words(s["instruction"], rate, rng, vocab),
-            "input": "",
-            "output": edit_words(s["output"], rate, rng, vocab),
-        })
+        copies.append(
+            {
+                "id": cid,
+                "instruction": edit_words(s["instruction"], rate, rng, vocab),
+                "input": "",
+                "output": edit_words(s["output"], rate, rng, vocab),
+            }
+        )
         truth[cid] = (s["id"], rate)
     allrows = base + copies
     rng.shuffle(allrows)
@@ -193,7 +196,7 @@ def score_clusters(cluster_of: dict[str, Any], truth: dict[str, tuple[str, float
 # ---- running ----------------------------------------------------------------
 
 
-def run_tree(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+def run_tree(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run a command; wall seconds and peak RSS (MiB) of the driver, the largest child, and the tree."""
     import psutil
 
@@ -223,7 +226,7 @@ def run_tree(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, flo
     return {"seconds": secs, "driver_mb": driver * mb, "worker_mb": worker * mb, "tree_mb": tree * mb, "stdout": out}
 
 
-def winnow_cmd(corpus: str, out: str, config: str | None, flags: list[str] = ()) -> list[str]:
+def winnow_cmd(corpus: str, out: str, config: str | None, flags: Sequence[str] = ()) -> list[str]:
     exe = os.path.join(os.path.dirname(sys.executable), "winnow")
     cmd = [exe, "score", corpus, "--output", out, "--overwrite", *flags]
     return cmd + (["--config", config] if config else [])
@@ -273,7 +276,7 @@ def section_scoring(real, rows: int, workdir: str) -> None:
     config = load_config()
     fm = FieldMap.from_config(config)
     scorer = Scorer(config, load_rules(config.rules))
-    scorer._lid_model()  # loaded outside the timed loop, as a worker's setup does
+    scorer.load_models()  # outside the timed loop, as a worker's setup does
     signer = Signer(DedupParams.from_config(config))
     shards, _ = match_inputs([corpus])
     timing: dict[str, float] = defaultdict(float)
@@ -299,7 +302,12 @@ def section_scoring(real, rows: int, workdir: str) -> None:
             n += len(raw)
     writer.close()
     os.unlink(sink.name)
-    stages = list(timing.items())[:2] + list(scorer.timings.items()) + list(signer.timings.items()) + [("write Parquet", timing["write Parquet"])]
+    stages = (
+        list(timing.items())[:2]
+        + list(scorer.timings.items())
+        + list(signer.timings.items())
+        + [("write Parquet", timing["write Parquet"])]
+    )
     total = sum(s for _, s in stages)
     print(f"\n## scoring: {n:,} rows\n\nper stage (pure functions, one thread)")
     print(f"{'stage':<22}{'seconds':>9}{'rows/s':>12}{'share':>8}")
@@ -346,11 +354,15 @@ def section_scoring(real, rows: int, workdir: str) -> None:
         results[label] = r["seconds"]
         print(f"{label:<44}{r['seconds']:>9.1f}{n / r['seconds']:>10,.0f}{r['driver_mb']:>12,.0f}{r['worker_mb']:>12,.0f}")
     labels = list(results)
-    print(f"speedup of the default (2 processes) over 1 worker: scoring {results[labels[1]] / results[labels[2]]:.2f}x, "
-          f"with dedup {results[labels[3]] / results[labels[4]]:.2f}x, one file read in parts {results[labels[5]] / results[labels[6]]:.2f}x")
+    print(
+        f"speedup of the default (2 processes) over 1 worker: scoring {results[labels[1]] / results[labels[2]]:.2f}x, "
+        f"with dedup {results[labels[3]] / results[labels[4]]:.2f}x, one file read in parts {results[labels[5]] / results[labels[6]]:.2f}x"
+    )
 
 
-def run_datatrove(corpus: str, out: str, n_grams: int, buckets: int, per_bucket: int, tasks: int = 2) -> tuple[float, dict[str, Any]]:
+def run_datatrove(
+    corpus: str, out: str, n_grams: int, buckets: int, per_bucket: int, tasks: int = 2
+) -> tuple[float, dict[str, Any]]:
     """datatrove's 4-stage MinHash dedup on the same rows; returns (seconds, id -> cluster)."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
@@ -365,31 +377,45 @@ def run_datatrove(corpus: str, out: str, n_grams: int, buckets: int, per_bucket:
     from datatrove.utils.hashing import HashConfig
 
     shutil.rmtree(out, ignore_errors=True)
-    cfg = MinhashConfig(n_grams=n_grams, num_buckets=buckets, hashes_per_bucket=per_bucket, hash_config=HashConfig(precision=64, hash_fc="sha1"))
+    cfg = MinhashConfig(
+        n_grams=n_grams, num_buckets=buckets, hashes_per_bucket=per_bucket, hash_config=HashConfig(precision=64, hash_fc="sha1")
+    )
     logs = os.path.join(out, "logs")
     t = time.perf_counter()
     LocalPipelineExecutor(
         pipeline=[JsonlReader(corpus), MinhashDedupSignature(output_folder=f"{out}/sigs", config=cfg)],
-        tasks=tasks, workers=tasks, logging_dir=f"{logs}/1",
+        tasks=tasks,
+        workers=tasks,
+        logging_dir=f"{logs}/1",
     ).run()
     LocalPipelineExecutor(
         pipeline=[MinhashDedupBuckets(input_folder=f"{out}/sigs", output_folder=f"{out}/buckets", config=cfg)],
-        tasks=cfg.num_buckets, workers=tasks, logging_dir=f"{logs}/2",
+        tasks=cfg.num_buckets,
+        workers=tasks,
+        logging_dir=f"{logs}/2",
     ).run()
     LocalPipelineExecutor(
-        pipeline=[MinhashDedupCluster(input_folder=f"{out}/buckets", output_folder=f"{out}/remove_ids", config=cfg, save_cluster_id=True)],
-        tasks=1, logging_dir=f"{logs}/3",
+        pipeline=[
+            MinhashDedupCluster(
+                input_folder=f"{out}/buckets", output_folder=f"{out}/remove_ids", config=cfg, save_cluster_id=True
+            )
+        ],
+        tasks=1,
+        logging_dir=f"{logs}/3",
     ).run()
     LocalPipelineExecutor(
         pipeline=[
             JsonlReader(corpus),
             MinhashDedupFilter(
-                input_folder=f"{out}/remove_ids", load_cluster_ids=True,
+                input_folder=f"{out}/remove_ids",
+                load_cluster_ids=True,
                 exclusion_writer=JsonlWriter(f"{out}/removed", compression=None),
             ),
             JsonlWriter(f"{out}/kept", compression=None),
         ],
-        tasks=tasks, workers=tasks, logging_dir=f"{logs}/4",
+        tasks=tasks,
+        workers=tasks,
+        logging_dir=f"{logs}/4",
     ).run()
     secs = time.perf_counter() - t
     clusters = {}
@@ -421,11 +447,17 @@ def section_dedup(real, rows: int, workdir: str, copies_per_rate: int) -> None:
         dd = json.load(f)["dedup"]
     dedup_secs = max(full["seconds"] - base["seconds"], 1e-9)
     q = score_clusters(read_clusters(out), truth)
-    print(f"LSH {dd['bands']} bands x {dd['rows']} rows, threshold {dd['threshold']}, verify {dd['verify']} >= "
-          f"{dd['verify_threshold']}; {dd['candidate_pairs']:,} candidate pairs, {dd['verified_pairs']:,} verified")
+    print(
+        f"LSH {dd['bands']} bands x {dd['rows']} rows, threshold {dd['threshold']}, verify {dd['verify']} >= "
+        f"{dd['verify_threshold']}; {dd['candidate_pairs']:,} candidate pairs, {dd['verified_pairs']:,} verified"
+    )
     print(f"\n{'run':<44}{'seconds':>9}{'rows/s':>10}{'driver MiB':>12}{'worker MiB':>12}")
-    print(f"{'winnow, dedup switched off (read+normalize)':<44}{base['seconds']:>9.1f}{n / base['seconds']:>10,.0f}{base['driver_mb']:>12,.0f}{base['worker_mb']:>12,.0f}")
-    print(f"{'winnow, dedup on (whole run)':<44}{full['seconds']:>9.1f}{n / full['seconds']:>10,.0f}{full['driver_mb']:>12,.0f}{full['worker_mb']:>12,.0f}")
+    print(
+        f"{'winnow, dedup switched off (read+normalize)':<44}{base['seconds']:>9.1f}{n / base['seconds']:>10,.0f}{base['driver_mb']:>12,.0f}{base['worker_mb']:>12,.0f}"
+    )
+    print(
+        f"{'winnow, dedup on (whole run)':<44}{full['seconds']:>9.1f}{n / full['seconds']:>10,.0f}{full['driver_mb']:>12,.0f}{full['worker_mb']:>12,.0f}"
+    )
     print(f"{'winnow dedup stages (difference)':<44}{dedup_secs:>9.1f}{n / dedup_secs:>10,.0f}")
     results = {"winnow (whole run)": (full["seconds"], q)}
     try:
@@ -447,8 +479,10 @@ def section_dedup(real, rows: int, workdir: str, copies_per_rate: int) -> None:
     f1_upto10 = {label: min(qq[r]["f1"] for r in EDIT_RATES if r <= 0.10) for label, (_, qq) in results.items()}
     for label, (secs, _) in results.items():
         if label.startswith("datatrove"):
-            print(f"winnow whole run vs {label}: {secs / full['seconds']:.2f}x the rows/s; "
-                  f"worst F1 up to 10 % edits {f1_upto10['winnow (whole run)']:.3f} vs {f1_upto10[label]:.3f}")
+            print(
+                f"winnow whole run vs {label}: {secs / full['seconds']:.2f}x the rows/s; "
+                f"worst F1 up to 10 % edits {f1_upto10['winnow (whole run)']:.3f} vs {f1_upto10[label]:.3f}"
+            )
 
 
 def section_memory(real, workdir: str, sizes: tuple[int, ...]) -> None:
@@ -458,7 +492,9 @@ def section_memory(real, workdir: str, sizes: tuple[int, ...]) -> None:
     for rows in sizes:
         wdir, _, _ = build_dedup_corpus(real, rows, workdir, f"mem{rows}", max(100, rows // 200), shards=0)
         r = run_tree(winnow_cmd(wdir, os.path.join(workdir, f"out-mem{rows}"), only))
-        print(f"{rows:>10,}{r['seconds']:>9.1f}{rows / r['seconds']:>10,.0f}{r['driver_mb']:>10,.0f}{r['worker_mb']:>16,.0f}{r['tree_mb']:>15,.0f}")
+        print(
+            f"{rows:>10,}{r['seconds']:>9.1f}{rows / r['seconds']:>10,.0f}{r['driver_mb']:>10,.0f}{r['worker_mb']:>16,.0f}{r['tree_mb']:>15,.0f}"
+        )
         shutil.rmtree(os.path.join(workdir, f"mem{rows}"), ignore_errors=True)
 
 

@@ -21,7 +21,16 @@ import json
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from winnow.transforms.configfiles import ConfigError, packaged_text, parse_yaml, read_yaml
 from winnow.transforms.signals import registry
@@ -29,9 +38,12 @@ from winnow.transforms.signals import registry
 FORMATS = ("auto", "alpaca", "sharegpt", "openai", "dolly", "completion", "selfinstruct", "text")
 CANONICAL_ROLES = ("user", "assistant", "system", "tool", "tool_call")
 SEVERITIES = ("info", "warn", "drop")
+COMPONENT_TERMS = ("quality", "relevance", "clarity", "originality")  # signals.composite.COMPONENTS
+DATASET_TERMS = ("diversity", "relevance", "clarity", "quality")
 # Keys whose values are free-form mappings: a user's value replaces the default whole.
 _OPEN_MAPPINGS = {("input", "roles"), ("classifiers",), ("safety", "lexicons"), ("safety", "demographics")}
 
+_STRICT = ConfigDict(strict=True)
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -86,14 +98,13 @@ class SignalsConfig(Section):
             if option is None:
                 known = sorted(set(type(self).model_fields) | set(registry.option_names()))
                 raise ValueError(_unknown_key_message(("signals", key), known))
-            self.__dict__[key] = option.model_validate(value) if isinstance(option, type) and issubclass(option, BaseModel) else _strict(option, value)
+            try:
+                is_model = isinstance(option, type) and issubclass(option, BaseModel)
+                adapter = TypeAdapter(option) if is_model else TypeAdapter(option, config=_STRICT)
+                self.__dict__[key] = adapter.validate_python(value)
+            except ValidationError as e:
+                raise ValueError(f"signals.{key}: {_hint(e.errors()[0])}, got {value!r}") from None
         return self
-
-
-def _strict(kind: Any, value: Any) -> Any:
-    if kind is bool and not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
 
 
 class DedupConfig(Section):
@@ -123,7 +134,9 @@ class DedupConfig(Section):
         allowed = ("quality", "response_chars", "instruction_chars", "n_turns", "id", "key")
         bad = [k for k in keep if k.lstrip("-+") not in allowed]
         if bad:
-            raise ValueError(f"must be a list of attributes, each optionally prefixed with '-' (largest first): {', '.join(allowed)}; got {bad}")
+            raise ValueError(
+                f"must be a list of attributes, each optionally prefixed with '-' (largest first): {', '.join(allowed)}; got {bad}"
+            )
         return keep
 
     @model_validator(mode="after")
@@ -131,7 +144,9 @@ class DedupConfig(Section):
         if (self.bands == 0) != (self.rows == 0):
             raise ValueError("dedup.bands: set both bands and rows, or neither (0 = from threshold)")
         if self.bands * self.rows > self.num_perm:
-            raise ValueError(f"dedup.bands: bands x rows = {self.bands * self.rows} must not exceed dedup.num_perm = {self.num_perm}")
+            raise ValueError(
+                f"dedup.bands: bands x rows = {self.bands * self.rows} must not exceed dedup.num_perm = {self.num_perm}"
+            )
         return self
 
 
@@ -184,9 +199,18 @@ class SafetyConfig(Section):
 
 class CompositeConfig(Section):
     enabled: Flag
-    weights: dict[Literal["quality", "relevance", "clarity", "originality"], Annotated[float, Field(ge=0)]]
+    weights: dict[str, Annotated[float, Field(ge=0)]]
     warn_factor: Fraction
-    dataset_weights: dict[Literal["diversity", "relevance", "clarity", "quality"], Annotated[float, Field(ge=0)]]
+    dataset_weights: dict[str, Annotated[float, Field(ge=0)]]
+
+    @field_validator("weights", "dataset_weights")
+    @classmethod
+    def _known_terms(cls, weights: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        allowed = COMPONENT_TERMS if info.field_name == "weights" else DATASET_TERMS
+        unknown = sorted(set(weights) - set(allowed))
+        if unknown:
+            raise ValueError(f"must map some of {', '.join(allowed)} to weights >= 0; unknown {unknown}")
+        return weights
 
 
 class CascadeConfig(Section):
@@ -303,7 +327,7 @@ def _unknown_key_message(where: Sequence[str], known: Sequence[str]) -> str:
 def _section_model(path: Sequence[str | int]) -> type[BaseModel] | None:
     model: Any = Config
     for part in path:
-        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        field = model.model_fields.get(str(part)) if isinstance(model, type) and issubclass(model, BaseModel) else None
         if field is None:
             return None
         model = field.annotation
@@ -324,6 +348,11 @@ def _message(error: Any, data: dict[str, Any]) -> str:
         return f"config key {where}: must be one of {error['ctx']['expected']}, got {got!r}"
     if error["type"] == "value_error":
         text = str(error["ctx"]["error"])
-        return text if text.startswith(("unknown config key", "dedup.")) else f"config key {where}: {text}"
-    hint = _TYPE_HINTS.get(error["type"], error["msg"].lower())
-    return f"config key {where}: {hint}, got {got!r}"
+        if text.startswith("unknown config key"):
+            return text
+        return f"config key {text}" if text.startswith(where + ".") else f"config key {where}: {text}"
+    return f"config key {where}: {_hint(error)}, got {got!r}"
+
+
+def _hint(error: Any) -> str:
+    return _TYPE_HINTS.get(error["type"], error["msg"].lower().replace("input should be", "must be"))

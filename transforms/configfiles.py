@@ -35,7 +35,7 @@ def read_yaml(path: str) -> dict[str, Any]:
     """Read a YAML mapping from a local or remote (gs://) path, safely."""
     try:
         text = files.read_bytes(path).decode("utf-8")
-    except Exception as e:  # noqa: BLE001 - any I/O failure is a config failure here
+    except Exception as e:
         raise ConfigError(f"cannot read config file {path}: {e}") from e
     return parse_yaml(text, path)
 

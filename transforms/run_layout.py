@@ -32,12 +32,18 @@ class Output:
 OUTPUTS = (
     Output("records/part-*.parquet", "one row per scored input row: id, shard, row, text, signal columns, flags, severity"),
     Output("rejected/part-*.parquet", "rows that could not be read or mapped: shard, row, reason, raw"),
-    Output("duplicates/part-*.parquet", "members of near-duplicate clusters: cluster_id, cluster_size, keep, kept_id",
-           lambda config: config.dedup.enabled),
+    Output(
+        "duplicates/part-*.parquet",
+        "members of near-duplicate clusters: cluster_id, cluster_size, keep, kept_id",
+        lambda config: config.dedup.enabled,
+    ),
     Output("summary/shards.parquet", "statistics per input file (mergeable sketches)"),
     Output("summary/dataset.json", "the same merged over the dataset, with every rule's explanation"),
-    Output("signatures/", "MinHash signatures and params.json, for later runs (dedup.export_signatures)",
-           lambda config: config.dedup.enabled and config.dedup.export_signatures),
+    Output(
+        "signatures/",
+        "MinHash signatures and params.json, for later runs (dedup.export_signatures)",
+        lambda config: config.dedup.enabled and config.dedup.export_signatures,
+    ),
     Output(RUN_RECORD, "written last: config and its hash, versions, inputs, totals; a run is complete only when it exists"),
 )
 

@@ -38,7 +38,7 @@ NAMESPACE = "winnow"
 
 
 @beam.ptransform_fn
-def Spread(pcoll, one_worker: bool = False):  # noqa: N802 - Beam style
+def Spread(pcoll, one_worker: bool = False):
     """Spread elements over workers (a Reshuffle); nothing to spread when the job runs in one process."""
     return pcoll if one_worker else pcoll | beam.Reshuffle()
 
@@ -172,8 +172,7 @@ class VerifyFn(beam.DoFn):
         Metrics.counter(NAMESPACE, "dedup_verified_pairs").inc(int(ok.sum()))
         yield beam.pvalue.TaggedOutput("totals", ("verified_pairs", int(ok.sum())))
         yield beam.pvalue.TaggedOutput("totals", ("rejected_pairs", int((~ok).sum())))
-        for part, arcs in cc.split_by_partition(cc.symmetric(pairs[ok, :2]), p.partitions).items():
-            yield part, arcs
+        yield from cc.split_by_partition(cc.symmetric(pairs[ok, :2]), p.partitions).items()
 
 
 class StarStepFn(beam.DoFn):
@@ -271,8 +270,12 @@ def _sum_arrays(arrays) -> np.ndarray:
 
 
 @beam.ptransform_fn
-def NearDuplicates(  # noqa: N802 - Beam style
-    written, params: DedupParams, output: str, shard_names: dict[int, str], references: dict[int, str] | None = None,
+def NearDuplicates(
+    written,
+    params: DedupParams,
+    output: str,
+    shard_names: dict[int, str],
+    references: dict[int, str] | None = None,
     one_worker: bool = False,
 ):
     """Clusters from the band entries the scoring stage spilled to files.
@@ -315,7 +318,8 @@ def NearDuplicates(  # noqa: N802 - Beam style
         | "SecondSegments" >> beam.Create([work_dir(output, "first")])
         | "ListSecond" >> beam.FlatMap(spill.partitions_written, beam.pvalue.AsList(first))
         | "SpreadSecond" >> Spread(one_worker)
-        | "Verify" >> beam.ParDo(VerifyFn(output, params, references), beam.pvalue.AsList(first)).with_outputs("totals", main="arcs")
+        | "Verify"
+        >> beam.ParDo(VerifyFn(output, params, references), beam.pvalue.AsList(first)).with_outputs("totals", main="arcs")
     )
     totals = [cand_totals, accept, verified.totals, *ref_totals]
     arcs = verified.arcs
@@ -329,7 +333,9 @@ def NearDuplicates(  # noqa: N802 - Beam style
         for r in range(params.max_rounds):
             step = "large" if r % 2 == 0 else "small"
             arcs = arcs | f"Group{r}" >> beam.GroupByKey() | f"Star{r}{step}" >> beam.ParDo(StarStepFn(step, params.partitions))
-        assigned = arcs | "GroupFinal" >> beam.GroupByKey() | "Assign" >> beam.ParDo(AssignFn()).with_outputs("totals", main="asg")
+        assigned = (
+            arcs | "GroupFinal" >> beam.GroupByKey() | "Assign" >> beam.ParDo(AssignFn()).with_outputs("totals", main="asg")
+        )
     totals.append(assigned.totals)
     members = (
         assigned.asg

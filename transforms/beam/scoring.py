@@ -86,6 +86,7 @@ class ScoreShardFn(beam.DoFn):
 
     def setup(self) -> None:
         self._scorer = Scorer(self._config, self._rules)
+        self._scorer.load_models()
         dedup = self._config.dedup.enabled
         self._signer = Signer(DedupParams.from_config(self._config)) if dedup else None
         self._fields = FieldMap.from_config(self._config)
@@ -117,7 +118,7 @@ class ScoreShardFn(beam.DoFn):
             batch, rejected = normalize_rows(raw, shard, self._fields, raw_max)
             scored = self._scorer.score(batch, files.local_dir(shard.path)) if batch.num_rows else None
             stats.add_batch(scored, rejected, len(raw))
-            if scored is not None and self._signer is not None:
+            if scored is not None and self._signer is not None and side is not None and bands is not None:
                 side_rows, entries, shingles = self._signer.sign(batch, scored)
                 side.write(side_rows)
                 stats.add_diversity(batch, shingles, div.self_bleu_sample)
@@ -135,7 +136,7 @@ class ScoreShardFn(beam.DoFn):
             if rejected:
                 yield beam.pvalue.TaggedOutput(REJECTED_TAG, rejected_batch(rejected))
             _PROGRESS.add(len(raw))
-        if side is not None:
+        if side is not None and bands is not None:
             side.close()
             bands.flush()
             yield beam.pvalue.TaggedOutput(BANDS_TAG, shard.index)
@@ -152,7 +153,9 @@ class MergeStatsFn(beam.CombineFn):
     def create_accumulator(self) -> dict[int, summary.ShardStats]:
         return {}
 
-    def add_input(self, acc: dict[int, summary.ShardStats], part_stats: tuple[int, summary.ShardStats]) -> dict[int, summary.ShardStats]:
+    def add_input(
+        self, acc: dict[int, summary.ShardStats], part_stats: tuple[int, summary.ShardStats]
+    ) -> dict[int, summary.ShardStats]:
         part, stats = part_stats
         acc[part] = stats
         return acc
@@ -184,7 +187,7 @@ def _numbered_parts(item: tuple[int, Iterable[tuple[Split, int]]]) -> list[Split
 
 
 @beam.ptransform_fn
-def ReadableParts(pbegin, shards: list[Shard], split_bytes: int, one_worker: bool = False):  # noqa: N802 - Beam style
+def ReadableParts(pbegin, shards: list[Shard], split_bytes: int, one_worker: bool = False):
     """The parts every shard is read in, each knowing the row number it starts at.
 
     A JSONL part's first row is the count of newlines before it, so the
@@ -209,12 +212,13 @@ def _to_table(batch: pa.RecordBatch) -> pa.Table:
 
 
 @beam.ptransform_fn
-def WriteBatches(pcoll, path_prefix: str, schema: pa.Schema, num_shards: int = 0):  # noqa: N802 - Beam style
+def WriteBatches(pcoll, path_prefix: str, schema: pa.Schema, num_shards: int = 0):
     """Write record batches as Parquet files `<prefix>-SSSSS-of-NNNNN.parquet`."""
     return (
         pcoll
         | "ToTable" >> beam.Map(_to_table)
-        | "Write" >> beam.io.WriteToParquetBatched(
+        | "Write"
+        >> beam.io.WriteToParquetBatched(
             path_prefix, schema=schema, file_name_suffix=".parquet", num_shards=num_shards, codec="snappy"
         )
     )
@@ -225,8 +229,16 @@ def _finish(_: Any, output: str, run_base: dict[str, Any], config: Config, *writ
 
 
 @beam.ptransform_fn
-def ScoreCorpus(pbegin, shards: list[Shard], config: Config, rule_list: list[Rule], output: str, schema: pa.Schema,  # noqa: N802
-                run_base: dict[str, Any] | None = None, one_worker: bool = False):
+def ScoreCorpus(
+    pbegin,
+    shards: list[Shard],
+    config: Config,
+    rule_list: list[Rule],
+    output: str,
+    schema: pa.Schema,
+    run_base: dict[str, Any] | None = None,
+    one_worker: bool = False,
+):
     """The whole scoring job: shards in, records/ rejected/ summary/ out.
 
     With `run_base` the job also ends the run itself once every output is
@@ -251,7 +263,9 @@ def ScoreCorpus(pbegin, shards: list[Shard], config: Config, rule_list: list[Rul
         duplicates, per_shard, totals = outputs[BANDS_TAG] | "NearDuplicates" >> NearDuplicates(
             params, output, {s.index: s.name for s in shards}, reference_files(params), one_worker=one_worker
         )
-        written.append(duplicates | "WriteDuplicates" >> WriteBatches(files.join(output, "duplicates", "part"), DUPLICATES, num_shards))
+        written.append(
+            duplicates | "WriteDuplicates" >> WriteBatches(files.join(output, "duplicates", "part"), DUPLICATES, num_shards)
+        )
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}
     summary_written = (
         outputs[STATS_TAG]
@@ -268,4 +282,3 @@ def ScoreCorpus(pbegin, shards: list[Shard], config: Config, rule_list: list[Rul
             | "AccountAndRecord" >> beam.Map(_finish, output, run_base, config, *[beam.pvalue.AsList(w) for w in written])
         )
     return outputs
-

@@ -95,7 +95,7 @@ def choose_keep(members: pa.Table, params: DedupParams) -> tuple[pa.RecordBatch,
         schema=DUPLICATES,
     )
     totals = {
-        "clusters": int(len(np.unique(kept_idx[in_cluster]))),
+        "clusters": len(np.unique(kept_idx[in_cluster])),
         "matched_reference": int((in_cluster & reference[kept_idx]).sum()),
         "split_off_rows": int((~in_cluster & ~reference).sum()),
     }

@@ -69,8 +69,8 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
     best, opt = float("inf"), (0, 0)
     for b in range(1, num_perm + 1):
         for r in range(1, num_perm // b + 1):
-            fp = _trapezoid(lambda s: 1 - (1 - s**r) ** b, 0.0, threshold)
-            fn = _trapezoid(lambda s: 1 - (1 - (1 - s**r) ** b), threshold, 1.0)
+            fp = _trapezoid(lambda s, b=b, r=r: 1 - (1 - s**r) ** b, 0.0, threshold)
+            fn = _trapezoid(lambda s, b=b, r=r: 1 - (1 - (1 - s**r) ** b), threshold, 1.0)
             err = fp * fp_weight + fn * fn_weight
             if err < best:
                 best, opt = err, (b, r)

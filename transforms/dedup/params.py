@@ -77,9 +77,21 @@ class DedupParams:
             bands, rows = minhash.optimal_bands(d.threshold, d.num_perm)
         verify_threshold = d.verify_threshold if d.verify_threshold is not None else d.threshold
         return cls(
-            d.text, ShingleSpec(d.shingle, d.ngram, d.char_ngram, d.char_mode_share), d.num_perm, d.seed, d.threshold,
-            bands, rows, d.verify, verify_threshold, d.partitions, d.max_rounds, tuple(d.keep), d.export_signatures,
-            d.part_threshold, tuple(d.reference),
+            d.text,
+            ShingleSpec(d.shingle, d.ngram, d.char_ngram, d.char_mode_share),
+            d.num_perm,
+            d.seed,
+            d.threshold,
+            bands,
+            rows,
+            d.verify,
+            verify_threshold,
+            d.partitions,
+            d.max_rounds,
+            tuple(d.keep),
+            d.export_signatures,
+            d.part_threshold,
+            tuple(d.reference),
         )
 
 
@@ -87,8 +99,13 @@ def signature_params(params: DedupParams) -> dict[str, Any]:
     """What a later run needs to know to compare its signatures with these."""
     s = params.spec
     return {
-        "text": params.text, "shingle": s.mode, "ngram": s.word_n, "char_ngram": s.char_n,
-        "char_mode_share": s.spaceless_share, "num_perm": params.num_perm, "seed": params.seed,
+        "text": params.text,
+        "shingle": s.mode,
+        "ngram": s.word_n,
+        "char_ngram": s.char_n,
+        "char_mode_share": s.spaceless_share,
+        "num_perm": params.num_perm,
+        "seed": params.seed,
     }
 
 
@@ -104,7 +121,7 @@ def reference_files(params: DedupParams) -> dict[int, str]:
         base = ref[: -len("params.json")] if ref.endswith("params.json") else ref
         try:
             theirs = json.loads(files.read_bytes(files.join(base, "params.json")))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise ConfigError(
                 f"config key dedup.reference: {base} has no params.json; give the signatures/ directory of a run "
                 f"made with dedup.export_signatures: true ({e})"

@@ -151,6 +151,7 @@ def shingle_hashes(texts: pa.Array, spec: ShingleSpec) -> tuple[np.ndarray, np.n
 
 # ---- Pure-Python reference, for datasketch and for tests ---------------------
 
+
 def _mix64_int(h: int) -> int:
     h ^= h >> 30
     h = (h * 0xBF58476D1CE4E5B9) & _U64

@@ -82,8 +82,9 @@ def _per_part_lists(parts: list[tuple[np.ndarray, np.ndarray]]) -> pa.ListArray:
     lengths = [np.diff(o) for _, o in parts]
     # Each value's slot is row * k + part; a stable sort interleaves the parts row by row, order kept.
     slots = np.concatenate([np.repeat(np.arange(n) * k + j, lengths[j]) for j in range(k)])
-    values = np.concatenate([h[o[0]:o[-1]] for h, o in parts])[np.argsort(slots, kind="stable")]
+    values = np.concatenate([h[o[0] : o[-1]] for h, o in parts])[np.argsort(slots, kind="stable")]
     per_slot = np.stack(lengths, axis=1).ravel()
-    inner = pa.ListArray.from_arrays(pa.array(np.concatenate(([0], np.cumsum(per_slot))).astype(np.int32)),
-                                     pa.array(values.astype(np.uint32), pa.uint32()))
+    inner = pa.ListArray.from_arrays(
+        pa.array(np.concatenate(([0], np.cumsum(per_slot))).astype(np.int32)), pa.array(values.astype(np.uint32), pa.uint32())
+    )
     return pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), inner)

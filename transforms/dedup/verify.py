@@ -97,6 +97,6 @@ def _rouge_l_from_rows(pair_ids, side_ids, sides, second: pa.Array, parts: int) 
         a_seq = a_tok[np.repeat(lo - a_off[:-1], hi - lo) + np.arange(a_off[-1])]
         b_lists = pc.list_element(second, k)
         b_off = np.asarray(b_lists.offsets, dtype=np.int64)
-        b_seq = np.asarray(b_lists.values, dtype=np.int64)[b_off[0]:b_off[-1]]
+        b_seq = np.asarray(b_lists.values, dtype=np.int64)[b_off[0] : b_off[-1]]
         out.append(rouge_l_sequences(a_seq, a_off, b_seq, b_off - b_off[0]).astype(np.float32))
     return out[0], out[1]

@@ -45,7 +45,7 @@ def exists(path: str) -> bool:
     try:
         # "**": on gs:// "*" stops at "/", so a prefix holding only nested files (_work/bands/p00001/...) looked empty.
         return bool(match(join(path, "**")))
-    except Exception:  # noqa: BLE001 - a missing prefix is simply "does not exist"
+    except Exception:
         return False
 
 

@@ -139,7 +139,9 @@ def _role(raw: Any, fm: FieldMap, where: str) -> str:
         raise RowError(f"wrong_type: {where} role is {type(raw).__name__}, expected a string")
     role = fm.roles.get(raw.lower())
     if role is None:
-        raise RowError(f"unknown_role: {where} has role {raw!r}; map it with config input.roles: {{{raw}: user|assistant|system|tool}}")
+        raise RowError(
+            f"unknown_role: {where} has role {raw!r}; map it with config input.roles: {{{raw}: user|assistant|system|tool}}"
+        )
     return role
 
 
@@ -205,9 +207,7 @@ def detect(row: Any, fm: FieldMap) -> str:
     if n["prompt"] in row:
         raise RowError(f"missing_field: the row has {n['prompt']!r} but no {n['completion']!r} or {n['response']!r}")
     keys = ", ".join(sorted(map(str, row))[:12])
-    raise RowError(
-        f"unknown_format: no known fields (keys: {keys}); set config input.format and input.fields to map them"
-    )
+    raise RowError(f"unknown_format: no known fields (keys: {keys}); set config input.format and input.fields to map them")
 
 
 def _user_text(instruction: str, extra: str) -> str:
@@ -230,7 +230,13 @@ def map_row(row: Any, fm: FieldMap) -> Mapped:
     elif fmt == "sharegpt":
         items = row.get(n["conversations"])
         role_key, content_key = n["from"], n["value"]
-        if isinstance(items, list) and items and isinstance(items[0], dict) and role_key not in items[0] and n["role"] in items[0]:
+        if (
+            isinstance(items, list)
+            and items
+            and isinstance(items[0], dict)
+            and role_key not in items[0]
+            and n["role"] in items[0]
+        ):
             role_key, content_key = n["role"], n["content"]
         turns, system = _messages(items, n["conversations"], role_key, content_key, fm, media)
         system = _text(row, n["system"], "system") or system

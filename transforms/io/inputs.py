@@ -74,7 +74,7 @@ def match_inputs(patterns: list[str]) -> tuple[list[Shard], list[str]]:
             spec = pattern.rstrip("/") + "/**"
         try:
             results = files.match_sizes(spec)
-        except Exception as e:  # noqa: BLE001 - Beam raises several types here
+        except Exception as e:
             raise InputError(f"input {pattern!r} could not be listed: {e}") from e
         if not results and explicit and files.is_remote(pattern):
             # A bucket prefix without a trailing slash: try it as a directory.
@@ -106,7 +106,7 @@ def _display_names(paths: list[str]) -> list[str]:
         return [posixpath.basename(paths[0]) or paths[0]]
     common = posixpath.commonpath([p.replace("://", ":/") for p in paths]).replace(":/", "://", 1)
     prefix = common.rstrip("/") + "/"
-    return [p[len(prefix):] if p.startswith(prefix) else p for p in paths]
+    return [p[len(prefix) :] if p.startswith(prefix) else p for p in paths]
 
 
 def shard_kind(path: str) -> str:

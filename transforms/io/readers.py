@@ -75,18 +75,18 @@ def _file_error(row: int, reason: str, raw: str = "") -> RawRow:
 def _read_json(path: str, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
     try:
         f = open_decompressed(path)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         yield _file_error(-1, f"unreadable_file: {e}")
         return
     with f:
         try:
             head = f.read(CHUNK_BYTES)
-        except Exception as e:  # noqa: BLE001 - corrupt compression and the like
+        except Exception as e:
             yield _file_error(-1, f"unreadable_file: {type(e).__name__}: {e}")
             return
         stripped = head.lstrip()
         if stripped.startswith(codecs.BOM_UTF8):
-            head = head[head.index(codecs.BOM_UTF8) + len(codecs.BOM_UTF8):]
+            head = head[head.index(codecs.BOM_UTF8) + len(codecs.BOM_UTF8) :]
             stripped = head.lstrip()
         if not stripped:
             yield _file_error(-1, "empty_file: the file has no rows")
@@ -112,15 +112,16 @@ def _parse_line(row: int, line: bytes, max_row_bytes: int, raw_max_chars: int) -
         return RawRow(row, None, f"invalid_json: {e}", raw)
 
 
-def _read_jsonl(f, head: bytes, max_row_bytes: int, raw_max_chars: int, row: int = 0,
-                limit: int | None = None) -> Iterator[RawRow]:
+def _read_jsonl(
+    f, head: bytes, max_row_bytes: int, raw_max_chars: int, row: int = 0, limit: int | None = None
+) -> Iterator[RawRow]:
     """Lines from `head` on; with `limit`, only lines that begin within `limit` bytes of it."""
     pending = head
     consumed = 0  # bytes of the lines already passed, from the start of `head`
     while True:
         try:
             chunk = f.read(CHUNK_BYTES)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
             return
         buf = pending + chunk
@@ -138,12 +139,11 @@ def _read_jsonl(f, head: bytes, max_row_bytes: int, raw_max_chars: int, row: int
         pending = tail
 
 
-def _read_line_range(path: str, start: int, end: int, first_row: int, max_row_bytes: int,
-                     raw_max_chars: int) -> Iterator[RawRow]:
+def _read_line_range(path: str, start: int, end: int, first_row: int, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
     """The JSONL lines that begin in bytes [start, end); the first is row `first_row` or the next."""
     try:
         f = open_decompressed(path)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         yield _file_error(first_row, f"unreadable_file: {e}")
         return
     with f:
@@ -167,7 +167,7 @@ def _read_line_range(path: str, start: int, end: int, first_row: int, max_row_by
                 if cut > 1 or offset > start - 1:
                     row += 1  # that newline lies inside this part, so first_row did not count it
                 head, offset = head[cut:], offset + cut
-        except Exception as e:  # noqa: BLE001 - corrupt or vanished file
+        except Exception as e:
             yield _file_error(first_row, f"unreadable_file: {type(e).__name__}: {e} (rows from {first_row} on are lost)")
             return
         if start == 0:  # line 0 begins at byte 0, before any BOM
@@ -270,10 +270,15 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
                     _truncate(buf[pos:], raw_max_chars),
                 )
                 return
-            if not eof and isinstance(value, (int, float)) and len(buf) - end < _TAIL:
-                # A number may continue in the next chunk ("12" + "34", "1." + "5").
-                if _NUMBER_CHARS.issuperset(buf[end:]) and more():
-                    continue
+            # A number may continue in the next chunk ("12" + "34", "1." + "5").
+            if (
+                not eof
+                and isinstance(value, (int, float))
+                and len(buf) - end < _TAIL
+                and _NUMBER_CHARS.issuperset(buf[end:])
+                and more()
+            ):
+                continue
             size = len(buf[pos:end].encode("utf-8")) if end - pos > max_row_bytes // 4 else end - pos
             if size > max_row_bytes:
                 yield RawRow(
@@ -290,22 +295,25 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
             first = False
     except UnicodeDecodeError as e:
         yield _file_error(row, f"invalid_utf8: {e.reason} after element {row - 1}; the rest of the file is not readable")
-    except Exception as e:  # noqa: BLE001 - corrupt compression mid-file
+    except Exception as e:
         yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
 
 
-def _read_parquet(path: str, batch_size: int, max_row_bytes: int, raw_max_chars: int,
-                  row_groups: list[int] | None = None, first_row: int = 0) -> Iterator[RawRow]:
+def _read_parquet(
+    path: str, batch_size: int, max_row_bytes: int, raw_max_chars: int, row_groups: list[int] | None = None, first_row: int = 0
+) -> Iterator[RawRow]:
 
     f = None
     try:
         f = open_decompressed(path)
         pf = pq.ParquetFile(f)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         if f is not None:
             f.close()
         empty = _is_empty(path)
-        yield _file_error(-1, "empty_file: the file has no bytes" if empty else f"unreadable_file: not a readable Parquet file: {e}")
+        yield _file_error(
+            -1, "empty_file: the file has no bytes" if empty else f"unreadable_file: not a readable Parquet file: {e}"
+        )
         return
     if pf.metadata.num_rows == 0:
         f.close()
@@ -322,7 +330,7 @@ def _read_parquet(path: str, batch_size: int, max_row_bytes: int, raw_max_chars:
                 else:
                     yield RawRow(row, value, None, "")
                 row += 1
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
     finally:
         f.close()
@@ -331,7 +339,7 @@ def _read_parquet(path: str, batch_size: int, max_row_bytes: int, raw_max_chars:
 def _is_empty(path: str) -> bool:
     try:
         return files.match_sizes(path)[path] == 0
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 

@@ -22,6 +22,7 @@ from winnow.transforms.textviews import texts_of
 if TYPE_CHECKING:
     from winnow.transforms.config import Config
 
+
 @dataclass(frozen=True)
 class ClassifierSpec:
     name: str

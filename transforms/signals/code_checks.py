@@ -20,7 +20,7 @@ import ast
 import os
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import orjson
@@ -219,9 +219,7 @@ def _scan(
     tag_counts = np.bincount(b_rows[b_tagged], minlength=n_groups)
     offsets = np.zeros(n_groups + 1, np.int32)
     np.cumsum(tag_counts, out=offsets[1:])
-    out["code_languages"] = pa.ListArray.from_arrays(
-        pa.array(offsets), pa.array([t for t in b_tags if t], pa.string())
-    )
+    out["code_languages"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array([t for t in b_tags if t], pa.string()))
     if check_python and blocks:
         _python_checks(out, sub, blocks, b_rows, char_start, byte_start, line_off, untagged_python)
     return out
@@ -252,8 +250,7 @@ def _python_checks(
     wanted = [
         i
         for i, b in enumerate(blocks)
-        if (b[3] in PYTHON_TAGS or (untagged_python and not b[3]))
-        and byte_start[b[2]] - byte_start[b[1]] - 1 <= MAX_BLOCK_BYTES
+        if (b[3] in PYTHON_TAGS or (untagged_python and not b[3])) and byte_start[b[2]] - byte_start[b[1]] - 1 <= MAX_BLOCK_BYTES
     ]
     sources = {i: content(blocks[i]) for i in wanted}
     untagged = [i for i in wanted if not blocks[i][3]]
@@ -320,7 +317,8 @@ def _hermes(text: str) -> list[str] | None:
     """The bodies of `<tool_call>...</tool_call>` tags (Hermes format), or None."""
     if "<tool_call>" not in text:
         return None
-    bodies, pos = [], 0
+    bodies: list[str] = []
+    pos = 0
     while True:
         start = text.find("<tool_call>", pos)
         if start < 0:
@@ -404,7 +402,8 @@ def _declared(meta: str | None, keys: Sequence[str]) -> set[str] | None:
             if isinstance(tool, str):
                 names.add(tool)
             elif isinstance(tool, dict):
-                spec = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+                function = tool.get("function")
+                spec = function if isinstance(function, dict) else tool
                 if isinstance(spec.get("name"), str):
                     names.add(spec["name"])
         return names
@@ -504,7 +503,7 @@ def _is_url(path: str) -> bool:
     return bool(_URL.match(path)) and not path.startswith("file://")
 
 
-def media_file_stats(media: pa.Array, base_dir: str | None | Sequence[str | None] | pa.Array) -> dict[str, np.ndarray]:
+def media_file_stats(media: pa.Array, base_dir: str | Sequence[str | None] | pa.Array | None) -> dict[str, np.ndarray]:
     """Missing local media files and references that cannot be checked, per row.
 
     `base_dir` is the directory of the input shard (one for all rows, or one
@@ -521,9 +520,7 @@ def media_file_stats(media: pa.Array, base_dir: str | None | Sequence[str | None
         return {"media_missing": missing, "media_unchecked": unchecked}
     flat = pc.fill_null(media.flatten(), "")
     rows = _np(pc.list_parent_indices(media)).astype(np.int64)
-    remote = _mask(pc.match_substring_regex(flat, _REMOTE_REF)) & _mask(
-        pc.invert(pc.starts_with(flat, "file://"))
-    )
+    remote = _mask(pc.match_substring_regex(flat, _REMOTE_REF)) & _mask(pc.invert(pc.starts_with(flat, "file://")))
     unchecked += _per_row(rows[remote], n)
     if isinstance(base_dir, str) or base_dir is None:
         bases: list[str | None] = [base_dir] * n
@@ -559,10 +556,10 @@ def missing_media(media: pa.Array, base_dir: str | Sequence[str | None] | pa.Arr
 # ---------------------------------------------------------------- all together
 
 
-BaseDirs = str | Sequence[str | None] | pa.Array | Callable[[str], str | None] | None
+BaseDirs: TypeAlias = str | Sequence[str | None] | pa.Array | Callable[[str], str | None] | None
 
 
-def _row_base_dirs(batch: pa.RecordBatch, base_dir_of_row: BaseDirs) -> str | None | list[str | None] | pa.Array:
+def _row_base_dirs(batch: pa.RecordBatch, base_dir_of_row: BaseDirs) -> str | list[str | None] | pa.Array | None:
     if not callable(base_dir_of_row):
         return base_dir_of_row
     shards = pc.dictionary_encode(pc.fill_null(batch.column("shard"), ""))

@@ -25,6 +25,7 @@ quality when a model ran.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +41,7 @@ COMPONENTS = ("quality", "relevance", "clarity", "originality")
 
 def _component(cols: dict[str, pa.Array], name: str) -> np.ndarray | None:
     """The component as float64 with NaN where unknown; None when its signal is off."""
+
     def get(col: str) -> np.ndarray | None:
         if col not in cols:
             return None
@@ -52,12 +54,13 @@ def _component(cols: dict[str, pa.Array], name: str) -> np.ndarray | None:
     if name == "clarity":
         ent = get("quality_entropy")
         return None if ent is None else 1.0 - np.minimum(ent, 1.0)
-    reps = [get(c) for c in ("response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac")]
-    reps = [r for r in reps if r is not None]
+    reps = [
+        r for c in ("response_dup_line_frac", "response_top_2gram_frac", "response_dup_5gram_frac") if (r := get(c)) is not None
+    ]
     return None if not reps else 1.0 - np.maximum.reduce(reps)
 
 
-def composite(cols: dict[str, pa.Array], weights: dict[str, float], warn_factor: float) -> tuple[pa.Array, pa.Array]:
+def composite(cols: dict[str, pa.Array], weights: Mapping[str, float], warn_factor: float) -> tuple[pa.Array, pa.Array]:
     """(composite score, explanation) per row."""
     n = len(cols["severity"])
     num = np.zeros(n)
@@ -78,7 +81,9 @@ def composite(cols: dict[str, pa.Array], weights: dict[str, float], warn_factor:
     severity = cols["severity"].to_numpy(zero_copy_only=False)
     factor = np.where(severity == "drop", 0.0, np.where(severity == "warn", warn_factor, 1.0))
     score = np.where(den > 0, num / np.maximum(den, 1e-12), np.nan) * factor
-    factor_text = pa.array(np.where(severity == "drop", "x0 (drop rule)", np.where(severity == "warn", f"x{warn_factor:g} (warn rule)", "")))
+    factor_text = pa.array(
+        np.where(severity == "drop", "x0 (drop rule)", np.where(severity == "warn", f"x{warn_factor:g} (warn rule)", ""))
+    )
     if parts:
         joined = pc.binary_join_element_wise(*parts, "; ", null_handling="skip")
     else:
@@ -88,7 +93,7 @@ def composite(cols: dict[str, pa.Array], weights: dict[str, float], warn_factor:
     return pa.array(score, pa.float32(), mask=np.isnan(score)), explain
 
 
-def dataset_quality(dataset: dict[str, Any], weights: dict[str, float]) -> dict[str, Any]:
+def dataset_quality(dataset: dict[str, Any], weights: Mapping[str, float]) -> dict[str, Any]:
     """D_quality = f(diversity, relevance, ambiguity) from the merged summary, with its terms."""
     div = dataset.get("diversity", {})
     types = div.get("instruction_types") or 0

@@ -53,13 +53,13 @@ def load_fasttext(path: str) -> Any:
     with _LOCK:
         model = _MODELS.get(path)
         if model is None:
-            import fasttext.FastText as ft
+            from fasttext import FastText
 
             local = builtin_lid_path() if path == "builtin" else local_copy(path)
             if not os.path.exists(local):
                 raise FileNotFoundError(f"fastText model {path!r} does not exist")
             # _FastText directly: fasttext.load_model only adds a deprecation print.
-            model = ft._FastText(model_path=local)
+            model = FastText._FastText(model_path=local)
             _MODELS[path] = model
         return model
 
@@ -78,4 +78,3 @@ def predict_top(model: Any, texts: list[str]) -> tuple[list[str], np.ndarray]:
     out_labels = [lab[0][prefix:] if lab else "" for lab in labels]
     out_probs = np.array([p[0] if len(p) else 0.0 for p in probs], dtype=np.float32)
     return out_labels, np.minimum(out_probs, 1.0)
-

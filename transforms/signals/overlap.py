@@ -599,7 +599,7 @@ class ContaminationIndex:
         return len(self.hashes)
 
     @classmethod
-    def from_files(cls, paths: Iterable[str], text_fields: Sequence[str] | None = None, n: int = 13) -> "ContaminationIndex":
+    def from_files(cls, paths: Iterable[str], text_fields: Sequence[str] | None = None, n: int = 13) -> ContaminationIndex:
         """Index benchmark files: JSON lines or one JSON document, optionally .gz (local paths).
 
         With `text_fields` (e.g. ["question", "answer"]), each string found

@@ -77,7 +77,9 @@ def _validate_condition(cond: Any, where: str) -> None:
         raise ConfigError(f"{where}: unknown condition {sorted(cond)}; use field/stat/all/any/not")
     tests = [k for k in ("match", "not_match", "count", "empty", "equals_any", "differs_from") if k in cond]
     if len(tests) != 1:
-        raise ConfigError(f"{where}: a field condition needs exactly one of match, not_match, count, empty, equals_any, differs_from")
+        raise ConfigError(
+            f"{where}: a field condition needs exactly one of match, not_match, count, empty, equals_any, differs_from"
+        )
     allowed = {"field", tests[0], "ignore_case"} | ({"min"} if tests[0] == "count" else set())
     extra = set(cond) - allowed
     if extra:
@@ -89,7 +91,9 @@ def _validate_condition(cond: Any, where: str) -> None:
         raise ConfigError(f"{where}: count needs min: N (a positive integer)")
     if test == "empty" and not isinstance(cond["empty"], bool):
         raise ConfigError(f"{where}: empty takes true or false")
-    if test == "equals_any" and not (isinstance(cond["equals_any"], list) and all(isinstance(v, str) for v in cond["equals_any"])):
+    if test == "equals_any" and not (
+        isinstance(cond["equals_any"], list) and all(isinstance(v, str) for v in cond["equals_any"])
+    ):
         raise ConfigError(f"{where}: equals_any takes a list of strings")
 
 
@@ -145,7 +149,7 @@ def load_rules(packs: list[str], disabled: list[str] | None = None) -> list[Rule
 def columns_needed(cond: dict[str, Any]) -> set[str]:
     """Columns a condition reads, to check them against the enabled signals."""
     if "all" in cond or "any" in cond:
-        return set().union(*(columns_needed(c) for c in cond.get("all", cond.get("any"))))
+        return set().union(*(columns_needed(c) for c in cond.get("all") or cond.get("any") or []))
     if "not" in cond:
         return columns_needed(cond["not"])
     if "stat" in cond:

@@ -189,7 +189,7 @@ def _apply_validated(sub: pa.Array, det: _Detector, marker: str) -> tuple[pa.Arr
     starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
     is_cand = (np.arange(len(flat)) - starts) % 2 == 1
     valid = np.zeros(len(flat), dtype=bool)
-    if is_cand.any():
+    if is_cand.any() and det.validate is not None:
         valid[is_cand] = det.validate(flat.filter(pa.array(is_cand)))
     flat = pc.if_else(pa.array(valid), pa.scalar(PLACEHOLDERS[det.kind], flat.type), flat)
     offsets = pa.array(np.concatenate(([0], np.cumsum(lengths))).astype(np.int32))

@@ -63,6 +63,11 @@ class Scorer:
         # Seconds spent per stage, for the benchmark's per-stage table.
         self.timings: dict[str, float] = defaultdict(float)
 
+    def load_models(self) -> None:
+        """Load every enabled signal's models and indexes now (a worker's setup), not on the first batch."""
+        for signal in self.signals:
+            self._resource(signal)
+
     def _resource(self, signal: Signal) -> Any:
         if signal.load is None:
             return None

@@ -90,7 +90,9 @@ def match_topics(texts: pa.Array, taxonomy: Taxonomy) -> tuple[pa.Array, pa.Arra
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
     names = pa.array(taxonomy.names, pa.string())
-    topics = pa.ListArray.from_arrays(pa.array(offsets), names.take(pa.array(cols, pa.int32())) if len(cols) else pa.array([], pa.string()))
+    topics = pa.ListArray.from_arrays(
+        pa.array(offsets), names.take(pa.array(cols, pa.int32())) if len(cols) else pa.array([], pa.string())
+    )
     target = np.array([t.name in taxonomy.targets for t in taxonomy.topics])
     matched = hits.sum(axis=1)
     on_target = (hits & target).sum(axis=1)

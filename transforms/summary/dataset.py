@@ -53,8 +53,20 @@ def write_summary(
             "verify": params.verify,
             "verify_threshold": params.verify_threshold,
             "max_rounds": params.max_rounds,
-            **{k: 0 for k in ("candidate_pairs", "accepted_pairs", "verified_pairs", "rejected_pairs", "clusters", "split_off_rows",
-                          "unconverged_nodes", "reference_rows", "matched_reference")},
+            **{
+                k: 0
+                for k in (
+                    "candidate_pairs",
+                    "accepted_pairs",
+                    "verified_pairs",
+                    "rejected_pairs",
+                    "clusters",
+                    "split_off_rows",
+                    "unconverged_nodes",
+                    "reference_rows",
+                    "matched_reference",
+                )
+            },
             **{k: int(v) for k, v in sorted((dedup_totals or {}).items())},
         }
     if config.taxonomy.enabled:

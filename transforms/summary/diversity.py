@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -46,7 +46,7 @@ class HyperLogLog:
         rank = (65 - np.bitwise_count(smear)).astype(np.uint8)  # leading zeros + 1
         np.maximum.at(self.registers, idx, rank)
 
-    def merge(self, other: "HyperLogLog") -> "HyperLogLog":
+    def merge(self, other: HyperLogLog) -> HyperLogLog:
         np.maximum(self.registers, other.registers, out=self.registers)
         return self
 
@@ -63,7 +63,7 @@ class HyperLogLog:
         return bytes([self.p]) + self.registers.tobytes()
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> "HyperLogLog":
+    def from_bytes(cls, blob: bytes) -> HyperLogLog:
         return cls(blob[0], np.frombuffer(blob[1:], dtype=np.uint8).copy())
 
 
@@ -103,7 +103,7 @@ class BottomK:
     def update(self, keys: Iterable[int], texts: Iterable[str]) -> None:
         self.items = sorted(set(self.items) | set(zip(keys, texts)))[: self.k]
 
-    def merge(self, other: "BottomK") -> "BottomK":
+    def merge(self, other: BottomK) -> BottomK:
         self.update([k for k, _ in other.items], [t for _, t in other.items])
         return self
 

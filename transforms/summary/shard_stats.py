@@ -49,7 +49,7 @@ class ShardStats:
     langs: Counter = field(default_factory=Counter)
     topics: Counter = field(default_factory=Counter)
     demographics: Counter = field(default_factory=Counter)
-    sums: Counter = field(default_factory=Counter)
+    sums: dict[str, float] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)  # non-null values behind each sum
     sketches: dict[str, kll_floats_sketch] = field(default_factory=dict)
     # Diversity: distinct shingles, leading words, a bottom-k sample of responses.
@@ -113,7 +113,7 @@ class ShardStats:
         for name in mean_columns():
             if name in scored.schema.names:
                 col = scored.column(name)
-                self.sums[name] += float(pc.sum(col).as_py() or 0.0)
+                self.sums[name] = self.sums.get(name, 0.0) + float(pc.sum(col).as_py() or 0.0)
                 self.counts[name] += len(col) - col.null_count
         for name in SKETCHED:
             values = scored.column(name).to_numpy(zero_copy_only=False).astype(np.float32)
@@ -124,14 +124,24 @@ class ShardStats:
             self.sketches[name] = kll_floats_sketch(_KLL_K)
         return self.sketches[name]
 
-    def merge(self, other: "ShardStats") -> "ShardStats":
+    def merge(self, other: ShardStats) -> ShardStats:
         self.rows_read += other.rows_read
         self.rows_scored += other.rows_scored
         self.rows_rejected += other.rows_rejected
         self.rows_flagged += other.rows_flagged
-        for name in ("flag_counts", "severity_counts", "reject_reasons", "formats", "langs", "topics", "demographics", "sums",
-                     "counts"):
+        for name in (
+            "flag_counts",
+            "severity_counts",
+            "reject_reasons",
+            "formats",
+            "langs",
+            "topics",
+            "demographics",
+            "counts",
+        ):
             getattr(self, name).update(getattr(other, name))
+        for name, total in other.sums.items():
+            self.sums[name] = self.sums.get(name, 0.0) + total
         for name, sketch in other.sketches.items():
             self._sketch(name).merge(sketch)
         if other.ngrams is not None:
@@ -147,7 +157,7 @@ class ShardStats:
     def safety_totals(self) -> dict[str, Any]:
         """Mentions of PII kinds, lexicons and demographic groups, and the demographic skew."""
 
-        groups = {k[len("demographic_"):]: v for k, v in self.demographics.items() if k.startswith("demographic_")}
+        groups = {k[len("demographic_") :]: v for k, v in self.demographics.items() if k.startswith("demographic_")}
         return {
             "pii": {k[4:]: v for k, v in self.demographics.items() if k.startswith("pii_")},
             "lexicons": {k[8:]: v for k, v in self.demographics.items() if k.startswith("lexicon_")},
@@ -202,7 +212,7 @@ class ShardStats:
         }
         for name in mean_columns():
             n = self.counts.get(name, 0)
-            row[f"mean_{name}"] = self.sums[name] / n if n else None
+            row[f"mean_{name}"] = self.sums.get(name, 0.0) / n if n else None
         for name in SKETCHED:
             for q, v in zip(QUANTILES, self.quantiles(name)):
                 row[f"{name}_p{int(q * 100)}"] = v
@@ -236,9 +246,7 @@ class ShardStats:
             "formats": dict(self.formats.most_common()),
             "languages": dict(self.langs.most_common()),
             "means": {name: row[f"mean_{name}"] for name in mean_columns() if row[f"mean_{name}"] is not None},
-            "quantiles": {
-                name: {f"p{int(q * 100)}": v for q, v in zip(QUANTILES, self.quantiles(name))} for name in SKETCHED
-            },
+            "quantiles": {name: {f"p{int(q * 100)}": v for q, v in zip(QUANTILES, self.quantiles(name))} for name in SKETCHED},
             "diversity": self.diversity_row(),
             "safety": self.safety_totals(),
             "top_instruction_types": dict(self.instruction_types.most_common(20)),
@@ -261,8 +269,14 @@ def shards_table(stats: list[ShardStats]) -> pa.Table:
             fields.append(pa.field(name, _map_type()))
         elif name.startswith("sketch_"):
             fields.append(pa.field(name, pa.binary()))
-        elif name in ("duplicate_rows", "duplicates_removed", "exact_duplicates_removed", "distinct_ngrams",
-                      "instruction_types", "self_bleu_sample"):
+        elif name in (
+            "duplicate_rows",
+            "duplicates_removed",
+            "exact_duplicates_removed",
+            "distinct_ngrams",
+            "instruction_types",
+            "self_bleu_sample",
+        ):
             fields.append(pa.field(name, pa.int64()))
         elif name in ("shard",):
             fields.append(pa.field(name, pa.string()))
