@@ -12,8 +12,12 @@ Sections (all by default; choose with --sections):
            datatrove is installed: pip install -e '.[bench]').
   memory   peak RSS of a dedup run at 100k and at 400k rows (same batch size
            and partition count): driver process and largest worker.
+  quickstart  the README's first command (`winnow score samples/`) in its
+           default mode (small inputs: one process) against the same command
+           forced to worker processes, interleaved runs, median wall seconds.
+           Needs no ../shared/data.
 
-Usage: python scripts/bench.py [--rows 200000] [--sections scoring,dedup,memory]
+Usage: python scripts/bench.py [--rows 200000] [--sections scoring,dedup,memory,quickstart]
                                [--data ../shared/data] [--workdir DIR]
 Targets: scoring >= 10,000 rows/s end to end without dedup (issue 2) and
 >= 3,000 rows/s with every default signal (issue 4); dedup stages >= 5,000
@@ -29,6 +33,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -498,31 +503,66 @@ def section_memory(real, workdir: str, sizes: tuple[int, ...]) -> None:
         shutil.rmtree(os.path.join(workdir, f"mem{rows}"), ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=200_000)
-    ap.add_argument("--sections", default="scoring,dedup,memory")
-    ap.add_argument("--copies-per-rate", type=int, default=1000)
-    ap.add_argument("--memory-rows", default="100000,400000")
-    ap.add_argument("--data", default=DEFAULT_DATA)
-    ap.add_argument("--workdir", default=None, help="where corpora and outputs go (default: a temp dir, removed after)")
-    args = ap.parse_args(argv)
+def section_quickstart(workdir: str, repeats: int) -> None:
+    """Default mode vs worker processes on samples/, runs interleaved so machine load hits both alike."""
+    samples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples")
+    modes = {
+        "default (small input: one process)": [],
+        "forced: --direct_num_workers=2 --direct_running_mode=multi_processing": [
+            "--direct_num_workers=2",
+            "--direct_running_mode=multi_processing",
+        ],
+    }
+    seconds: dict[str, list[float]] = {m: [] for m in modes}
+    out = os.path.join(workdir, "quickstart")
+    for _ in range(repeats):
+        for mode, flags in modes.items():
+            seconds[mode].append(run_tree(winnow_cmd(samples, out, None, flags))["seconds"])
+    print(f"\n## quickstart: winnow score samples/ ({repeats} interleaved runs each)\n")
+    print(f"{'mode':<74}{'median s':>10}{'min s':>8}")
+    for mode, values in seconds.items():
+        print(f"{mode:<74}{statistics.median(values):>10.1f}{min(values):>8.1f}")
+    default, forced = (statistics.median(v) for v in seconds.values())
+    print(f"default / forced = {default / forced:.2f}")
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def run_sections(args: argparse.Namespace, sections: list[str], workdir: str) -> None:
+    if "quickstart" in sections:
+        section_quickstart(workdir, args.repeats)
+    if not {"scoring", "dedup", "memory"} & set(sections):
+        return
     if not os.path.isdir(args.data):
-        print(f"bench: {args.data} not found; the benchmark needs ../shared/data", file=sys.stderr)
-        return 0
-    workdir = args.workdir or tempfile.mkdtemp(prefix="winnow-bench-")
-    os.makedirs(workdir, exist_ok=True)
+        print(f"bench: {args.data} not found; the scoring, dedup and memory sections need ../shared/data", file=sys.stderr)
+        return
     real = real_rows(args.data)
     print(f"# winnow bench: {len(real):,} real rows from {args.data}; {os.cpu_count()} cores")
-    sections = args.sections.split(",")
     if "scoring" in sections:
         section_scoring(real, args.rows, workdir)
     if "dedup" in sections:
         section_dedup(real, args.rows, workdir, args.copies_per_rate)
     if "memory" in sections:
         section_memory(real, workdir, tuple(int(x) for x in args.memory_rows.split(",")))
-    if not args.workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--sections", default="scoring,dedup,memory,quickstart")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per mode in the quickstart section")
+    ap.add_argument("--copies-per-rate", type=int, default=1000)
+    ap.add_argument("--memory-rows", default="100000,400000")
+    ap.add_argument("--data", default=DEFAULT_DATA)
+    ap.add_argument("--workdir", default=None, help="where corpora and outputs go (default: a temp dir, removed after)")
+    args = ap.parse_args(argv)
+    sections = args.sections.split(",")
+    workdir = args.workdir or tempfile.mkdtemp(prefix="winnow-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    try:
+        run_sections(args, sections, workdir)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
