@@ -50,3 +50,8 @@ def hex_u64(hashes: pa.Array, start: int = 0) -> np.ndarray:
     nibbles = _HEX[buf[idx]]
     shifts = np.arange(60, -1, -4, dtype=np.uint64)
     return np.bitwise_or.reduce(nibbles << shifts, axis=1)
+
+
+def as_numpy(arr: pa.Array) -> np.ndarray:
+    """Any Arrow array as numpy (a copy where Arrow cannot share its buffer: nulls, strings, bools)."""
+    return arr.to_numpy(zero_copy_only=False)

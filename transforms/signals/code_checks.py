@@ -27,6 +27,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.transforms.arrow_bytes import as_numpy
 from winnow.transforms.signals.base import Signal
 
 if TYPE_CHECKING:
@@ -84,16 +85,12 @@ COLUMNS = {
 }
 
 
-def _np(arr: pa.Array) -> np.ndarray:
-    return arr.to_numpy(zero_copy_only=False)
-
-
 def _arr(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def _mask(arr: pa.Array) -> np.ndarray:
-    return _np(pc.fill_null(arr, False)).astype(bool)
+    return as_numpy(pc.fill_null(arr, False)).astype(bool)
 
 
 def _per_row(rows: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -160,10 +157,10 @@ def _scan(
     # Lines of the candidate texts only; fence lines picked out with RE2.
     sub = texts.take(pa.array(idx))
     lines = pc.split_pattern(sub, "\n")
-    line_off = _np(lines.offsets).astype(np.int64)
+    line_off = as_numpy(lines.offsets).astype(np.int64)
     line_off -= line_off[0]
     flat = lines.flatten()
-    parent = _np(pc.list_parent_indices(lines))
+    parent = as_numpy(pc.list_parent_indices(lines))
     fl = np.flatnonzero(_mask(pc.match_substring_regex(flat, _FENCE_LINE)))
     ex = pc.extract_regex(flat.take(pa.array(fl)), _FENCE_LINE)
     fences = ex.field("fence").to_pylist()
@@ -171,9 +168,9 @@ def _scan(
 
     # Per-line start positions (characters and bytes) for slicing blocks out.
     char_start = np.zeros(len(flat) + 1, np.int64)
-    np.cumsum(_np(pc.utf8_length(flat)).astype(np.int64) + 1, out=char_start[1:])
+    np.cumsum(as_numpy(pc.utf8_length(flat)).astype(np.int64) + 1, out=char_start[1:])
     byte_start = np.zeros(len(flat) + 1, np.int64)
-    np.cumsum(_np(pc.binary_length(flat)).astype(np.int64) + 1, out=byte_start[1:])
+    np.cumsum(as_numpy(pc.binary_length(flat)).astype(np.int64) + 1, out=byte_start[1:])
 
     # CommonMark fence matching over the fence lines only: a block opened by
     # c*L closes at the next fence of the same character, length >= L and no
@@ -302,7 +299,7 @@ def _turn_columns(turns: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray]:
     """Roles, contents and row index of every turn."""
     turns = _arr(turns)
     flat = turns.flatten()
-    parent = _np(pc.list_parent_indices(turns)).astype(np.int64)
+    parent = as_numpy(pc.list_parent_indices(turns)).astype(np.int64)
     return pc.struct_field(flat, "role"), pc.struct_field(flat, "content"), parent
 
 
@@ -490,9 +487,9 @@ def media_placeholder_stats(turns: pa.Array, media: pa.Array, formats: pa.Array 
     if counted.any():
         hit = contents.filter(pa.array(counted))
         rows = parent[counted]
-        placeholders = _per_row(rows, n, _np(pc.count_substring_regex(hit, _PLACEHOLDER)).astype(np.float64))
-        images = _per_row(rows, n, _np(pc.count_substring(hit, "<image>")).astype(np.float64))
-    n_media = _np(pc.fill_null(pc.list_value_length(_arr(media)), 0)).astype(np.int32)
+        placeholders = _per_row(rows, n, as_numpy(pc.count_substring_regex(hit, _PLACEHOLDER)).astype(np.float64))
+        images = _per_row(rows, n, as_numpy(pc.count_substring(hit, "<image>")).astype(np.float64))
+    n_media = as_numpy(pc.fill_null(pc.list_value_length(_arr(media)), 0)).astype(np.int32)
     mismatch = (placeholders != n_media) & ((n_media > 0) | (images > 0))
     if formats is not None:
         mismatch &= ~((placeholders == 0) & _mask(pc.equal(formats, "openai")))
@@ -519,7 +516,7 @@ def media_file_stats(media: pa.Array, base_dir: str | Sequence[str | None] | pa.
     if n == 0:
         return {"media_missing": missing, "media_unchecked": unchecked}
     flat = pc.fill_null(media.flatten(), "")
-    rows = _np(pc.list_parent_indices(media)).astype(np.int64)
+    rows = as_numpy(pc.list_parent_indices(media)).astype(np.int64)
     remote = _mask(pc.match_substring_regex(flat, _REMOTE_REF)) & _mask(pc.invert(pc.starts_with(flat, "file://")))
     unchecked += _per_row(rows[remote], n)
     if isinstance(base_dir, str) or base_dir is None:
@@ -564,7 +561,7 @@ def _row_base_dirs(batch: pa.RecordBatch, base_dir_of_row: BaseDirs) -> str | li
         return base_dir_of_row
     shards = pc.dictionary_encode(pc.fill_null(batch.column("shard"), ""))
     dirs = [base_dir_of_row(s) for s in shards.dictionary.to_pylist()]
-    return [dirs[i] for i in _np(shards.indices).tolist()]
+    return [dirs[i] for i in as_numpy(shards.indices).tolist()]
 
 
 def code_and_tool_stats(batch: pa.RecordBatch, base_dir_of_row: BaseDirs = None) -> dict[str, pa.Array | np.ndarray]:

@@ -29,7 +29,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.transforms.arrow_bytes import hex_u64, mix64, utf8_buffer
+from winnow.transforms.arrow_bytes import as_numpy, hex_u64, mix64, utf8_buffer
 from winnow.transforms.dedup.shingles import _token_bounds, normalize, token_hashes
 from winnow.transforms.signals.base import Context, Signal
 
@@ -40,10 +40,6 @@ ROUGE_MAX_TOKENS = 512
 _ROWS_PER_CHUNK = 4096  # rows per call of the batch code, so its arrays stay bounded
 _ROUGE_ROWS_PER_CHUNK = 2048  # LCS masks: at most rows * max_tokens * max_tokens / 8 bytes (64 MB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _np(arr: pa.Array) -> np.ndarray:
-    return arr.to_numpy(zero_copy_only=False)
 
 
 def _chunked(func, size: int, *arrays: pa.Array) -> np.ndarray:
@@ -64,7 +60,7 @@ def _as_string_array(texts: pa.Array | pa.ChunkedArray | Sequence[str | None]) -
 
 def _list_offsets(lists: pa.Array) -> np.ndarray:
     """Offsets of each row into lists.flatten(), from 0 (whatever the array's own offset)."""
-    lens = _np(pc.fill_null(pc.list_value_length(lists), 0)).astype(np.int64)
+    lens = as_numpy(pc.fill_null(pc.list_value_length(lists), 0)).astype(np.int64)
     return np.concatenate(([0], np.cumsum(lens)))
 
 
@@ -211,9 +207,9 @@ def _lcs_bitparallel(s_ids: np.ndarray, s_off: np.ndarray, l_ids: np.ndarray, l_
 
 def _rouge_l_chunk(a: pa.Array, b: pa.Array, max_tokens: int) -> np.ndarray:
     ta, tb = rouge_tokens(a, max_tokens), rouge_tokens(b, max_tokens)
-    ids = _np(pc.dictionary_encode(pa.concat_arrays([ta.values, tb.values])).indices).astype(np.int64)
+    ids = as_numpy(pc.dictionary_encode(pa.concat_arrays([ta.values, tb.values])).indices).astype(np.int64)
     ids_a, ids_b = ids[: len(ta.values)], ids[len(ta.values) :]
-    off_a, off_b = _np(ta.offsets).astype(np.int64), _np(tb.offsets).astype(np.int64)
+    off_a, off_b = as_numpy(ta.offsets).astype(np.int64), as_numpy(tb.offsets).astype(np.int64)
     return rouge_l_sequences(ids_a, off_a, ids_b, off_b)
 
 
@@ -260,7 +256,7 @@ def rouge_token_ids(texts: pa.Array, max_tokens: int = ROUGE_MAX_TOKENS) -> tupl
     buf = np.frombuffer(words.buffers()[2], dtype=np.uint8) if len(words) else np.zeros(0, np.uint8)
     offsets = np.frombuffer(words.buffers()[1], dtype=np.int64)[: len(words) + 1] if len(words) else np.zeros(1, np.int64)
     hashes = (token_hashes(buf, offsets[:-1], offsets[1:]) >> np.uint64(32)).astype(np.uint32)
-    return hashes, _np(tokens.offsets).astype(np.int64)
+    return hashes, as_numpy(tokens.offsets).astype(np.int64)
 
 
 def rouge_l(a: pa.Array, b: pa.Array, max_tokens: int = ROUGE_MAX_TOKENS) -> np.ndarray:
@@ -322,8 +318,8 @@ def split_words(texts: pa.Array) -> pa.LargeListArray:
     texts = pc.fill_null(_as_string_array(texts), "")
     lists = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(texts))
     flat = lists.flatten()
-    keep = _np(pc.not_equal(flat, "")).astype(bool)
-    parents = _np(pc.list_parent_indices(lists)).astype(np.int64)[keep]
+    keep = as_numpy(pc.not_equal(flat, "")).astype(bool)
+    parents = as_numpy(pc.list_parent_indices(lists)).astype(np.int64)[keep]
     offsets = np.concatenate(([0], np.cumsum(np.bincount(parents, minlength=len(texts))))).astype(np.int64)
     return pa.LargeListArray.from_arrays(pa.array(offsets), flat.filter(pa.array(keep)))
 
@@ -379,7 +375,7 @@ def _bleu_chunk(hyp: pa.Array, ref: pa.Array) -> np.ndarray:
     n = len(hyp)
     th, tr = bleu_tokens(hyp), bleu_tokens(ref)
     fh, fr = th.flatten(), tr.flatten()
-    ids = _np(pc.dictionary_encode(pa.concat_arrays([fh, fr])).indices).astype(np.int64)
+    ids = as_numpy(pc.dictionary_encode(pa.concat_arrays([fh, fr])).indices).astype(np.int64)
     ids_h, ids_r = ids[: len(fh)], ids[len(fh) :]
     off_h, off_r = _list_offsets(th), _list_offsets(tr)
     sys_len, ref_len = np.diff(off_h), np.diff(off_r)
@@ -443,8 +439,8 @@ def _entropy_and_count(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     n = len(texts)
     words = split_words(pc.utf8_lower(texts))
     flat = words.flatten()
-    parents = np.repeat(np.arange(n), np.diff(_np(words.offsets)))
-    ids = _np(pc.dictionary_encode(flat).indices).astype(np.int64)
+    parents = np.repeat(np.arange(n), np.diff(as_numpy(words.offsets)))
+    ids = as_numpy(pc.dictionary_encode(flat).indices).astype(np.int64)
     totals = np.bincount(parents, minlength=n)
     if len(ids) == 0:
         return np.zeros(n), totals

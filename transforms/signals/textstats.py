@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.transforms.arrow_bytes import utf8_buffer
+from winnow.transforms.arrow_bytes import as_numpy, utf8_buffer
 from winnow.transforms.signals.base import Context, Signal
 
 if TYPE_CHECKING:
@@ -33,10 +33,6 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.zeros_like(a)
     np.divide(a, b, out=out, where=b > 0)
     return out
-
-
-def _np(arr: pa.Array) -> np.ndarray:
-    return arr.to_numpy(zero_copy_only=False)
 
 
 def _byte_classes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -138,25 +134,25 @@ def repetition_stats(texts: pa.Array) -> dict[str, np.ndarray]:
 
     lines = pc.split_pattern(texts, "\n")
     flat_lines = pc.utf8_trim_whitespace(lines.flatten())
-    line_rows = _np(pc.list_parent_indices(lines))
+    line_rows = as_numpy(pc.list_parent_indices(lines))
     # Lines without a letter or digit (blank, ``` fences, separators) do not count.
-    counted = _np(pc.match_substring_regex(flat_lines, r"[\pL\pN]")).astype(bool)
-    line_len = np.minimum(_np(pc.utf8_length(flat_lines)), 4095).astype(np.uint64)
-    line_ids = _np(pc.dictionary_encode(flat_lines).indices).astype(np.uint64)
+    counted = as_numpy(pc.match_substring_regex(flat_lines, r"[\pL\pN]")).astype(bool)
+    line_len = np.minimum(as_numpy(pc.utf8_length(flat_lines)), 4095).astype(np.uint64)
+    line_ids = as_numpy(pc.dictionary_encode(flat_lines).indices).astype(np.uint64)
     rows, payload, counts = _runs(line_rows[counted], (line_len[counted] << np.uint64(32)) | line_ids[counted])
     dup_chars = np.where(counts > 1, counts * (payload >> np.uint64(32)).astype(np.float64), 0.0)
-    dup_line_frac = np.minimum(_safe_div(_per_row(np.add, rows, dup_chars, n), _np(pc.utf8_length(texts))), 1.0)
+    dup_line_frac = np.minimum(_safe_div(_per_row(np.add, rows, dup_chars, n), as_numpy(pc.utf8_length(texts))), 1.0)
 
     # Right-trim first: utf8_split_whitespace reads one character past the end
     # of a string that ends in whitespace, and on the last row of a buffer that
     # can leave a whitespace "word" behind (depends on the bytes after it).
     words = pc.utf8_split_whitespace(pc.utf8_rtrim_whitespace(pc.utf8_lower(texts)))
     flat_words = words.flatten()
-    parents = _np(pc.list_parent_indices(words))
-    keep = _np(pc.not_equal(flat_words, "")).astype(bool)
+    parents = as_numpy(pc.list_parent_indices(words))
+    keep = as_numpy(pc.not_equal(flat_words, "")).astype(bool)
     flat_words, parents = flat_words.filter(pa.array(keep)), parents[keep]
-    wlen = _np(pc.utf8_length(flat_words)).astype(np.int64)
-    ids = _np(pc.dictionary_encode(flat_words).indices)
+    wlen = as_numpy(pc.utf8_length(flat_words)).astype(np.int64)
+    ids = as_numpy(pc.dictionary_encode(flat_words).indices)
     word_chars = np.bincount(parents, weights=wlen, minlength=n)
 
     h2, s2 = _ngram_hashes(ids, parents, 2)

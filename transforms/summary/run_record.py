@@ -1,6 +1,6 @@
 """The end of a run: account for every row, clean up, write run.json.
 
-This runs as the pipeline's last step (see stages.ScoreCorpus), not in the
+This runs as the pipeline's last step (see transforms.beam.scoring.ScoreCorpus), not in the
 process that submitted it, so a job that nobody waits for (a Dataflow Flex
 Template launch, a detached run) still ends complete and checked. run.json
 appears only when every input row is accounted for; otherwise
