@@ -38,8 +38,14 @@ def test_wheel_holds_winnow_alone(wheel):
     assert tops == {"winnow", f"winnow-{version}.dist-info"}
     top_level = next(n for n in names if n.endswith("top_level.txt"))
     assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["winnow"]
-    for needed in ("winnow/__main__.py", "winnow/pipelines/cli.py", "winnow/transforms/signals/registry.py",
-                   "winnow/configs/default.yaml", "winnow/configs/rules/instruction.yaml", "winnow/configs/taxonomy/general.yaml"):
+    for needed in (
+        "winnow/__main__.py",
+        "winnow/pipelines/cli.py",
+        "winnow/transforms/signals/registry.py",
+        "winnow/configs/default.yaml",
+        "winnow/configs/rules/instruction.yaml",
+        "winnow/configs/taxonomy/general.yaml",
+    ):
         assert needed in names
 
 
@@ -47,19 +53,36 @@ def test_installed_wheel_scores_the_samples(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     # The test environment's dependencies (apache-beam, pyarrow, ...), after the new venv's own packages.
     Path(purelib, "borrowed.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True)
-    installed = sorted(p.name for p in Path(purelib).iterdir() if not p.name.endswith((".pth", ".dist-info")) and p.name != "__pycache__")
+    installed = sorted(
+        p.name for p in Path(purelib).iterdir() if not p.name.endswith((".pth", ".dist-info")) and p.name != "__pycache__"
+    )
     assert "winnow" in installed and not {"pipelines", "transforms", "configs"} & set(installed)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    where = subprocess.run([str(python), "-c", "import winnow, winnow.configs; print(winnow.__file__)"], cwd=tmp_path,
-                           check=True, capture_output=True, text=True, env=env).stdout
+    where = subprocess.run(
+        [str(python), "-c", "import winnow, winnow.configs; print(winnow.__file__)"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
     assert where.startswith(purelib)
-    run = subprocess.run([str(venv / "bin" / "winnow"), "score", str(REPO_ROOT / "samples"), "--output", "out", "--overwrite"],
-                         cwd=tmp_path, capture_output=True, text=True, env=env)
+    run = subprocess.run(
+        [str(venv / "bin" / "winnow"), "score", str(REPO_ROOT / "samples"), "--output", "out", "--overwrite"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert record["rows_read"] == record["rows_scored"] + record["rows_rejected"] > 0

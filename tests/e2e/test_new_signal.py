@@ -60,14 +60,14 @@ def toy() -> Iterator[Signal]:
 def test_config_validation_knows_the_new_switch(toy):
     assert load_config(overrides={"signals": {"toy_exclamations": True}}).signal_options("toy_exclamations") is True
     assert load_config().signal_options("toy_exclamations") is None  # not set: off
-    with pytest.raises(ConfigError, match="signals.toy_exclamations"):
+    with pytest.raises(ConfigError, match=r"signals\.toy_exclamations"):
         load_config(overrides={"signals": {"toy_exclamations": "yes please"}})
-    with pytest.raises(ConfigError, match="did you mean signals.toy_exclamations"):
+    with pytest.raises(ConfigError, match=r"did you mean signals\.toy_exclamations"):
         load_config(overrides={"signals": {"toy_exclamation": True}})
 
 
 def test_unregistered_switch_is_an_unknown_key():
-    with pytest.raises(ConfigError, match="unknown config key signals.toy_exclamations"):
+    with pytest.raises(ConfigError, match=r"unknown config key signals\.toy_exclamations"):
         load_config(overrides={"signals": {"toy_exclamations": True}})
 
 

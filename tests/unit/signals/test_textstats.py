@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -56,11 +57,11 @@ def ref_repetition(text: str | None) -> tuple[float, float, float]:
 
     words = text.lower().split()
     word_chars = sum(len(w) for w in words)
-    bigrams = Counter(zip(words, words[1:]))
+    bigrams = Counter(pairwise(words))
     top = max((n * (len(a) + len(b)) for (a, b), n in bigrams.items() if n > 1), default=0)
     top2 = min(top / word_chars, 1.0) if word_chars else 0.0
 
-    grams = list(zip(*(words[i:] for i in range(5))))
+    grams = list(zip(*(words[i:] for i in range(5)), strict=False))
     c5 = Counter(grams)
     dup5 = sum(n for n in c5.values() if n > 1)
     frac5 = dup5 / len(grams) if grams else 0.0
@@ -307,7 +308,25 @@ def test_repetition_on_sliced_array(type_):
 
 
 def _random_texts(rng: random.Random, n: int) -> list[str | None]:
-    vocab = ["the", "The", "cat", "sat", "on", "mat", "a", "dog", "ran", "café", "naïve", "日本", "x1", "42", "and", "Über", "über"]
+    vocab = [
+        "the",
+        "The",
+        "cat",
+        "sat",
+        "on",
+        "mat",
+        "a",
+        "dog",
+        "ran",
+        "café",
+        "naïve",
+        "日本",
+        "x1",
+        "42",
+        "and",
+        "Über",
+        "über",
+    ]
     filler = ["---", "```", "", "   ", "***"]
     texts: list[str | None] = []
     for _ in range(n):
@@ -329,7 +348,7 @@ def _random_texts(rng: random.Random, n: int) -> list[str | None]:
                 k = rng.randint(1, 14)
                 words = [rng.choice(vocab[: rng.randint(3, len(vocab))]) for _ in range(k)]
                 seps = [rng.choice([" ", " ", " ", "  ", "\t"]) for _ in range(k - 1)]
-                line = "".join(w + s for w, s in zip(words, seps + [""]))
+                line = "".join(w + s for w, s in zip(words, [*seps, ""], strict=True))
                 if rng.random() < 0.2:
                     line = rng.choice([" ", "\t", "  "]) + line + rng.choice([" ", ""])
                 pool.append(line)

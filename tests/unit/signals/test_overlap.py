@@ -64,19 +64,77 @@ REAL_PAIRS = [
     ("the the the the the the the", "the the the"),
 ]
 
-_WORDS = (
+_WORDS = (  # noqa: SIM905 - prose reads better than a list of words
     "the a of and to in is you that it he was for on are as with his they I at be this have from "
     "or one had by word but not what all were we when your can said there use an each which she do "
     "how their if will up other about out many then them these so some her would make like him into "
     "Time HAS Look two More write Go see Number no way could people my than first water been call who"
 ).split()
 _PUNCT = [
-    ".", ",", "!", "?", ";", ":", "-", "--", "(", ")", '"', "'", "...", "&", "&amp;", "&lt;", "<", ">",
-    "/", "\\", "`", "@", "#", "$", "%", "^", "*", "+", "=", "[", "]", "{", "}", "|", "~", "_",
+    ".",
+    ",",
+    "!",
+    "?",
+    ";",
+    ":",
+    "-",
+    "--",
+    "(",
+    ")",
+    '"',
+    "'",
+    "...",
+    "&",
+    "&amp;",
+    "&lt;",
+    "<",
+    ">",
+    "/",
+    "\\",
+    "`",
+    "@",
+    "#",
+    "$",
+    "%",
+    "^",
+    "*",
+    "+",
+    "=",
+    "[",
+    "]",
+    "{",
+    "}",
+    "|",
+    "~",
+    "_",
 ]
 _ODD = [
-    "3.14", "1,000", "2-3", "e.g.", "U.S.", "x-ray", "-\n", "\n", "\t", "  ", "café", "İ", "K", "ß", "Ω",
-    "中文", "🙂", "\u3000", "\x85", "\xa0", "\x1c", "<skipped>", "5.", ".5", ",5", "5,",
+    "3.14",
+    "1,000",
+    "2-3",
+    "e.g.",
+    "U.S.",
+    "x-ray",
+    "-\n",
+    "\n",
+    "\t",
+    "  ",
+    "café",
+    "İ",
+    "K",
+    "ß",
+    "Ω",
+    "中文",
+    "🙂",
+    "\u3000",
+    "\x85",
+    "\xa0",
+    "\x1c",
+    "<skipped>",
+    "5.",
+    ".5",
+    ",5",
+    "5,",
 ]
 
 
@@ -153,7 +211,7 @@ def test_python_lowercase_specials_are_the_two_handled():
 
 
 def test_rouge_l_real_pairs():
-    a, b = zip(*REAL_PAIRS)
+    a, b = zip(*REAL_PAIRS, strict=True)
     got = rouge_l(pa.array(a), pa.array(b))
     want = [_ref_rouge(x, y) for x, y in REAL_PAIRS]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
@@ -168,7 +226,7 @@ def test_rouge_l_random_pairs_match_rouge_score(seed, max_words):
     keep = [i for i in range(len(a)) if n_tok(a[i]) <= 512 and n_tok(b[i]) <= 512]
     a, b = [a[i] for i in keep], [b[i] for i in keep]
     got = rouge_l(pa.array(a), pa.array(b))
-    np.testing.assert_allclose(got, [_ref_rouge(x, y) for x, y in zip(a, b)], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got, [_ref_rouge(x, y) for x, y in zip(a, b, strict=True)], rtol=0, atol=1e-9)
 
 
 def test_rouge_l_multiword_bitsets_and_repeats():
@@ -182,7 +240,7 @@ def test_rouge_l_multiword_bitsets_and_repeats():
     a += ["x " * 500, "x " * 64, "x " * 65, "x y " * 100]
     b += ["x " * 130, "x " * 64, "x " * 63, "y x " * 120]
     got = rouge_l(pa.array(a), pa.array(b))
-    np.testing.assert_allclose(got, [_ref_rouge(x, y) for x, y in zip(a, b)], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got, [_ref_rouge(x, y) for x, y in zip(a, b, strict=True)], rtol=0, atol=1e-9)
 
 
 def test_rouge_l_cap_truncates_to_first_tokens():
@@ -191,7 +249,7 @@ def test_rouge_l_cap_truncates_to_first_tokens():
     b = [_edit(rng, x) for x in a]
     got = rouge_l(pa.array(a), pa.array(b), max_tokens=100)
     cut = lambda t: " ".join(rouge_tokenize.tokenize(t, None)[:100])  # noqa: E731
-    np.testing.assert_allclose(got, [_ref_rouge(cut(x), cut(y)) for x, y in zip(a, b)], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got, [_ref_rouge(cut(x), cut(y)) for x, y in zip(a, b, strict=True)], rtol=0, atol=1e-9)
 
 
 def test_rouge_l_nulls_empty_sliced_chunked(monkeypatch):
@@ -227,7 +285,7 @@ def test_bleu_tokens_match_sacrebleu_13a():
 
 
 def test_bleu_real_pairs():
-    h, r = zip(*REAL_PAIRS)
+    h, r = zip(*REAL_PAIRS, strict=True)
     got = bleu(pa.array(h), pa.array(r))
     np.testing.assert_allclose(got, [_ref_bleu(x, y) for x, y in REAL_PAIRS], rtol=1e-12, atol=1e-9)
     assert got[REAL_PAIRS.index(("same", "same"))] == pytest.approx(100.0)
@@ -237,15 +295,23 @@ def test_bleu_real_pairs():
 def test_bleu_random_pairs_match_sacrebleu(seed, max_words):
     h, r = _random_pairs(seed, 200, max_words)
     got = bleu(pa.array(h), pa.array(r))
-    np.testing.assert_allclose(got, [_ref_bleu(x, y) for x, y in zip(h, r)], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(got, [_ref_bleu(x, y) for x, y in zip(h, r, strict=True)], rtol=1e-12, atol=1e-9)
 
 
 def test_bleu_short_and_brevity_cases():
     pairs = [
-        ("a", "a"), ("a b", "a b c d e f"), ("a b c d e f", "a b"), ("x", "y"), ("a b c", "a b d"),
-        ("a b c d", "a b c d"), ("a a a a a", "a"), ("b a", "a b"), ("", "a"), ("a", ""),
+        ("a", "a"),
+        ("a b", "a b c d e f"),
+        ("a b c d e f", "a b"),
+        ("x", "y"),
+        ("a b c", "a b d"),
+        ("a b c d", "a b c d"),
+        ("a a a a a", "a"),
+        ("b a", "a b"),
+        ("", "a"),
+        ("a", ""),
     ]
-    h, r = zip(*pairs)
+    h, r = zip(*pairs, strict=True)
     np.testing.assert_allclose(bleu(pa.array(h), pa.array(r)), [_ref_bleu(x, y) for x, y in pairs], rtol=1e-12, atol=1e-9)
 
 
@@ -398,7 +464,9 @@ def test_contamination_from_files(tmp_path):
     jsonl.write_text(
         json.dumps({"question": BENCH[0], "answer": "She baked 36 / 3 = 12 muffins on Saturday. #### 48", "id": "x1"})
         + "\n\n"
-        + json.dumps({"question": "A second question that is long enough to have a few thirteen word n grams in it", "answer": "1"})
+        + json.dumps(
+            {"question": "A second question that is long enough to have a few thirteen word n grams in it", "answer": "1"}
+        )
         + "\n"
     )
     array_json = tmp_path / "mmlu.json"
@@ -410,7 +478,9 @@ def test_contamination_from_files(tmp_path):
     array_json.write_text(json.dumps({"data": [record]}))
     gz = tmp_path / "more.jsonl.gz"
     with gzip.open(gz, "wt") as f:
-        f.write(json.dumps({"prompt": "gzipped benchmark prompt with exactly enough words to make two thirteen grams here ok"}) + "\n")
+        f.write(
+            json.dumps({"prompt": "gzipped benchmark prompt with exactly enough words to make two thirteen grams here ok"}) + "\n"
+        )
 
     by_field = ContaminationIndex.from_files([jsonl, array_json], text_fields=["question"])
     assert by_field.matches(pa.array([BENCH[0], BENCH[1], "She baked 36 / 3 = 12 muffins on Saturday. #### 48"])).tolist() == [
@@ -423,10 +493,12 @@ def test_contamination_from_files(tmp_path):
     with_choices = ContaminationIndex.from_files([array_json], text_fields=["question", "choices"])
     assert with_choices.matches(pa.array(["Cranial cavity of the human body in anatomy class today"])).tolist() == [1]
     everything = ContaminationIndex.from_files([jsonl, array_json, gz])
-    probe = pa.array([
-        "ignored source string that is also fairly long for a test",
-        "gzipped benchmark prompt with exactly enough words to make two thirteen grams here ok",
-        "She baked 36 / 3 = 12 muffins on Saturday. #### 48",
-    ])
+    probe = pa.array(
+        [
+            "ignored source string that is also fairly long for a test",
+            "gzipped benchmark prompt with exactly enough words to make two thirteen grams here ok",
+            "She baked 36 / 3 = 12 muffins on Saturday. #### 48",
+        ]
+    )
     assert everything.matches(probe).tolist() == [1, 2, 1]
     assert everything.n_texts == 10

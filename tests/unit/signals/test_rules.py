@@ -13,17 +13,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from conftest import canonical_batch
 
 from winnow.transforms.config import ConfigError, load_config
-from winnow.transforms.io.formats import FieldMap
-from winnow.transforms.io.canonical import normalize_rows
 from winnow.transforms.signals.rules import Rule, evaluate_rules, flag_columns, load_rules, parse_pack
 from winnow.transforms.signals.scorer import Scorer, check_rules_against_signals
-from winnow.transforms.io.inputs import Shard
-from winnow.transforms.io.readers import RawRow
 
 CONFIG = load_config()
-DEFAULT_RULES = load_rules(CONFIG["rules"], CONFIG["disable_rules"])
+DEFAULT_RULES = load_rules(CONFIG.rules, CONFIG.disable_rules)
 RULE_NAMES = [r.name for r in DEFAULT_RULES]
 
 
@@ -55,13 +52,9 @@ def openai(*turns: Any, system: str | None = None) -> dict[str, Any]:
     return {"messages": messages}
 
 
-def score_rows(rows: list[Any], config: dict[str, Any] = CONFIG, rule_list: list[Rule] = DEFAULT_RULES) -> list[dict[str, Any]]:
+def score_rows(rows: list[Any], config: Any = CONFIG, rule_list: list[Rule] = DEFAULT_RULES) -> list[dict[str, Any]]:
     """Normalize rows as one shard and score them as one batch."""
-    shard = Shard(index=3, path="/data/fixtures.jsonl", name="fixtures.jsonl", size=0)
-    raw = [RawRow(i, value, None, "") for i, value in enumerate(rows)]
-    batch, rejected = normalize_rows(raw, shard, FieldMap.from_config(config))
-    assert rejected == [], rejected
-    assert batch.num_rows == len(rows)
+    batch = canonical_batch(rows, "fixtures.jsonl", index=3, config=config)
     return Scorer(config, rule_list).score(batch).to_pylist()
 
 
@@ -82,22 +75,48 @@ POSITIVE: dict[str, Any] = {
     "empty_instruction": alpaca("", "Paris is the capital of France."),
     "empty_response": alpaca("Name the largest planet in the solar system.", "  \n "),
     "placeholder_response": alpaca("Write a haiku about the autumn rain.", "<noinput>"),
-    "noinput_marker_in_input": alpaca("Write a haiku about the autumn rain.", "Cold drops on the roof,\nleaves drift down the gutter,\nthe gray sky exhales.", input="<noinput>"),
-    "unseeable_input": alpaca("Describe what is shown in the photo.", "A dog runs along a sandy beach at sunset.", input="https://example.com/photos/dog.jpg"),
-    "instruction_refers_to_missing_input": alpaca("Summarize the following article in two sentences.", "The article explains that the city will build a new park. Construction starts next spring."),
+    "noinput_marker_in_input": alpaca(
+        "Write a haiku about the autumn rain.",
+        "Cold drops on the roof,\nleaves drift down the gutter,\nthe gray sky exhales.",
+        input="<noinput>",
+    ),
+    "unseeable_input": alpaca(
+        "Describe what is shown in the photo.",
+        "A dog runs along a sandy beach at sunset.",
+        input="https://example.com/photos/dog.jpg",
+    ),
+    "instruction_refers_to_missing_input": alpaca(
+        "Summarize the following article in two sentences.",
+        "The article explains that the city will build a new park. Construction starts next spring.",
+    ),
     "merged_instructions": alpaca(
         "Give a synonym for 'happy'.",
         "Joyful.\n\nInstruction: Give a synonym for 'sad'.\nOutput: Unhappy.\n\nInstruction: Give an antonym for 'big'.\nOutput: Small.",
     ),
-    "media_request": alpaca("Draw a picture of a cat sitting on a windowsill.", "Here is a description of the cat: it is orange, curled up in the warm sunlight."),
-    "control_characters": alpaca("Say hello to the new team member.", "Hello\x07 and welcome to the team, we are glad you are here!"),
-    "escape_debris": alpaca("Who created the cartoon Tom and Jerry?", "Tom &amp; Jerry was created by William Hanna and Joseph Barbera in 1940."),
+    "media_request": alpaca(
+        "Draw a picture of a cat sitting on a windowsill.",
+        "Here is a description of the cat: it is orange, curled up in the warm sunlight.",
+    ),
+    "control_characters": alpaca(
+        "Say hello to the new team member.", "Hello\x07 and welcome to the team, we are glad you are here!"
+    ),
+    "escape_debris": alpaca(
+        "Who created the cartoon Tom and Jerry?", "Tom &amp; Jerry was created by William Hanna and Joseph Barbera in 1940."
+    ),
     "literal_escape_sequences": alpaca("List three primary colors.", "1. Red\\n2. Blue\\n3. Yellow"),
     "special_token_debris": sharegpt("What is 2 + 2?", "2 + 2 equals 4.<|endoftext|>"),
-    "unfilled_placeholder": alpaca("Write a short thank-you note to a colleague.", "Dear [Recipient],\n\nThank you for your help with the project last week. It made a real difference.\n\nBest regards,\n[Your Name]"),
-    "truncated_response": alpaca("Explain why the sky is blue.", "Sunlight is scattered by the molecules in the air, and blue light is scattered more than red light because of"),
+    "unfilled_placeholder": alpaca(
+        "Write a short thank-you note to a colleague.",
+        "Dear [Recipient],\n\nThank you for your help with the project last week. It made a real difference.\n\nBest regards,\n[Your Name]",
+    ),
+    "truncated_response": alpaca(
+        "Explain why the sky is blue.",
+        "Sunlight is scattered by the molecules in the air, and blue light is scattered more than red light because of",
+    ),
     "excessive_repetition": alpaca("Give me one health tip.", LONG_REPEAT),
-    "refusal_boilerplate": alpaca("What is your favorite food?", "As an AI language model, I do not have personal preferences or the ability to taste food."),
+    "refusal_boilerplate": alpaca(
+        "What is your favorite food?", "As an AI language model, I do not have personal preferences or the ability to taste food."
+    ),
     "language_mismatch": alpaca(
         "Wie heißt die Hauptstadt von Frankreich und wie viele Menschen leben dort ungefähr?",
         "The capital of France is Paris, and about two million people live in the city itself.",
@@ -143,8 +162,15 @@ POSITIVE: dict[str, Any] = {
 }
 
 CLEAN: list[Any] = [
-    alpaca("Give three tips for staying healthy.", "1. Eat a balanced diet with plenty of fruit and vegetables.\n2. Exercise regularly, for example a brisk walk every day.\n3. Get enough sleep, ideally seven to nine hours a night."),
-    alpaca("Summarize the following text.", "Bees pollinate many crops, so their decline threatens the food supply.", input="Bees are responsible for pollinating a large share of the crops that people eat. In recent years, bee populations have declined because of pesticides, disease and habitat loss, which worries farmers and scientists."),
+    alpaca(
+        "Give three tips for staying healthy.",
+        "1. Eat a balanced diet with plenty of fruit and vegetables.\n2. Exercise regularly, for example a brisk walk every day.\n3. Get enough sleep, ideally seven to nine hours a night.",
+    ),
+    alpaca(
+        "Summarize the following text.",
+        "Bees pollinate many crops, so their decline threatens the food supply.",
+        input="Bees are responsible for pollinating a large share of the crops that people eat. In recent years, bee populations have declined because of pesticides, disease and habitat loss, which worries farmers and scientists.",
+    ),
     alpaca("Classify the sentiment of this review: The battery lasts all day and the screen is gorgeous.", "Positive."),
     alpaca("What is the capital of Australia?", "The capital of Australia is Canberra."),
     alpaca("Is 17 a prime number?", "Yes."),
@@ -160,7 +186,7 @@ CLEAN: list[Any] = [
     ),
     sharegpt(
         "Can you recommend a good book about the history of science?",
-        "Sure. \"A Short History of Nearly Everything\" by Bill Bryson is an entertaining overview of how scientists came to understand the universe.",
+        'Sure. "A Short History of Nearly Everything" by Bill Bryson is an entertaining overview of how scientists came to understand the universe.',
         "Is it suitable for teenagers?",
         "Yes, it is written for a general audience, so a curious teenager will find it readable and fun.",
         system="You are a helpful librarian.",
@@ -171,11 +197,18 @@ CLEAN: list[Any] = [
         system="Answer concisely.",
     ),
     openai("请用一句话介绍一下长城。", "长城是中国古代修建的一道巨大的防御工程，全长两万多公里，是世界上最著名的建筑之一。"),
-    {"prompt": "Write a sentence about the ocean.", "completion": "The ocean covers more than seventy percent of the surface of our planet."},
-    {"text": "The village sits at the foot of the mountains. Every summer, visitors come to hike the trails and swim in the cold lake."},
+    {
+        "prompt": "Write a sentence about the ocean.",
+        "completion": "The ocean covers more than seventy percent of the surface of our planet.",
+    },
+    {
+        "text": "The village sits at the foot of the mountains. Every summer, visitors come to hike the trails and swim in the cold lake."
+    },
     alpaca("Write a formal greeting for a letter to Ms. Smith.", "Dear Ms. Smith,"),
     alpaca("What does the abbreviation AT&T stand for?", "AT&T originally stood for American Telephone and Telegraph Company."),
-    sharegpt("<image>\nWhat animal is in this picture?", "It is a brown horse standing in a green field.", image="horses/0042.jpg"),
+    sharegpt(
+        "<image>\nWhat animal is in this picture?", "It is a brown horse standing in a green field.", image="horses/0042.jpg"
+    ),
 ]
 
 
@@ -184,7 +217,7 @@ def scored_fixtures() -> dict[str, Any]:
     """Positive rows and clean rows scored together as one batch."""
     names = sorted(POSITIVE)
     out = score_rows([POSITIVE[n] for n in names] + CLEAN)
-    return {"positive": dict(zip(names, out[: len(names)])), "clean": out[len(names) :]}
+    return {"positive": dict(zip(names, out[: len(names)], strict=True)), "clean": out[len(names) :]}
 
 
 def test_every_default_rule_has_a_positive_fixture():
@@ -229,23 +262,50 @@ def test_clean_rows_are_in_several_formats(scored_fixtures):
 @pytest.mark.parametrize(
     "row",
     [
-        alpaca("Write a short story about what happened the following morning.", "The next morning, Mia found the garden covered in snow and built a snowman with her brother."),
-        alpaca("Describe what the farmers did the following week.", "They repaired the fences, planted potatoes and sold their eggs at the market."),
+        alpaca(
+            "Write a short story about what happened the following morning.",
+            "The next morning, Mia found the garden covered in snow and built a snowman with her brother.",
+        ),
+        alpaca(
+            "Describe what the farmers did the following week.",
+            "They repaired the fences, planted potatoes and sold their eggs at the market.",
+        ),
         alpaca("Classify the following sentence as positive or negative: I loved this movie.", "Positive."),
         alpaca("Correct the grammar in the following sentence:\nShe don't like apples.", "She doesn't like apples."),
         alpaca('Translate the given sentence into Spanish: "I am hungry."', "Tengo hambre."),
-        alpaca("Summarize the following text.", "The text says the museum will close for renovation.", input="The city museum will close for a year while it is renovated."),
-        alpaca("Explain how to check whether a given number is prime.", "Divide it by every integer from 2 up to its square root; if none divides it evenly, it is prime."),
+        alpaca(
+            "Summarize the following text.",
+            "The text says the museum will close for renovation.",
+            input="The city museum will close for a year while it is renovated.",
+        ),
+        alpaca(
+            "Explain how to check whether a given number is prime.",
+            "Divide it by every integer from 2 up to its square root; if none divides it evenly, it is prime.",
+        ),
     ],
-    ids=["following-morning", "following-week", "text-after-colon", "text-on-next-line", "quoted-text", "input-present", "a-given"],
+    ids=[
+        "following-morning",
+        "following-week",
+        "text-after-colon",
+        "text-on-next-line",
+        "quoted-text",
+        "input-present",
+        "a-given",
+    ],
 )
 def test_instruction_refers_to_missing_input_near_misses(row):
     assert "instruction_refers_to_missing_input" not in flags_of(row)
 
 
 def test_instruction_refers_to_missing_input_positive_variants():
-    for instruction in ("Rewrite the given paragraph in a formal tone.", "Translate the text below into French.", "Find the errors in this code."):
-        assert "instruction_refers_to_missing_input" in flags_of(alpaca(instruction, "I cannot see any text to work with here.")), instruction
+    for instruction in (
+        "Rewrite the given paragraph in a formal tone.",
+        "Translate the text below into French.",
+        "Find the errors in this code.",
+    ):
+        assert "instruction_refers_to_missing_input" in flags_of(
+            alpaca(instruction, "I cannot see any text to work with here.")
+        ), instruction
 
 
 @pytest.mark.parametrize(
@@ -287,26 +347,45 @@ def test_media_request_fires_on_requests_for_media(instruction):
 
 def test_media_rules_silent_when_media_is_attached():
     rows = [
-        sharegpt("<image>\nWhat animal is in this picture?", "It is a brown horse standing in a green field.", image="horses/0042.jpg"),
+        sharegpt(
+            "<image>\nWhat animal is in this picture?", "It is a brown horse standing in a green field.", image="horses/0042.jpg"
+        ),
         alpaca("Describe the attached image. [Picture attached]", "A red car parked in front of a house.", images=["car.png"]),
-        openai([{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}, {"type": "text", "text": "Look at the attached photo and tell me the breed. <image>"}], "It looks like a Maine Coon."),
-        alpaca("Describe this photo.", "A harbour with fishing boats at dawn.", input="https://example.com/harbour.jpg", images=["harbour.jpg"]),
+        openai(
+            [
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+                {"type": "text", "text": "Look at the attached photo and tell me the breed. <image>"},
+            ],
+            "It looks like a Maine Coon.",
+        ),
+        alpaca(
+            "Describe this photo.",
+            "A harbour with fishing boats at dawn.",
+            input="https://example.com/harbour.jpg",
+            images=["harbour.jpg"],
+        ),
         sharegpt("Make a video caption for this clip.", "A cat jumps into a cardboard box and falls over.", videos=["clip.mp4"]),
     ]
-    for row, out in zip(rows, score_rows(rows)):
+    for row, out in zip(rows, score_rows(rows), strict=True):
         assert out["n_media"] >= 1, row
         assert "unseeable_input" not in out["flags"], row
         assert "media_request" not in out["flags"], row
     # The same texts without media do fire.
     without = [{k: v for k, v in r.items() if k not in ("image", "images", "videos")} for r in (rows[0], rows[1], rows[3])]
-    for row, out in zip(without, score_rows(without)):
+    for row, out in zip(without, score_rows(without), strict=True):
         assert "unseeable_input" in out["flags"], row
 
 
 def test_unseeable_input_allows_url_input_for_tool_use_rows():
-    row = alpaca("Fetch the page and summarize it using web_search.", "The page describes the opening hours of the city library.", input="https://example.com/library")
+    row = alpaca(
+        "Fetch the page and summarize it using web_search.",
+        "The page describes the opening hours of the city library.",
+        input="https://example.com/library",
+    )
     assert "unseeable_input" not in flags_of(row)
-    row = alpaca("Summarize the page.", "The page describes the opening hours of the city library.", input="https://example.com/library")
+    row = alpaca(
+        "Summarize the page.", "The page describes the opening hours of the city library.", input="https://example.com/library"
+    )
     assert "unseeable_input" in flags_of(row)
 
 
@@ -322,7 +401,7 @@ def test_language_mismatch_not_on_translation_tasks():
             input="Welcome to our website. Here you will find all the information about our products and services.",
         ),
     ]
-    for row, out in zip(rows, score_rows(rows)):
+    for row, out in zip(rows, score_rows(rows), strict=True):
         # The premise: language ID does see two languages, confidently, in long enough texts.
         assert out["lang_instruction"] != out["lang_response"], out
         assert min(out["lang_instruction_score"], out["lang_response_score"]) >= 0.6, out
@@ -333,9 +412,11 @@ def test_language_mismatch_not_on_translation_tasks():
 def test_language_mismatch_not_on_short_texts():
     rows = [
         alpaca("Was ist die Hauptstadt von Frankreich?", "Paris is the capital city."),
-        alpaca("Wie heißt die Hauptstadt von Frankreich und wie viele Menschen leben dort?", "Paris, roughly two million people."),
+        alpaca(
+            "Wie heißt die Hauptstadt von Frankreich und wie viele Menschen leben dort?", "Paris, roughly two million people."
+        ),
     ]
-    for row, out in zip(rows, score_rows(rows)):
+    for row, out in zip(rows, score_rows(rows), strict=True):
         assert out["lang_instruction"] == "de" and out["lang_response"] == "en", out
         assert min(out["lang_instruction_score"], out["lang_response_score"]) >= 0.6, out
         assert min(out["instruction_words"], out["response_words"]) < 8, out
@@ -349,7 +430,10 @@ def test_language_mismatch_not_on_short_texts():
         alpaca("What do you say when someone knocks on your door?", "Please come in"),
         alpaca("Name two things that go together.", "Salt and pepper, or bread and"),
         alpaca("Finish the phrase: rock and ...", "Rock and roll."),
-        alpaca("List the steps, separated by commas.", "Preheat the oven, mix the flour, sugar and eggs, then bake for twenty minutes."),
+        alpaca(
+            "List the steps, separated by commas.",
+            "Preheat the oven, mix the flour, sugar and eggs, then bake for twenty minutes.",
+        ),
     ],
 )
 def test_truncated_response_near_misses(row):
@@ -420,7 +504,10 @@ def test_unfilled_placeholder_near_misses(response):
 
 
 def test_merged_instructions_needs_a_block_at_line_start():
-    row = alpaca("Explain what an instruction tuning dataset is.", "Each example pairs an instruction: a task description, with an output: the answer a model should give.")
+    row = alpaca(
+        "Explain what an instruction tuning dataset is.",
+        "Each example pairs an instruction: a task description, with an output: the answer a model should give.",
+    )
     assert "merged_instructions" not in flags_of(row)
 
 
@@ -470,7 +557,10 @@ def test_load_pack_from_yaml_path(tmp_path):
     assert [r.severity for r in rules] == ["info", "drop"]
     assert rules[0].explain == "The response is in capitals."
     assert rules[0].pack == path
-    out = score_rows([alpaca("Say hi loudly.", "HELLO THERE FRIEND!"), alpaca("Say hi.", "Hi."), alpaca("Say hi.", "Hello there, friend.")], rule_list=rules)
+    out = score_rows(
+        [alpaca("Say hi loudly.", "HELLO THERE FRIEND!"), alpaca("Say hi.", "Hi."), alpaca("Say hi.", "Hello there, friend.")],
+        rule_list=rules,
+    )
     assert [r["flags"] for r in out] == [["shouty"], ["too_short"], []]
     assert [r["severity"] for r in out] == ["info", "drop", ""]
 
@@ -514,7 +604,10 @@ def _rule_yaml(**overrides: Any) -> dict[str, Any]:
     [
         (_rule_yaml(when={"field": "response", "match": "x", "flags": "i"}), ["my_rule", "when", "unknown keys ['flags']"]),
         (_rule_yaml(when={"colum": "response", "match": "x"}), ["my_rule", "when", "unknown condition", "colum"]),
-        (_rule_yaml(when={"all": [{"field": "response", "empty": True}, {"field": "input", "equals": ["x"]}]}), ["my_rule", "when.all[1]", "equals"]),
+        (
+            _rule_yaml(when={"all": [{"field": "response", "empty": True}, {"field": "input", "equals": ["x"]}]}),
+            ["my_rule", "when.all[1]", "equals"],
+        ),
         (_rule_yaml(when={"not": {"stat": "response_words", "gt": 3, "lt": 9}}), ["my_rule", "when.not", "stat"]),
         (_rule_yaml(when={"field": "response", "count": "x"}), ["my_rule", "when", "min"]),
         (_rule_yaml(when={"field": "response", "count": "x", "min": 0}), ["my_rule", "min"]),
@@ -524,7 +617,10 @@ def _rule_yaml(**overrides: Any) -> dict[str, Any]:
         (_rule_yaml(when={"any": []}), ["my_rule", "'any'"]),
         (_rule_yaml(severity="fatal"), ["my_rule", "severity", "info, warn, drop"]),
         (_rule_yaml(severity=None), ["my_rule", "severity"]),
-        ({"rules": [{"name": "my_rule", "severity": "warn", "when": {"field": "response", "empty": True}}]}, ["my_rule", "'explain'"]),
+        (
+            {"rules": [{"name": "my_rule", "severity": "warn", "when": {"field": "response", "empty": True}}]},
+            ["my_rule", "'explain'"],
+        ),
         (_rule_yaml(explain="   "), ["my_rule", "'explain'"]),
         (_rule_yaml(when={"field": "response", "match": "(unclosed"}), ["my_rule", "when.match", "(unclosed", "RE2"]),
         (_rule_yaml(when={"field": "response", "not_match": r"(?<=a)b"}), ["my_rule", "when.not_match", "RE2"]),
@@ -548,16 +644,28 @@ def test_pack_validation_errors_name_rule_and_key(tmp_path, pack, fragments):
 
 
 def test_duplicate_rule_names(tmp_path):
-    a = _write_pack(tmp_path, "rules:\n  - {name: twice, severity: info, explain: A., when: {field: response, empty: true}}\n", "a.yaml")
-    b = _write_pack(tmp_path, "rules:\n  - {name: twice, severity: warn, explain: B., when: {field: input, empty: true}}\n", "b.yaml")
+    a = _write_pack(
+        tmp_path, "rules:\n  - {name: twice, severity: info, explain: A., when: {field: response, empty: true}}\n", "a.yaml"
+    )
+    b = _write_pack(
+        tmp_path, "rules:\n  - {name: twice, severity: warn, explain: B., when: {field: input, empty: true}}\n", "b.yaml"
+    )
     with pytest.raises(ConfigError, match="rule twice is defined twice") as err:
         load_rules([a, b])
     assert a in str(err.value) and b in str(err.value)
     # Within one pack too, and against a shipped pack.
-    both = _write_pack(tmp_path, "rules:\n  - {name: dup, severity: info, explain: A., when: {field: response, empty: true}}\n  - {name: dup, severity: info, explain: B., when: {field: response, empty: true}}\n", "c.yaml")
+    both = _write_pack(
+        tmp_path,
+        "rules:\n  - {name: dup, severity: info, explain: A., when: {field: response, empty: true}}\n  - {name: dup, severity: info, explain: B., when: {field: response, empty: true}}\n",
+        "c.yaml",
+    )
     with pytest.raises(ConfigError, match="rule dup is defined twice"):
         load_rules([both])
-    clash = _write_pack(tmp_path, "rules:\n  - {name: empty_response, severity: info, explain: A., when: {field: response, empty: true}}\n", "d.yaml")
+    clash = _write_pack(
+        tmp_path,
+        "rules:\n  - {name: empty_response, severity: info, explain: A., when: {field: response, empty: true}}\n",
+        "d.yaml",
+    )
     with pytest.raises(ConfigError, match="rule empty_response is defined twice"):
         load_rules(["instruction", clash])
 
@@ -590,7 +698,12 @@ def test_all_any_not_nesting():
 
 def test_match_not_match_ignore_case_and_nulls():
     assert _fire({"field": "t", "match": "hello"}, t=["say hello", "HELLO", None, ""]) == [True, False, False, False]
-    assert _fire({"field": "t", "match": "hello", "ignore_case": True}, t=["say hello", "HELLO", None, ""]) == [True, True, False, False]
+    assert _fire({"field": "t", "match": "hello", "ignore_case": True}, t=["say hello", "HELLO", None, ""]) == [
+        True,
+        True,
+        False,
+        False,
+    ]
     assert _fire({"field": "t", "not_match": "hello"}, t=["say hello", "HELLO", None, ""]) == [False, True, True, True]
 
 
@@ -603,7 +716,15 @@ def test_empty_true_and_false():
 def test_equals_any_trims_and_ignore_case():
     values = ["N/A", " n/a ", "n/a.", "None", "none", None, "Not none"]
     assert _fire({"field": "t", "equals_any": ["n/a", "none"]}, t=values) == [False, True, False, False, True, False, False]
-    assert _fire({"field": "t", "equals_any": ["N/A ", "NONE"], "ignore_case": True}, t=values) == [True, True, False, True, True, False, False]
+    assert _fire({"field": "t", "equals_any": ["N/A ", "NONE"], "ignore_case": True}, t=values) == [
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_count_with_min():
@@ -703,7 +824,7 @@ def test_check_rules_against_signals():
     assert "language_mismatch" in msg and "lang_instruction" in msg and "signals.langid.enabled" in msg
     assert "disable_rules" in msg
     # Switching the rule off makes the config consistent, and scoring works without language ID.
-    rules = load_rules(no_lid["rules"], ["language_mismatch"])
+    rules = load_rules(no_lid.rules, ["language_mismatch"])
     check_rules_against_signals(rules, no_lid)
     out = score_rows([POSITIVE["empty_response"], CLEAN[0]], config=no_lid, rule_list=rules)
     assert "lang" not in out[0]
@@ -712,11 +833,11 @@ def test_check_rules_against_signals():
 
 def test_check_rules_against_signals_repetition():
     no_rep = load_config(overrides={"signals": {"repetition": False}})
-    with pytest.raises(ConfigError, match="excessive_repetition.*signals.repetition"):
+    with pytest.raises(ConfigError, match=r"excessive_repetition.*signals.repetition"):
         check_rules_against_signals(DEFAULT_RULES, no_rep)
 
 
 def test_check_rules_against_signals_unknown_column(tmp_path):
     path = _write_pack(tmp_path, "rules:\n  - {name: typo, severity: info, explain: A., when: {stat: reponse_words, gt: 3}}\n")
-    with pytest.raises(ConfigError, match="rule typo .*reponse_words"):
+    with pytest.raises(ConfigError, match=r"rule typo .*reponse_words"):
         check_rules_against_signals(load_rules([path]), CONFIG)

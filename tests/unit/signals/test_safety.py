@@ -265,7 +265,7 @@ def test_luhn_matches_reference() -> None:
     for _ in range(2000):
         digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(12, 19)))
         cands.append("".join(c + (rng.choice(" -") if rng.random() < 0.2 else "") for c in digits))
-    got = safety._luhn(pa.array(["4111"] + cands).slice(1))
+    got = safety._luhn(pa.array(["4111", *cands]).slice(1))
     assert got.tolist() == [_luhn_ref(c) for c in cands]
     assert 0.05 < got.mean() < 0.15
 
@@ -499,7 +499,7 @@ def test_lexicon_many_terms_against_reference() -> None:
     rng = random.Random(3)
     syll = ["ka", "lo", "mi", "zu", "re", "po", "ne"]
     terms = sorted({"".join(rng.choice(syll) for _ in range(rng.randint(2, 4))) for _ in range(600)})
-    terms += [f"{a} {b}" for a, b in zip(terms[:40], terms[40:80])]
+    terms += [f"{a} {b}" for a, b in zip(terms[:40], terms[40:80], strict=True)]
     terms += ["c++", ".net", "a.b", "zim-zam", "o'dell", "(x)", "50%"]
     vocab = terms[:200] + terms[-9:] + ["the", "and", "kaka_lo", "x1", "c+", "axb", "zim", "+", "."]
     vocab += [t.upper() for t in terms[:20]]
@@ -508,7 +508,7 @@ def test_lexicon_many_terms_against_reference() -> None:
         words = [rng.choice(vocab) for _ in range(rng.randint(0, 30))]
         texts.append("".join(w + rng.choice([" ", ", ", ".", "\n", " - ", "  ", "", "+", "_"]) for w in words))
     texts[5] = None
-    got = lexicon_counts(pa.array(["blorp"] + texts).slice(1), {"l": terms})["l"]
+    got = lexicon_counts(pa.array(["blorp", *texts]).slice(1), {"l": terms})["l"]
     assert got.tolist() == [_lex_ref(t, terms) for t in texts]
     assert got.sum() > 1000
 

@@ -15,24 +15,36 @@ import apache_beam as beam
 import datasketch
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
+from conftest import alpaca as alpaca_row
+from conftest import (
+    openai,
+    read_dataset_json,
+    read_duplicates,
+    read_records,
+    read_shards,
+    score,
+    sharegpt,
+    write_files,
+)
 
-from winnow.pipelines.cli import main
-from winnow.transforms.dedup import components as cc
-from winnow.transforms.config import load_config
 from winnow.transforms.beam.near_duplicates import AssignFn, StarStepFn
+from winnow.transforms.config import load_config
+from winnow.transforms.dedup import components as cc
 from winnow.transforms.dedup.shingles import ShingleSpec, reference_shingles, shingle_hash32
 
+pytestmark = pytest.mark.slow
+
 ANSWER_ROLES = ("assistant", "tool_call", "text")
-DEFAULTS = load_config()["dedup"]
-NUM_PERM, SEED, VERIFY_THRESHOLD = DEFAULTS["num_perm"], DEFAULTS["seed"], DEFAULTS["verify_threshold"]
+DEFAULTS = load_config().dedup
+NUM_PERM, SEED, VERIFY_THRESHOLD = DEFAULTS.num_perm, DEFAULTS.seed, DEFAULTS.verify_threshold
 
 
 # ---- Beam: star steps and assignment --------------------------------------------
+
 
 def _components_pipeline(edges: np.ndarray, rounds: int, partitions: int = 8):
     """The rounds of NearDuplicates on given edges; returns (assignments, totals) PCollections."""
@@ -86,7 +98,7 @@ def test_beam_too_few_rounds_leave_unconverged_nodes():
 
 # ---- the corpus ---------------------------------------------------------------------
 
-_VOCAB = (
+_VOCAB = (  # noqa: SIM905 - prose reads better than a list of words
     "apple bridge candle dolphin engine falcon garden harbor island jacket kettle lantern meadow needle orchard "
     "pepper quartz rocket saddle tunnel umbrella velvet walnut yogurt zipper anchor basket cactus desert ember "
     "feather glacier hammer igloo jungle kayak ladder magnet napkin oyster pillow quiver ribbon shovel tractor "
@@ -111,15 +123,15 @@ WATER_A = (
 WATER_A1 = WATER_A.replace("sun warms", "sun heats")  # one word, same length
 WATER_A3 = WATER_A.replace("tiny", "minuscule").replace("grow heavy", "grow weighty").replace("the ground", "the soil")
 PRESS_Q = "Write a short paragraph about the printing press."
-_PRESS = (
+_PRESS = (  # noqa: SIM905 - prose reads better than a list of words
     "Johannes Gutenberg's extraordinary mechanical invention transformed European communication dramatically, enabling "
     "inexpensive reproduction of manuscripts, pamphlets, scientific treatises, religious commentaries, newspapers, "
     "administrative documents, propaganda, literature and maps. Before the press every book was copied by hand, which was "
     "slow and costly, so only rich people and monasteries owned them. After about 1450 printers spread across the "
     "continent, literacy rose, ideas travelled faster than ever"
 ).split()[:60]
-_N1 = "it was a big step for all of us and we can see its mark in how we read and".split()
-_N2 = "so on to this day the new tools of our age owe a lot to that old and odd box".split()
+_N1 = "it was a big step for all of us and we can see its mark in how we read and".split()  # noqa: SIM905 - prose reads better than a list of words
+_N2 = "so on to this day the new tools of our age owe a lot to that old and odd box".split()  # noqa: SIM905 - prose reads better than a list of words
 PRESS_1 = " ".join(_PRESS)  # A: the longest
 PRESS_2 = " ".join(_PRESS[20:] + _N1)  # B ~ A (40 shared words)
 PRESS_3 = " ".join(_PRESS[40:] + _N1 + _N2)  # C ~ B, but C !~ A (20 shared words)
@@ -135,10 +147,15 @@ TEMPLATE_SYSTEM = (
     "review, and never invent facts that the customer did not state. Answer in plain English without bullet points."
 )
 TEMPLATE_Q = "Classify the sentiment of this customer review as positive, negative or mixed, and explain your reasoning. Review: "
-REVIEWS = ["The blender is loud but strong.", "Arrived broken, refund was slow.", "Perfect fit and lovely colour.",
-           "Battery dies within two hours.", "Good value, flimsy lid."]
+REVIEWS = [
+    "The blender is loud but strong.",
+    "Arrived broken, refund was slow.",
+    "Perfect fit and lovely colour.",
+    "Battery dies within two hours.",
+    "Good value, flimsy lid.",
+]
 VACCINE_Q = "Explain how vaccines train the immune system."
-_VACCINE = (
+_VACCINE = (  # noqa: SIM905 - prose reads better than a list of words
     "A vaccine shows the immune system a harmless piece or copy of a germ, such as a protein from its surface or a weakened "
     "virus. White blood cells learn to recognise that shape and produce antibodies against it. Memory cells then remain in the "
     "body for years, so if the real germ ever arrives the defence starts quickly and the illness is mild or prevented entirely."
@@ -153,23 +170,8 @@ def _random_text(rng, lo: int, hi: int) -> str:
 
 
 def alpaca(id_, instruction, output, system=""):
-    return {"id": id_, "instruction": instruction, "input": "", "output": output, "system": system}
-
-
-def openai(id_, instruction, output, system=""):
-    msgs = ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": instruction},
-        {"role": "assistant", "content": output},
-    ]
-    return {"id": id_, "messages": msgs}
-
-
-def sharegpt(id_, instruction, output, system=""):
-    conv = ([{"from": "system", "value": system}] if system else []) + [
-        {"from": "human", "value": instruction},
-        {"from": "gpt", "value": output},
-    ]
-    return {"id": id_, "conversations": conv}
+    # Always with a `system` field: d.parquet takes its columns from its first row.
+    return alpaca_row(id_, instruction, output, system=system)
 
 
 def corpus() -> dict[str, list[dict]]:
@@ -194,7 +196,7 @@ def corpus() -> dict[str, list[dict]]:
     d.append(alpaca("z2", WALL_Q, WALL_A1))
     # One long shared template, different answers: never duplicates.
     makers = [(a, alpaca), (a, alpaca), (b, openai), (c, sharegpt), (d, alpaca)]
-    for i, ((where, make), review) in enumerate(zip(makers, REVIEWS)):
+    for i, ((where, make), review) in enumerate(zip(makers, REVIEWS, strict=True)):
         where.append(make(f"t{i + 1}", TEMPLATE_Q + review, _random_text(rng, 30, 45), system=TEMPLATE_SYSTEM))
     # Same prompt, answers sharing their first 22 of 60 words (Jaccard about 0.21): candidates
     # (the whole texts are similar), rejected because the answers are below verify_threshold.
@@ -234,54 +236,11 @@ EXACT = {"e1", "e2", "e3", "e4", "x1", "x2", *(f"b{i:02d}" for i in range(20)), 
 VERIFIED_PAIRS = 6 + 3 + 2 + 1 + 1 + (2 * 20 - 3)  # e, n, p1-p2 and p2-p3, z, x, chain + star over b
 
 
-def write_files(directory, files: dict[str, list[dict]]) -> None:
-    os.makedirs(directory, exist_ok=True)
-    for name, rows in files.items():
-        path = os.path.join(directory, name)
-        if name.endswith(".parquet"):
-            pq.write_table(pa.Table.from_pylist(rows), path)
-        elif name.endswith(".json"):
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(rows, f, ensure_ascii=False, indent=1)
-        else:
-            with open(path, "w", encoding="utf-8") as f:
-                for r in rows:
-                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
-
-
-def score(inp: str, out: str, *extra: str, config: dict | None = None) -> None:
-    args = ["score", inp, "--output", out, *extra]
-    if config is not None:
-        cfg = os.path.join(os.path.dirname(out), os.path.basename(out) + ".yaml")
-        with open(cfg, "w") as f:
-            json.dump(config, f)  # JSON is YAML
-        args += ["--config", cfg]
-    assert main(args) == 0
-
-
-def records(out: str) -> dict[str, dict]:
-    table = ds.dataset(os.path.join(out, "records"), format="parquet").to_table()
-    return {r["id"]: r for r in table.to_pylist()}
-
-
-def duplicates(out: str) -> dict[str, dict]:
-    table = ds.dataset(os.path.join(out, "duplicates"), format="parquet").to_table()
-    rows = table.to_pylist()
-    by_id = {r["id"]: r for r in rows}
-    assert len(by_id) == len(rows), "a row appears twice in duplicates/"
-    return by_id
-
-
 def clusters_of(dups: dict[str, dict]) -> set[frozenset]:
     groups: dict[int, set] = {}
     for r in dups.values():
         groups.setdefault(r["cluster_id"], set()).add(r["id"])
     return {frozenset(g) for g in groups.values()}
-
-
-def dataset_json(out: str) -> dict:
-    with open(os.path.join(out, "summary", "dataset.json")) as f:
-        return json.load(f)
 
 
 def parts_of(record: dict) -> tuple[str, str]:
@@ -295,25 +254,25 @@ def parts_of(record: dict) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("corpus") / "in"
-    write_files(str(d), corpus())
+    write_files(d, corpus())
     return str(d)
 
 
 @pytest.fixture(scope="module")
 def main_run(corpus_dir, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("run") / "out")
-    score(corpus_dir, out, "--direct_num_workers=1")
+    assert score(corpus_dir, out, "--direct_num_workers=1") == 0
     return out
 
 
 # ---- 5. end to end ---------------------------------------------------------------
 
-@pytest.mark.slow
+
 def test_rows_land_in_the_right_clusters(main_run):
-    recs = records(main_run)
+    recs = read_records(main_run, by_id=True)
     all_ids = {r["id"] for rows in corpus().values() for r in rows}
     assert set(recs) == all_ids
-    dups = duplicates(main_run)
+    dups = read_duplicates(main_run, by_id=True)
     assert set(dups) == set().union(*EXPECTED_CLUSTERS)
     assert clusters_of(dups) == EXPECTED_CLUSTERS
     for never in ["p3", "x3", "v1", "v2", "v3", *(f"t{i}" for i in range(1, 6)), *(f"u{i:02d}" for i in range(16))]:
@@ -321,10 +280,9 @@ def test_rows_land_in_the_right_clusters(main_run):
     assert {i for i, r in dups.items() if r["keep"]} == KEPT_DEFAULT
 
 
-@pytest.mark.slow
 def test_duplicate_records_are_consistent(main_run):
-    recs = records(main_run)
-    dups = duplicates(main_run)
+    recs = read_records(main_run, by_id=True)
+    dups = read_duplicates(main_run, by_id=True)
     by_cluster: dict[int, list[dict]] = {}
     for r in dups.values():
         by_cluster.setdefault(r["cluster_id"], []).append(r)
@@ -351,11 +309,10 @@ def test_duplicate_records_are_consistent(main_run):
     assert dups["p2"]["kept_id"] == "p1"
 
 
-@pytest.mark.slow
 def test_summary_reports_dedup_and_diversity(main_run):
-    recs = records(main_run)
-    dups = duplicates(main_run)
-    data = dataset_json(main_run)
+    recs = read_records(main_run, by_id=True)
+    dups = read_duplicates(main_run, by_id=True)
+    data = read_dataset_json(main_run)
     dd = data["dedup"]
     assert dd["unconverged_nodes"] == 0
     assert dd["clusters"] == len(EXPECTED_CLUSTERS)
@@ -390,7 +347,7 @@ def test_summary_reports_dedup_and_diversity(main_run):
     assert data["top_instruction_types"]["give"] == leading["give"]
     assert isinstance(dv["self_bleu"], float) and 0.0 <= dv["self_bleu"] <= 100.0
     # Per shard.
-    shards = {s["shard"]: s for s in pq.read_table(os.path.join(main_run, "summary", "shards.parquet")).to_pylist()}
+    shards = {s["shard"]: s for s in read_shards(main_run).to_pylist()}
     assert set(shards) == {"a.jsonl", "b.jsonl", "c.json", "d.parquet"}
     for name, s in shards.items():
         mine = [r for r in dups.values() if r["shard"] == name]
@@ -404,22 +361,21 @@ def test_summary_reports_dedup_and_diversity(main_run):
         assert json.load(f)["complete"] is True
 
 
-@pytest.mark.slow
 def test_multi_process_runner_gives_the_same_duplicates(corpus_dir, main_run, tmp_path):
     out = str(tmp_path / "out")
-    score(corpus_dir, out)  # the default local runner: one process per core
-    assert duplicates(out) == duplicates(main_run)
-    assert dataset_json(out)["dedup"] == dataset_json(main_run)["dedup"]
+    assert score(corpus_dir, out) == 0  # the default local runner: one process per core
+    assert read_duplicates(out, by_id=True) == read_duplicates(main_run, by_id=True)
+    assert read_dataset_json(out)["dedup"] == read_dataset_json(main_run)["dedup"]
     assert not os.path.exists(os.path.join(out, "signatures"))
 
 
 # ---- 6. keep-one does not depend on input order; the keep rule ---------------------
 
+
 def _summary_by_id(dups: dict[str, dict]) -> dict[str, tuple]:
     return {i: (r["keep"], r["kept_id"], r["exact"], r["cluster_size"], round(r["similarity"], 6)) for i, r in dups.items()}
 
 
-@pytest.mark.slow
 def test_reordered_input_keeps_the_same_rows_and_exports_signatures(main_run, tmp_path):
     rows = [r for rs in corpus().values() for r in rs]
     rows = [rows[k] for k in np.random.default_rng(77).permutation(len(rows))]
@@ -427,9 +383,16 @@ def test_reordered_input_keeps_the_same_rows_and_exports_signatures(main_run, tm
     files = {"p.jsonl": rows[:7], "q.jsonl": rows[7:40], "r.json": rows[40:55], "s.jsonl": rows[55:]}
     write_files(str(tmp_path / "in"), files)
     out = str(tmp_path / "out")
-    score(str(tmp_path / "in"), out, "--direct_num_workers=1",
-          config={"dedup": {"export_signatures": True, "keep": ["-response_chars", "id"]}})
-    dups, before = duplicates(out), duplicates(main_run)
+    assert (
+        score(
+            str(tmp_path / "in"),
+            out,
+            "--direct_num_workers=1",
+            config={"dedup": {"export_signatures": True, "keep": ["-response_chars", "id"]}},
+        )
+        == 0
+    )
+    dups, before = read_duplicates(out, by_id=True), read_duplicates(main_run, by_id=True)
     assert clusters_of(dups) == clusters_of(before) == EXPECTED_CLUSTERS
     assert {i for i, r in dups.items() if r["keep"]} == KEPT_DEFAULT
     assert _summary_by_id(dups) == _summary_by_id(before)
@@ -442,7 +405,7 @@ def test_reordered_input_keeps_the_same_rows_and_exports_signatures(main_run, tm
     assert sig_files and all(f.endswith(".parquet") for f in sig_files)
     table = pa.concat_tables([pq.read_table(os.path.join(out, "signatures", f)) for f in sig_files])
     assert {"key", "id", "signature"} <= set(table.column_names)
-    recs = records(out)
+    recs = read_records(out, by_id=True)
     assert table.num_rows == len(recs)
     spec = ShingleSpec()
     for row in table.to_pylist():
@@ -459,29 +422,28 @@ def test_reordered_input_keeps_the_same_rows_and_exports_signatures(main_run, tm
             assert datasketch.MinHash(seed=SEED, hashvalues=exported.hashvalues, scheme="affine32").jaccard(m) == 1.0
 
 
-@pytest.mark.slow
 def test_keep_rule_decides_which_row_is_kept(corpus_dir, main_run, tmp_path):
     out = str(tmp_path / "out")
-    score(corpus_dir, out, "--direct_num_workers=1", config={"dedup": {"keep": ["id"]}})
-    dups = duplicates(out)
+    assert score(corpus_dir, out, "--direct_num_workers=1", config={"dedup": {"keep": ["id"]}}) == 0
+    dups = read_duplicates(out, by_id=True)
     assert clusters_of(dups) == EXPECTED_CLUSTERS
     # By id alone the smallest id is kept: n1 instead of n3 (the longest answer).
     assert {i for i, r in dups.items() if r["keep"]} == (KEPT_DEFAULT - {"n3"}) | {"n1"}
     assert dups["n3"]["kept_id"] == dups["n2"]["kept_id"] == "n1"
     assert not dups["n3"]["exact"] and dups["n1"]["exact"]
-    before = duplicates(main_run)
+    before = read_duplicates(main_run, by_id=True)
     assert dups["n3"]["similarity"] == pytest.approx(before["n1"]["similarity"])  # the same pair, seen from the other side
 
 
 # ---- other verification modes -------------------------------------------------------
 
-@pytest.mark.slow
+
 @pytest.mark.parametrize("verify", ["exact", "none"])
 def test_verify_modes(corpus_dir, tmp_path, verify):
     out = str(tmp_path / "out")
-    score(corpus_dir, out, "--direct_num_workers=1", config={"dedup": {"verify": verify}})
-    dups = duplicates(out)
-    dd = dataset_json(out)["dedup"]
+    assert score(corpus_dir, out, "--direct_num_workers=1", config={"dedup": {"verify": verify}}) == 0
+    dups = read_duplicates(out, by_id=True)
+    dd = read_dataset_json(out)["dedup"]
     assert dd["unconverged_nodes"] == 0 and dd["verify"] == verify
     if verify == "exact":
         # Jaccard of the shingle sets: the v answers (0.21) are rejected, the chain still splits.
@@ -500,7 +462,6 @@ def test_verify_modes(corpus_dir, tmp_path, verify):
     assert not os.path.exists(os.path.join(out, "signatures"))
 
 
-@pytest.mark.slow
 def test_new_rows_are_deduplicated_against_an_exported_reference(tmp_path):
     """A second run with dedup.reference marks rows that repeat the first corpus."""
     from winnow.pipelines.cli import main as cli_main
@@ -508,12 +469,18 @@ def test_new_rows_are_deduplicated_against_an_exported_reference(tmp_path):
     first = tmp_path / "first"
     first.mkdir()
     old_rows = [
-        {"id": "old-1", "instruction": "Explain why the sky looks blue on a clear day.",
-         "output": "Sunlight scatters off air molecules, and short blue wavelengths scatter the most, "
-                   "so the whole sky glows blue when the sun is high on a clear day."},
-        {"id": "old-2", "instruction": "List three uses of baking soda at home.",
-         "output": "It deodorizes refrigerators, softens stubborn stains when mixed into a paste, "
-                   "and helps baked goods rise in the oven."},
+        {
+            "id": "old-1",
+            "instruction": "Explain why the sky looks blue on a clear day.",
+            "output": "Sunlight scatters off air molecules, and short blue wavelengths scatter the most, "
+            "so the whole sky glows blue when the sun is high on a clear day.",
+        },
+        {
+            "id": "old-2",
+            "instruction": "List three uses of baking soda at home.",
+            "output": "It deodorizes refrigerators, softens stubborn stains when mixed into a paste, "
+            "and helps baked goods rise in the oven.",
+        },
     ]
     (first / "old.jsonl").write_text("\n".join(json.dumps(r) for r in old_rows) + "\n")
     cfg1 = tmp_path / "export.yaml"
@@ -527,8 +494,11 @@ def test_new_rows_are_deduplicated_against_an_exported_reference(tmp_path):
     new_rows = [
         dict(old_rows[0], id="new-copy"),  # exact repeat of the reference
         dict(old_rows[1], id="new-near", output=old_rows[1]["output"].replace("stubborn", "tough")),
-        {"id": "new-fresh", "instruction": "Name a mammal that lays eggs.",
-         "output": "The platypus is a mammal from Australia that lays eggs and hunts underwater."},
+        {
+            "id": "new-fresh",
+            "instruction": "Name a mammal that lays eggs.",
+            "output": "The platypus is a mammal from Australia that lays eggs and hunts underwater.",
+        },
     ]
     (second / "new.jsonl").write_text("\n".join(json.dumps(r) for r in new_rows) + "\n")
     cfg2 = tmp_path / "reference.yaml"
@@ -542,23 +512,6 @@ def test_new_rows_are_deduplicated_against_an_exported_reference(tmp_path):
     dataset = json.loads((run2 / "summary" / "dataset.json").read_text())
     assert dataset["dedup"]["reference_rows"] == 2 and dataset["dedup"]["matched_reference"] == 2
     assert dataset["rows_read"] == 3
-
-
-def test_incompatible_reference_fails_before_reading_data(tmp_path, capsys):
-    from winnow.pipelines.cli import main as cli_main
-
-    ref = tmp_path / "sigs"
-    ref.mkdir()
-    (ref / "params.json").write_text(json.dumps({"text": "prompt_answer", "shingle": "auto", "ngram": 5, "char_ngram": 5,
-                                                 "char_mode_share": 0.3, "num_perm": 128, "seed": 1}))
-    (ref / "s000000.parquet").write_bytes(b"")
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"dedup: {{reference: ['{ref}']}}\n")
-    src = tmp_path / "in.jsonl"
-    src.write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n")
-    assert cli_main(["score", str(src), "--output", str(tmp_path / "out"), "--config", str(cfg)]) == 2
-    err = capsys.readouterr().err
-    assert "dedup.reference" in err and "ngram" in err
 
 
 # ---- ROUGE-L as the verifier ----------------------------------------------------
@@ -596,48 +549,33 @@ def test_rouge_l_verifier_rejects_reordered_answers_that_minhash_accepts(tmp_pat
     by_mode = {}
     for verify in ("estimate", "rouge_l"):
         out = str(tmp_path / verify)
-        score(str(inp), out, "--direct_num_workers=1", config={"dedup": {"verify": verify, "verify_threshold": 0.6}})
-        by_mode[verify] = (clusters_of(duplicates(out)), dataset_json(out)["dedup"])
+        assert score(str(inp), out, "--direct_num_workers=1", config={"dedup": {"verify": verify, "verify_threshold": 0.6}}) == 0
+        by_mode[verify] = (clusters_of(read_duplicates(out, by_id=True)), read_dataset_json(out)["dedup"])
     assert by_mode["estimate"][0] == {frozenset({"orig", "reordered", "edited"})}
     clusters, dd = by_mode["rouge_l"]
     assert clusters == {frozenset({"orig", "edited"})} and dd["verify"] == "rouge_l"
     assert dd["rejected_pairs"] >= 1 and dd["unconverged_nodes"] == 0
 
 
-def test_rouge_l_from_spilled_sequences_matches_rouge_l_on_texts():
-    from winnow.transforms.dedup.signer import _per_part_lists
-    from winnow.transforms.dedup.verify import _rouge_l_from_rows
-    from winnow.transforms.signals.overlap import rouge_l, rouge_token_ids
-
-    firsts = [("what is a cat", "a cat is a small furry animal"), ("list two rivers", "the nile and the amazon")]
-    seconds = [("what is a cat?", "a cat is a small and furry pet animal"), ("name two rivers", "the amazon and the nile")]
-    lists_a = _per_part_lists([rouge_token_ids(pa.array([f[k] for f in firsts])) for k in range(2)]).to_pylist()
-    # Spilled rows [pair id low word, high word, part, hash], parts interleaved as AttachFirst writes them.
-    sides = np.array([[pid, 0, k, h] for pid, parts in zip((7, 9), lists_a) for k, seq in enumerate(parts) for h in seq],
-                     dtype=np.uint32)
-    second = _per_part_lists([rouge_token_ids(pa.array([s[k] for s in seconds])) for k in range(2)])
-    content, context = _rouge_l_from_rows(np.array([7, 9]), sides[:, 0].astype(np.int64), sides, second, 2)
-    expect_content = rouge_l(pa.array([f[1] for f in firsts]), pa.array([s[1] for s in seconds]))
-    expect_context = rouge_l(pa.array([f[0] for f in firsts]), pa.array([s[0] for s in seconds]))
-    np.testing.assert_allclose(content, expect_content, rtol=1e-6)
-    np.testing.assert_allclose(context, expect_context, rtol=1e-6)
-
-
-@pytest.mark.slow
 def test_segments_of_a_few_rows_give_the_same_clusters(corpus_dir, tmp_path, monkeypatch):
     """The verification and member stages work per segment of 2**SEGMENT_BITS rows; with 4-row
     segments every cluster spans several of them and the result must not change."""
     from winnow.transforms.beam import near_duplicates as dedup
+    from winnow.transforms.dedup import sidefiles
+    from winnow.transforms.schema import ROW_BITS
 
     base = str(tmp_path / "base")
-    score(corpus_dir, base, "--direct_num_workers=1")
-    monkeypatch.setattr(dedup, "SEGMENT_BITS", 2)
-    monkeypatch.setattr(dedup, "_BLOCK_BITS", dedup.ROW_BITS - 2)
+    assert score(corpus_dir, base, "--direct_num_workers=1") == 0
+    # SEGMENT_BITS and _BLOCK_BITS live in dedup.sidefiles; the Beam module holds its own copy of _BLOCK_BITS.
+    monkeypatch.setattr(sidefiles, "SEGMENT_BITS", 2)
+    monkeypatch.setattr(sidefiles, "_BLOCK_BITS", ROW_BITS - 2)
+    monkeypatch.setattr(dedup, "_BLOCK_BITS", ROW_BITS - 2)
     small = str(tmp_path / "small")
-    score(corpus_dir, small, "--direct_num_workers=1", config={"dedup": {"export_signatures": True}})
+    assert score(corpus_dir, small, "--direct_num_workers=1", config={"dedup": {"export_signatures": True}}) == 0
     sides = [f for f in os.listdir(os.path.join(small, "signatures")) if f.endswith(".parquet")]
     assert len(sides) > 2 * len(os.listdir(corpus_dir)), "rows were not spread over many segments"
-    want, got = duplicates(base), duplicates(small)
-    assert {i: (r["keep"], r["kept_id"], r["cluster_size"]) for i, r in got.items()} == \
-           {i: (r["keep"], r["kept_id"], r["cluster_size"]) for i, r in want.items()}
-    assert dataset_json(small)["dedup"]["verified_pairs"] == dataset_json(base)["dedup"]["verified_pairs"]
+    want, got = read_duplicates(base, by_id=True), read_duplicates(small, by_id=True)
+    assert {i: (r["keep"], r["kept_id"], r["cluster_size"]) for i, r in got.items()} == {
+        i: (r["keep"], r["kept_id"], r["cluster_size"]) for i, r in want.items()
+    }
+    assert read_dataset_json(small)["dedup"]["verified_pairs"] == read_dataset_json(base)["dedup"]["verified_pairs"]

@@ -12,14 +12,14 @@ import os
 
 import orjson
 import pytest
+from conftest import jsonl_bytes
 
 from winnow.transforms.config import ConfigError, load_config
-from winnow.transforms.io.formats import DEFAULT_ROLES, FieldMap, RowError, detect, map_row
 from winnow.transforms.io.canonical import content_hash, normalize_rows
-from winnow.transforms.schema import CANONICAL, REJECTED, row_key
+from winnow.transforms.io.formats import DEFAULT_ROLES, FieldMap, RowError, detect, map_row
 from winnow.transforms.io.inputs import Shard
 from winnow.transforms.io.readers import RawRow, read_shard
-
+from winnow.transforms.schema import CANONICAL, REJECTED, row_key
 
 # ---------------------------------------------------------------- helpers
 
@@ -32,7 +32,7 @@ def run(tmp_path, rows, fm: FieldMap | None = None, name: str = "data.jsonl", in
     """Write rows as JSONL, read and normalize them: (records, rejected)."""
     fm = fm or fields()
     path = tmp_path / name
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    path.write_bytes(jsonl_bytes(rows))
     shard = Shard(index, str(path), name, os.path.getsize(path))
     records: list[dict] = []
     rejected: list[dict] = []
@@ -60,11 +60,11 @@ def dead(tmp_path, row, fm: FieldMap | None = None) -> str:
     return rejected[0]["reason"]
 
 
-def U(text):  # noqa: N802 - short turn builders
+def U(text):
     return {"role": "user", "content": text}
 
 
-def A(text):  # noqa: N802
+def A(text):
     return {"role": "assistant", "content": text}
 
 
@@ -235,7 +235,11 @@ def test_sharegpt_system_key(tmp_path):
 def test_sharegpt_system_key_wins_over_system_turn(tmp_path):
     row = {
         "system": "From the key.",
-        "conversations": [{"from": "system", "value": "From a turn."}, {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}],
+        "conversations": [
+            {"from": "system", "value": "From a turn."},
+            {"from": "human", "value": "Hi"},
+            {"from": "gpt", "value": "Yo"},
+        ],
     }
     rec = one(tmp_path, row)
     assert rec["system"] == "From the key."
@@ -302,7 +306,13 @@ def test_openai_string_content(tmp_path):
 
 
 def test_openai_developer_role_is_system(tmp_path):
-    row = {"messages": [{"role": "developer", "content": "Rules."}, {"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
+    row = {
+        "messages": [
+            {"role": "developer", "content": "Rules."},
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": "A"},
+        ]
+    }
     rec = one(tmp_path, row)
     assert rec["system"] == "Rules."
     assert rec["turns"] == [U("Q"), A("A")]
@@ -397,13 +407,22 @@ def test_openai_bad_content(tmp_path, content):
 
 def test_openai_image_part_with_non_string_data(tmp_path):
     # Must not crash normalization; the media reference is just empty.
-    row = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"data": 5}}]}, {"role": "assistant", "content": "x"}]}
+    row = {
+        "messages": [
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"data": 5}}]},
+            {"role": "assistant", "content": "x"},
+        ]
+    }
     rec = one(tmp_path, row)
     assert rec["media"] == [""]
 
 
 def test_openai_wins_over_other_fields(tmp_path):
-    row = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}], "text": "ignored", "source": "s"}
+    row = {
+        "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],
+        "text": "ignored",
+        "source": "s",
+    }
     rec = one(tmp_path, row)
     assert rec["format"] == "openai"
     assert json.loads(rec["meta"]) == {"text": "ignored", "source": "s"}
@@ -414,7 +433,13 @@ def test_openai_wins_over_other_fields(tmp_path):
 
 def test_completion(tmp_path):
     rec = one(tmp_path, {"prompt": "Once upon a time", "completion": " there was a dog."})
-    check(rec, fmt="completion", turns=[U("Once upon a time"), A(" there was a dog.")], instruction="Once upon a time", response=" there was a dog.")
+    check(
+        rec,
+        fmt="completion",
+        turns=[U("Once upon a time"), A(" there was a dog.")],
+        instruction="Once upon a time",
+        response=" there was a dog.",
+    )
 
 
 def test_completion_with_response_key(tmp_path):
@@ -549,7 +574,7 @@ def test_role_overrides(tmp_path):
 
 
 def test_role_override_must_be_canonical():
-    with pytest.raises(ConfigError, match="input.roles.narrator"):
+    with pytest.raises(ConfigError, match=r"input.roles.narrator"):
         fields(roles={"narrator": "storyteller"})
 
 
@@ -580,7 +605,7 @@ def test_forced_format_non_object_row(tmp_path):
 
 
 def test_bad_forced_format_rejected_by_config():
-    with pytest.raises(ConfigError, match="input.format"):
+    with pytest.raises(ConfigError, match=r"input.format"):
         fields(format="csv")
 
 
@@ -715,7 +740,11 @@ def test_dead_letter_raw_is_truncated(tmp_path):
 
 
 def test_error_rows_pass_through_as_dead_letters():
-    rows = [RawRow(0, {"text": "a"}, None, ""), RawRow(1, None, "invalid_json: boom", "{bad"), RawRow(-1, None, "unreadable_file: x", "")]
+    rows = [
+        RawRow(0, {"text": "a"}, None, ""),
+        RawRow(1, None, "invalid_json: boom", "{bad"),
+        RawRow(-1, None, "unreadable_file: x", ""),
+    ]
     batch, rejected = normalize_rows(rows, Shard(2, "/x/s.jsonl", "s.jsonl", 0), fields())
     assert batch.num_rows == 1
     assert rejected == [

@@ -1,4 +1,4 @@
-"""End-to-end tests of `winnow score` and `winnow inspect` on corpora written here."""
+"""End-to-end tests of `winnow score` on the samples and on corpora written here."""
 
 from __future__ import annotations
 
@@ -8,28 +8,14 @@ import os
 import subprocess
 import sys
 
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 import pytest
+from conftest import SAMPLES, read_dataset_json, read_records, read_rejected, read_run_json, read_shards
 
 from winnow.pipelines.cli import main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "samples")
+pytestmark = pytest.mark.slow
+
 CONTRACT_RECORD_COLUMNS = {"id", "shard", "row", "format", "lang", "flags"}
-
-
-def _records(out: str):
-    return ds.dataset(os.path.join(out, "records"), format="parquet").to_table()
-
-
-def _rejected(out: str):
-    return ds.dataset(os.path.join(out, "rejected"), format="parquet").to_table()
-
-
-def _run_json(out: str) -> dict:
-    with open(os.path.join(out, "run.json")) as f:
-        return json.load(f)
 
 
 @pytest.fixture(scope="module")
@@ -41,29 +27,29 @@ def samples_run(tmp_path_factory):
 
 def test_samples_outputs_follow_the_contract(samples_run):
     out = samples_run
-    records = _records(out)
-    assert CONTRACT_RECORD_COLUMNS <= set(records.column_names)
+    records = read_records(out)
+    assert set(records.column_names) >= CONTRACT_RECORD_COLUMNS
     assert records.schema.field("flags").type.value_type == "string"
-    rejected = _rejected(out)
+    rejected = read_rejected(out)
     assert set(rejected.column_names) == {"shard", "row", "reason", "raw"}
-    shards = pq.read_table(os.path.join(out, "summary", "shards.parquet")).to_pylist()
+    shards = read_shards(out).to_pylist()
     assert [s["shard"] for s in shards] == sorted(os.listdir(SAMPLES))
     for s in shards:
         assert s["rows_read"] == s["rows_scored"] + s["rows_rejected"]
         assert 0.0 <= s["error_rate"] <= 1.0
-    run = _run_json(out)
+    run = read_run_json(out)
     assert run["complete"] is True
     assert run["rows_read"] == run["rows_scored"] + run["rows_rejected"]
     assert run["rows_scored"] == records.num_rows
     assert run["rows_rejected"] == rejected.num_rows
     assert len(run["config_hash"]) == 16 and run["versions"]["apache-beam"]
-    dataset = json.load(open(os.path.join(out, "summary", "dataset.json")))
+    dataset = read_dataset_json(out)
     assert dataset["rows_read"] == run["rows_read"]
     assert {r["name"] for r in dataset["rules"]} >= {"empty_response", "placeholder_response"}
 
 
 def test_samples_flags_and_dead_letters_land_where_expected(samples_run):
-    records = {r["id"]: r for r in _records(samples_run).to_pylist()}
+    records = {r["id"]: r for r in read_records(samples_run).to_pylist()}
     assert records["alpaca.json:5"]["flags"] == ["placeholder_response"]
     assert records["alpaca.json:6"]["flags"] == ["merged_instructions"]
     assert records["chat-3"]["flags"] == ["empty_response"]
@@ -71,7 +57,7 @@ def test_samples_flags_and_dead_letters_land_where_expected(samples_run):
     assert records["alpaca.json:0"]["severity"] == ""
     assert records["chat-2"]["format"] == "sharegpt"
     assert records["web_text.parquet:0"]["format"] == "text"
-    reasons = {(r["shard"], r["row"]): r["reason"] for r in _rejected(samples_run).to_pylist()}
+    reasons = {(r["shard"], r["row"]): r["reason"] for r in read_rejected(samples_run).to_pylist()}
     assert reasons[("chat_openai.jsonl.gz", 1)].startswith("invalid_json")
     assert reasons[("dolly.jsonl", 3)].startswith("wrong_type")
     assert reasons[("chat_sharegpt.jsonl", 4)].startswith("unknown_role")
@@ -104,7 +90,7 @@ def test_malformed_inputs_become_dead_letters_and_never_stop_the_run(tmp_path):
     expected = _write_malformed_corpus(tmp_path / "in")
     out = str(tmp_path / "out")
     assert main(["score", str(tmp_path / "in"), "--output", out, "--direct_num_workers=1"]) == 0
-    rejected = _rejected(out).to_pylist()
+    rejected = read_rejected(out).to_pylist()
     by_file: dict[str, list[str]] = {}
     for r in rejected:
         by_file.setdefault(r["shard"], []).append(r["reason"].split(":", 1)[0])
@@ -118,60 +104,14 @@ def test_malformed_inputs_become_dead_letters_and_never_stop_the_run(tmp_path):
     assert "fine.jsonl.gz" not in by_file
     huge = next(r for r in rejected if r["reason"].startswith("row_too_large"))
     assert len(huge["raw"]) <= 2100  # raw text is truncated
-    shards = {s["shard"]: s for s in pq.read_table(os.path.join(out, "summary", "shards.parquet")).to_pylist()}
+    shards = {s["shard"]: s for s in read_shards(out).to_pylist()}
     for name, rows in expected.items():
         s = shards[name]
         assert s["rows_read"] == rows, name
         assert s["rows_read"] == s["rows_scored"] + s["rows_rejected"], name
-    run = _run_json(out)
+    run = read_run_json(out)
     assert run["rows_read"] == sum(expected.values())
     assert run["rows_scored"] == 3  # bad.jsonl row 0, truncated.json row 0, fine.jsonl.gz row 0
-
-
-def test_bad_config_fails_before_reading_data(tmp_path, capsys):
-    cfg = tmp_path / "bad.yaml"
-    cfg.write_text("signals:\n  langid:\n    enabeld: false\n")
-    out = tmp_path / "out"
-    assert main(["score", SAMPLES, "--output", str(out), "--config", str(cfg)]) == 2
-    err = capsys.readouterr().err
-    assert "signals.langid.enabeld" in err and "did you mean signals.langid.enabled" in err
-    assert not out.exists()
-
-
-def test_bad_rule_pack_names_rule_and_key(tmp_path, capsys):
-    pack = tmp_path / "rules.yaml"
-    pack.write_text("rules:\n  - name: my_rule\n    severity: warn\n    explain: x\n    when: {field: response, match: '(unclosed'}\n")
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(f"rules: [{pack}]\n")
-    assert main(["score", SAMPLES, "--output", str(tmp_path / "out"), "--config", str(cfg)]) == 2
-    err = capsys.readouterr().err
-    assert "my_rule" in err and "RE2" in err
-
-
-def test_rule_needing_a_disabled_signal_fails_with_the_fix(tmp_path, capsys):
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("signals:\n  langid:\n    enabled: false\n")
-    assert main(["score", SAMPLES, "--output", str(tmp_path / "out"), "--config", str(cfg)]) == 2
-    err = capsys.readouterr().err
-    assert "language_mismatch" in err and "disable_rules" in err
-
-
-def test_input_matching_nothing_fails_with_a_message(tmp_path, capsys):
-    assert main(["score", str(tmp_path / "nope" / "*.jsonl"), "--output", str(tmp_path / "out")]) == 2
-    assert "matches no files" in capsys.readouterr().err
-
-
-def test_unknown_flag_is_rejected(tmp_path, capsys):
-    assert main(["score", SAMPLES, "--output", str(tmp_path / "out"), "--ouptut_dir=x"]) == 2
-    assert "--ouptut_dir" in capsys.readouterr().err
-
-
-def test_dry_run_shows_plan_and_writes_nothing(tmp_path, capsys):
-    out = tmp_path / "out"
-    assert main(["score", SAMPLES, "--output", str(out), "--dry-run"]) == 0
-    err = capsys.readouterr().err
-    assert "alpaca.json" in err and "sharegpt" in err and "parquet" in err
-    assert not out.exists()
 
 
 def test_existing_run_needs_overwrite(samples_run, capsys):
@@ -180,15 +120,6 @@ def test_existing_run_needs_overwrite(samples_run, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
-def test_inspect_shows_normalization_and_flags(capsys):
-    assert main(["inspect", os.path.join(SAMPLES, "alpaca.json"), "-n", "7"]) == 0
-    out = capsys.readouterr().out
-    assert "format: alpaca" in out
-    assert "FLAG placeholder_response" in out
-    assert "FLAG merged_instructions" in out
-
-
-@pytest.mark.slow
 def test_console_script_end_to_end(tmp_path):
     """The installed `winnow` command, as a user runs it (subprocess, default local workers)."""
     out = tmp_path / "out"
@@ -208,11 +139,12 @@ def test_console_script_end_to_end(tmp_path):
     assert "--output" in help_text and "examples:" in help_text
 
 
-@pytest.mark.slow
 def test_job_that_cannot_account_for_its_rows_fails_with_run_error_json(tmp_path, capsys):
     """The job's last step checks the run; unconverged clusters (max_rounds too low) leave run.error.json, no run.json."""
     words = [f"w{i}" for i in range(400)]
-    rows = [{"instruction": "Continue the word list from here.", "output": " ".join(words[i * 4 : i * 4 + 40])} for i in range(40)]
+    rows = [
+        {"instruction": "Continue the word list from here.", "output": " ".join(words[i * 4 : i * 4 + 40])} for i in range(40)
+    ]
     inp = tmp_path / "chain.jsonl"
     inp.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     cfg = tmp_path / "c.yaml"

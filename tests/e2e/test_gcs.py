@@ -17,14 +17,14 @@ import logging
 import os
 import random
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-import google.auth
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from conftest import jsonl_bytes, write_file
 from gcp_storage_emulator.server import create_server
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -35,8 +35,10 @@ from winnow.transforms.io.inputs import InputError, Shard, match_inputs
 from winnow.transforms.io.readers import RawRow, read_shard, read_split
 from winnow.transforms.io.splits import count_newlines, number_splits, plan_splits
 
+pytestmark = pytest.mark.slow
+
 BUCKET = "winnow-test"
-WORDS = (
+WORDS = (  # noqa: SIM905 - prose reads better than a list of words
     "river stone garden cloud lantern copper meadow harbor violin thunder pepper canyon marble orchard falcon "
     "glacier velvet compass ember tundra saffron beacon walnut quarry lagoon prism cedar monsoon anvil tapestry "
     "nebula juniper basalt cobalt willow mosaic summit ferret bramble citadel drizzle onyx parchment"
@@ -88,18 +90,6 @@ def bucket() -> Iterator[storage.Bucket]:
         emulator_log.setLevel(old_level)
 
 
-@pytest.fixture
-def no_credentials_file() -> Iterator[None]:
-    """GOOGLE_APPLICATION_CREDENTIALS unset during the test and restored after it."""
-    saved = os.environ.pop(CREDENTIALS_ENV, None)
-    try:
-        yield
-    finally:
-        os.environ.pop(CREDENTIALS_ENV, None)
-        if saved is not None:
-            os.environ[CREDENTIALS_ENV] = saved
-
-
 def _rows(n: int, seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     return [
@@ -110,10 +100,6 @@ def _rows(n: int, seed: int) -> list[dict[str, Any]]:
         }
         for _ in range(n)
     ]
-
-
-def _jsonl(rows: list[Any]) -> bytes:
-    return b"".join(orjson.dumps(r) + b"\n" for r in rows)
 
 
 def _parquet(rows: list[dict[str, Any]], row_group_size: int = 2) -> bytes:
@@ -131,8 +117,8 @@ def _near_copy(row: dict[str, Any]) -> dict[str, Any]:
 def _corpus() -> dict[str, bytes]:
     """Three shards (JSONL with a bad line and a near copy, gzipped JSONL with an exact copy, Parquet) + a README."""
     rows = _rows(16, seed=7)
-    a = _jsonl(rows[:6]) + b'{"instruction": "cut off\n' + _jsonl([_near_copy(rows[0])])
-    b = gzip.compress(_jsonl(rows[6:11] + [rows[7]]))
+    a = jsonl_bytes(rows[:6]) + b'{"instruction": "cut off\n' + jsonl_bytes([_near_copy(rows[0])])
+    b = gzip.compress(jsonl_bytes([*rows[6:11], rows[7]]))
     return {
         "a.jsonl": a,
         "b.jsonl.gz": b,
@@ -147,14 +133,13 @@ def _upload(b: storage.Bucket, prefix: str, files: dict[str, bytes]) -> None:
 
 
 def _write_local(d, files: dict[str, bytes]) -> str:
-    d.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
-        (d / name).write_bytes(data)
+        write_file(d / name, data)
     return str(d)
 
 
 def _names(b: storage.Bucket, prefix: str) -> list[str]:
-    return sorted(blob.name[len(prefix):] for blob in b.client.list_blobs(b, prefix=prefix))
+    return sorted(blob.name[len(prefix) :] for blob in b.client.list_blobs(b, prefix=prefix))
 
 
 def _gcs_table(b: storage.Bucket, prefix: str) -> pa.Table:
@@ -224,30 +209,6 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
-# ---------------------------------------------------------------- emulator credentials
-
-
-def test_emulator_credentials_load_without_network(no_credentials_file, monkeypatch):
-    monkeypatch.setenv(EMULATOR_ENV, "http://127.0.0.1:9")
-    path = use_emulator_credentials()
-    assert path and os.environ[CREDENTIALS_ENV] == path and os.path.isfile(path)
-    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/devstorage.full_control"])
-    # Valid as loaded: google-auth never refreshes it, so no token endpoint is contacted.
-    assert credentials.valid and not credentials.expired
-    assert credentials.token == "winnow-storage-emulator"
-    assert use_emulator_credentials() is None  # already set: left alone
-
-
-def test_emulator_credentials_only_for_an_emulator_and_never_over_the_users(no_credentials_file, monkeypatch):
-    monkeypatch.delenv(EMULATOR_ENV, raising=False)
-    assert use_emulator_credentials() is None
-    assert CREDENTIALS_ENV not in os.environ
-    monkeypatch.setenv(EMULATOR_ENV, "http://127.0.0.1:9")
-    monkeypatch.setenv(CREDENTIALS_ENV, "/home/me/key.json")
-    assert use_emulator_credentials() is None
-    assert os.environ[CREDENTIALS_ENV] == "/home/me/key.json"
-
-
 # ---------------------------------------------------------------- reading from gs://
 
 
@@ -255,10 +216,10 @@ def test_sources_read_every_input_kind_from_gcs(bucket, tmp_path, no_credentials
     use_emulator_credentials()
     rows = _rows(7, seed=3)
     files = {
-        "lines.jsonl": _jsonl(rows[:3]) + b"\n{not json}\n" + _jsonl(rows[3:5]),
+        "lines.jsonl": jsonl_bytes(rows[:3]) + b"\n{not json}\n" + jsonl_bytes(rows[3:5]),
         "array.json": json.dumps(rows).encode(),
-        "lines.jsonl.gz": gzip.compress(_jsonl(rows)),
-        "lines.jsonl.zst": zstandard.ZstdCompressor().compress(_jsonl(rows)),
+        "lines.jsonl.gz": gzip.compress(jsonl_bytes(rows)),
+        "lines.jsonl.zst": zstandard.ZstdCompressor().compress(jsonl_bytes(rows)),
         "table.parquet": _parquet(rows),
         "notes.txt": b"skipped",
     }
@@ -270,7 +231,11 @@ def test_sources_read_every_input_kind_from_gcs(bucket, tmp_path, no_credentials
     assert [s.size for s in shards] == [len(files[s.name]) for s in shards]
     assert skipped == [f"gs://{BUCKET}/src/notes.txt"]
     assert [s.path for s in match_inputs([f"gs://{BUCKET}/src"])[0]] == [s.path for s in shards]  # prefix without "/"
-    assert [s.name for s in match_inputs([f"gs://{BUCKET}/src/*.jsonl*"])[0]] == ["lines.jsonl", "lines.jsonl.gz", "lines.jsonl.zst"]
+    assert [s.name for s in match_inputs([f"gs://{BUCKET}/src/*.jsonl*"])[0]] == [
+        "lines.jsonl",
+        "lines.jsonl.gz",
+        "lines.jsonl.zst",
+    ]
     with pytest.raises(InputError, match="matches no files"):
         match_inputs([f"gs://{BUCKET}/nothing-here/"])
 
@@ -294,7 +259,9 @@ def test_large_shards_read_in_parts_from_gcs(bucket, no_credentials_file):
     """Byte ranges (seeks into a GCS object) and Parquet row groups give the rows of a whole read."""
     use_emulator_credentials()
     rows = _rows(12, seed=5)
-    _upload(bucket, "parts/", {"big.jsonl": _jsonl(rows[:6]) + b"\n[1,\n" + _jsonl(rows[6:]), "big.parquet": _parquet(rows)})
+    _upload(
+        bucket, "parts/", {"big.jsonl": jsonl_bytes(rows[:6]) + b"\n[1,\n" + jsonl_bytes(rows[6:]), "big.parquet": _parquet(rows)}
+    )
     for shard in match_inputs([f"gs://{BUCKET}/parts/"])[0]:
         whole = [r for batch in read_shard(shard.path, 4, 1 << 20) for r in batch]
         parts, n = _read_in_parts(shard, 400)
@@ -306,7 +273,6 @@ def test_large_shards_read_in_parts_from_gcs(bucket, no_credentials_file):
 # ---------------------------------------------------------------- winnow score on gs://
 
 
-@pytest.mark.slow
 def test_score_gcs_to_gcs_writes_every_output_in_the_bucket(bucket, gcs_run, corpus_files):
     prefix, retries = gcs_run
     names = _names(bucket, prefix)
@@ -332,7 +298,6 @@ def test_score_gcs_to_gcs_writes_every_output_in_the_bucket(bucket, gcs_run, cor
     assert retries == []
 
 
-@pytest.mark.slow
 def test_score_gcs_equals_the_same_corpus_scored_locally(bucket, gcs_run, local_run):
     prefix, _ = gcs_run
     for part, keys in (("records", ("key",)), ("rejected", ("shard", "row")), ("duplicates", ("id",))):
@@ -347,7 +312,6 @@ def test_score_gcs_equals_the_same_corpus_scored_locally(bucket, gcs_run, local_
         assert remote_dataset == json.load(f)
 
 
-@pytest.mark.slow
 def test_existing_gcs_run_needs_overwrite_and_overwrite_replaces_it(bucket, gcs_run, config_path, capsys):
     prefix, _ = gcs_run
     out = f"gs://{BUCKET}/{prefix.rstrip('/')}"
@@ -363,11 +327,12 @@ def test_existing_gcs_run_needs_overwrite_and_overwrite_replaces_it(bucket, gcs_
     assert "already holds an earlier run (_work)" in capsys.readouterr().err
 
     # Leftovers of an earlier, different run: all must go, nested spill files included.
-    _upload(bucket, prefix, {"records/part-stale.parquet": b"old", "_work/bands/p00003/s000009.npy": b"old",
-                             "run.error.json": b"{}"})
+    _upload(
+        bucket, prefix, {"records/part-stale.parquet": b"old", "_work/bands/p00003/s000009.npy": b"old", "run.error.json": b"{}"}
+    )
     before = json.loads(bucket.blob(prefix + "run.json").download_as_bytes())
     os.environ.pop(CREDENTIALS_ENV, None)
-    assert main(args + ["--overwrite"]) == 0
+    assert main([*args, "--overwrite"]) == 0
     names = _names(bucket, prefix)
     assert "records/part-stale.parquet" not in names and "run.error.json" not in names
     assert not [n for n in names if n.startswith("_work/")], names

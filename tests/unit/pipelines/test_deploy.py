@@ -25,15 +25,15 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 from apache_beam.runners.portability.portable_runner import PortableRunner
 from apache_beam.runners.runner import create_runner
-from packaging.specifiers import SpecifierSet
+from conftest import REPO_ROOT
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
-from winnow.pipelines import cli, flex_main, score
+from winnow.pipelines import cli, flex_main
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILES = [ROOT / "Dockerfile", ROOT / "templates" / "dataflow" / "Dockerfile"]
-METADATA = json.loads((ROOT / "templates" / "dataflow" / "metadata.json").read_text())
-README = (ROOT / "README.md").read_text()
+DOCKERFILES = [REPO_ROOT / "Dockerfile", REPO_ROOT / "templates" / "dataflow" / "Dockerfile"]
+METADATA = json.loads((REPO_ROOT / "templates" / "dataflow" / "metadata.json").read_text())
+README = (REPO_ROOT / "README.md").read_text()
 
 
 def tool(name: str) -> str:
@@ -46,7 +46,7 @@ def tool(name: str) -> str:
 
 def setup_py_value(name: str):
     """A literal assigned or passed in setup.py (REQUIRED, EXTRAS, packages, python_requires)."""
-    tree = ast.parse((ROOT / "setup.py").read_text())
+    tree = ast.parse((REPO_ROOT / "setup.py").read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
             return ast.literal_eval(node.value)
@@ -101,8 +101,8 @@ def score_command_problems(argv: list[str]) -> list[str]:
     problems += PipelineOptionsValidator(options, runner).validate()
     if isinstance(runner, PortableRunner):
         try:
-            PortableRunner._create_environment(options)  # noqa: SLF001 - how the runner reads --environment_*
-        except Exception as e:  # noqa: BLE001 - unknown type, config that is not JSON, ...
+            PortableRunner._create_environment(options)
+        except Exception as e:
             problems.append(f"environment: {e}")
     return problems
 
@@ -110,21 +110,37 @@ def score_command_problems(argv: list[str]) -> list[str]:
 def script_command(script: str, env: dict[str, str], *args: str) -> list[str]:
     """The command a submit script would run (its print-only mode)."""
     done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / script), *args],
+        ["bash", str(REPO_ROOT / "scripts" / script), *args],
         env={"PATH": os.environ["PATH"], **env, "WINNOW_PRINT_ONLY": "1"},
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return shlex.split(done.stdout)
 
 
-DATAFLOW_ENV = {"PROJECT": "my-project", "BUCKET": "my-bucket", "INPUT": "gs://my-bucket/corpus/", "OUTPUT": "gs://my-bucket/runs/r1"}
+DATAFLOW_ENV = {
+    "PROJECT": "my-project",
+    "BUCKET": "my-bucket",
+    "INPUT": "gs://my-bucket/corpus/",
+    "OUTPUT": "gs://my-bucket/runs/r1",
+}
 FLINK_ENV = {"FLINK_MASTER": "flink-jm:8081", "INPUT": "gs://my-bucket/corpus/", "OUTPUT": "gs://my-bucket/runs/r1"}
 
 
 def test_a_misspelled_or_invalid_flag_is_caught():
     base = ["winnow", "score", "gs://my-bucket/c/", "--output", "gs://my-bucket/r"]
-    dataflow = [*base, "--runner", "DataflowRunner", "--project", "my-project", "--region", "us-central1",
-                "--temp_location", "gs://my-bucket/tmp"]
+    dataflow = [
+        *base,
+        "--runner",
+        "DataflowRunner",
+        "--project",
+        "my-project",
+        "--region",
+        "us-central1",
+        "--temp_location",
+        "gs://my-bucket/tmp",
+    ]
     assert score_command_problems(dataflow) == []
     assert score_command_problems([*dataflow, "--max_num_worker", "5"]) == ["unknown flag --max_num_worker"]
     assert "Project ID" in score_command_problems([*dataflow[:-6], "--project", "P", *dataflow[-4:]])[0]
@@ -140,7 +156,7 @@ def test_a_misspelled_or_invalid_flag_is_caught():
 # --- Dockerfiles -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
 def test_dockerfile_passes_hadolint(dockerfile):
     done = subprocess.run([tool("hadolint"), str(dockerfile)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -157,20 +173,25 @@ def test_hadolint_reports_a_bad_dockerfile(tmp_path):
 @pytest.mark.parametrize("script", ["submit_dataflow.sh", "submit_flink.sh", "build_flex_template.sh", "run_or_print.sh"])
 def test_script_passes_shellcheck(script):
     # -x follows the sourced run_or_print.sh (its `source=` directive is relative to the repository root).
-    done = subprocess.run([tool("shellcheck"), "-x", str(Path("scripts") / script)], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [tool("shellcheck"), "-x", str(Path("scripts") / script)], capture_output=True, text=True, cwd=REPO_ROOT
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_worker_image_installs_this_package_with_setup_py_pins():
-    steps = dockerfile_instructions(ROOT / "Dockerfile")
+    steps = dockerfile_instructions(REPO_ROOT / "Dockerfile")
     copied = " ".join(args for word, args in steps if word == "COPY").split()
-    for needed in ["setup.py", *setup_py_value("packages")]:
+    # The build files, the package root, and every folder it links in (winnow/pipelines -> ../pipelines, ...).
+    linked = sorted(p.readlink().name for p in (REPO_ROOT / "winnow").iterdir() if p.is_symlink())
+    assert linked == ["configs", "pipelines", "transforms"]
+    for needed in ["setup.py", "pyproject.toml", "winnow", *linked]:
         assert needed in copied, f"Dockerfile does not COPY {needed}, so the image would lack it"
     installs = [args for word, args in steps if word == "RUN" and "pip install" in args]
     assert installs and "." in shlex.split(installs[0].split("&&")[0]), "the image must pip install . (setup.py's pins)"
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
 def test_pip_pins_in_dockerfiles_agree_with_setup_py(dockerfile):
     known = setup_requirements()
     for word, args in dockerfile_instructions(dockerfile):
@@ -183,11 +204,13 @@ def test_pip_pins_in_dockerfiles_agree_with_setup_py(dockerfile):
                     continue
                 req = Requirement(spec)
                 assert req.name.lower() in known, f"{dockerfile.name} installs {spec}, which setup.py does not list"
-                assert req.specifier == known[req.name.lower()].specifier, f"{spec} differs from setup.py's {known[req.name.lower()]}"
+                assert req.specifier == known[req.name.lower()].specifier, (
+                    f"{spec} differs from setup.py's {known[req.name.lower()]}"
+                )
 
 
 def test_base_images_match_setup_py():
-    (image,) = [args for word, args in dockerfile_instructions(ROOT / "Dockerfile") if word == "FROM"]
+    (image,) = [args for word, args in dockerfile_instructions(REPO_ROOT / "Dockerfile") if word == "FROM"]
     m = re.fullmatch(r"apache/beam_python(\d)\.(\d+)_sdk:(\d+\.\d+\.\d+)", image)
     assert m, f"the worker image must be a pinned official Beam Python SDK image, not {image}"
     python, beam = f"{m[1]}.{m[2]}", m[3]
@@ -202,10 +225,10 @@ def test_base_images_match_setup_py():
 
 def test_language_id_check_of_the_image_passes_here():
     """The worker image's build runs this to prove the model ships in the package; so do we."""
-    run = " ".join(args for word, args in dockerfile_instructions(ROOT / "Dockerfile") if word == "RUN")
+    run = " ".join(args for word, args in dockerfile_instructions(REPO_ROOT / "Dockerfile") if word == "RUN")
     (snippet,) = re.findall(r'python -c "([^"]+)"', run)
     assert "load_fasttext" in snippet
-    subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", snippet], cwd=REPO_ROOT, check=True, timeout=120)
 
 
 # --- submit scripts ----------------------------------------------------------
@@ -215,8 +238,15 @@ def test_language_id_check_of_the_image_passes_here():
     "env, args",
     [
         ({}, []),
-        ({"IMAGE": "us-central1-docker.pkg.dev/my-project/winnow/winnow:1", "THREADS": "2",
-          "EXPERIMENTS": "enable_prime", "INPUT": "gs://my-bucket/a/ gs://my-bucket/b/*.jsonl"}, ["--config", "my.yaml", "--dry-run"]),
+        (
+            {
+                "IMAGE": "us-central1-docker.pkg.dev/my-project/winnow/winnow:1",
+                "THREADS": "2",
+                "EXPERIMENTS": "enable_prime",
+                "INPUT": "gs://my-bucket/a/ gs://my-bucket/b/*.jsonl",
+            },
+            ["--config", "my.yaml", "--dry-run"],
+        ),
     ],
 )
 def test_dataflow_script_command_parses(env, args):
@@ -228,14 +258,20 @@ def test_dataflow_script_command_parses(env, args):
     if "IMAGE" in env:
         assert env["IMAGE"] in beam_args and "--setup_file" not in beam_args
     else:
-        assert Path(beam_args[beam_args.index("--setup_file") + 1]) == ROOT / "setup.py"
+        assert Path(beam_args[beam_args.index("--setup_file") + 1]) == REPO_ROOT / "setup.py"
 
 
 @pytest.mark.parametrize(
     "env",
     [
         {"IMAGE": "registry.example.com/winnow:1", "JOB_SERVER_JAR": "/opt/beam-runners-flink-1.20-job-server-2.77.0.jar"},
-        {"ENVIRONMENT": "EXTERNAL", "FLINK_VERSION": "2.0", "PARALLELISM": "16", "UBER_JAR": "0", "ARTIFACTS_DIR": "gs://my-bucket/artifacts"},
+        {
+            "ENVIRONMENT": "EXTERNAL",
+            "FLINK_VERSION": "2.0",
+            "PARALLELISM": "16",
+            "UBER_JAR": "0",
+            "ARTIFACTS_DIR": "gs://my-bucket/artifacts",
+        },
         {"ENVIRONMENT": "PROCESS"},
     ],
 )
@@ -253,24 +289,40 @@ def test_flink_script_command_parses(env):
 
 @pytest.mark.parametrize(
     "script, env, missing",
-    [("submit_dataflow.sh", {**DATAFLOW_ENV, "PROJECT": ""}, "PROJECT"),
-     ("submit_flink.sh", FLINK_ENV, "IMAGE"),
-     ("submit_flink.sh", {**FLINK_ENV, "ENVIRONMENT": "DOKER"}, "ENVIRONMENT")],
+    [
+        ("submit_dataflow.sh", {**DATAFLOW_ENV, "PROJECT": ""}, "PROJECT"),
+        ("submit_flink.sh", FLINK_ENV, "IMAGE"),
+        ("submit_flink.sh", {**FLINK_ENV, "ENVIRONMENT": "DOKER"}, "ENVIRONMENT"),
+    ],
 )
 def test_scripts_refuse_incomplete_settings(script, env, missing):
-    done = subprocess.run(["bash", str(ROOT / "scripts" / script)], env={"PATH": os.environ["PATH"], **env, "WINNOW_PRINT_ONLY": "1"},
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / script)],
+        env={"PATH": os.environ["PATH"], **env, "WINNOW_PRINT_ONLY": "1"},
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode != 0 and missing in done.stderr
 
 
 def test_build_script_uses_the_repository_files():
     done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "build_flex_template.sh")],
-        env={"PATH": os.environ["PATH"], "PROJECT": "my-project", "BUCKET": "my-bucket", "REPOSITORY": "winnow", "WINNOW_PRINT_ONLY": "1"},
-        capture_output=True, text=True, check=True,
+        ["bash", str(REPO_ROOT / "scripts" / "build_flex_template.sh")],
+        env={
+            "PATH": os.environ["PATH"],
+            "PROJECT": "my-project",
+            "BUCKET": "my-bucket",
+            "REPOSITORY": "winnow",
+            "WINNOW_PRINT_ONLY": "1",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    paths = [t for t in shlex.split(done.stdout) if t.startswith(str(ROOT))]
-    assert {ROOT / "Dockerfile", DOCKERFILES[1], ROOT / "templates" / "dataflow" / "metadata.json"} <= {Path(p) for p in paths}
+    paths = [t for t in shlex.split(done.stdout) if t.startswith(str(REPO_ROOT))]
+    assert {REPO_ROOT / "Dockerfile", DOCKERFILES[1], REPO_ROOT / "templates" / "dataflow" / "metadata.json"} <= {
+        Path(p) for p in paths
+    }
     assert all(Path(p).exists() for p in paths)
 
 
@@ -278,16 +330,40 @@ def test_build_script_uses_the_repository_files():
 
 
 def test_flex_parameters_translate_to_the_same_args_as_the_cli():
-    template = ["--input=gs://my-bucket/a/,gs://my-bucket/b/*.jsonl", "--output=gs://my-bucket/runs/r1",
-                "--config=gs://my-bucket/c.yaml", "--format=sharegpt", "--quality_model=gs://my-bucket/q.bin",
-                "--overwrite=true", "--runner=DataflowRunner", "--project=my-project", "--region=us-central1"]
-    by_hand = ["score", "gs://my-bucket/a/", "gs://my-bucket/b/*.jsonl", "--output", "gs://my-bucket/runs/r1",
-               "--config", "gs://my-bucket/c.yaml", "--format", "sharegpt", "--quality-model", "gs://my-bucket/q.bin",
-               "--overwrite", "--runner=DataflowRunner", "--project=my-project", "--region=us-central1"]
+    template = [
+        "--input=gs://my-bucket/a/,gs://my-bucket/b/*.jsonl",
+        "--output=gs://my-bucket/runs/r1",
+        "--config=gs://my-bucket/c.yaml",
+        "--format=sharegpt",
+        "--quality_model=gs://my-bucket/q.bin",
+        "--overwrite=true",
+        "--runner=DataflowRunner",
+        "--project=my-project",
+        "--region=us-central1",
+    ]
+    by_hand = [
+        "score",
+        "gs://my-bucket/a/",
+        "gs://my-bucket/b/*.jsonl",
+        "--output",
+        "gs://my-bucket/runs/r1",
+        "--config",
+        "gs://my-bucket/c.yaml",
+        "--format",
+        "sharegpt",
+        "--quality-model",
+        "gs://my-bucket/q.bin",
+        "--overwrite",
+        "--runner=DataflowRunner",
+        "--project=my-project",
+        "--region=us-central1",
+    ]
     parser = cli.build_parser()
     assert parser.parse_known_args(flex_main.score_argv(template)) == parser.parse_known_args(by_hand)
     minimal = flex_main.score_argv(["--input=gs://my-bucket/a/", "--output=gs://my-bucket/r", "--overwrite=false"])
-    assert parser.parse_known_args(minimal) == parser.parse_known_args(["score", "gs://my-bucket/a/", "--output", "gs://my-bucket/r"])
+    assert parser.parse_known_args(minimal) == parser.parse_known_args(
+        ["score", "gs://my-bucket/a/", "--output", "gs://my-bucket/r"]
+    )
 
 
 def test_flex_workers_default_to_the_template_image(monkeypatch):
@@ -303,7 +379,7 @@ def test_flex_workers_default_to_the_template_image(monkeypatch):
     launched = template_env["FLEX_TEMPLATE_PYTHON_PY_FILE"]
     copied = [a.split() for w, a in dockerfile_instructions(DOCKERFILES[1]) if w == "COPY" and not a.startswith("--from")]
     assert [src for src, dest in copied if dest == launched] == ["templates/dataflow/main.py"]
-    assert (ROOT / "templates" / "dataflow" / "main.py").exists()
+    assert (REPO_ROOT / "templates" / "dataflow" / "main.py").exists()
 
 
 def test_metadata_parameters_are_what_the_launcher_accepts():
@@ -320,33 +396,11 @@ def test_metadata_parameters_are_what_the_launcher_accepts():
         for regex in p.get("regexes", []):
             assert re.fullmatch(regex, example), f"{name}: its own example {example!r} fails {regex}"
     assert {n for n, req in accepted.items() if req} <= {p["name"] for p in METADATA["parameters"]}
-    formats = next(a.choices for a in cli.build_parser()._subparsers._group_actions[0].choices["score"]._actions  # noqa: SLF001
-                   if a.dest == "format")
+    formats = next(
+        a.choices for a in cli.build_parser()._subparsers._group_actions[0].choices["score"]._actions if a.dest == "format"
+    )
     (format_regex,) = next(p for p in METADATA["parameters"] if p["name"] == "format")["regexes"]
     assert set(re.fullmatch(r"\^\((.*)\)\$", format_regex)[1].split("|")) == set(formats)
-
-
-def write_corpus(path: Path, rows: int) -> None:
-    lines = [json.dumps({"instruction": f"Name a colour that starts with letter {chr(97 + i % 26)}, case {i}.",
-                         "input": "", "output": f"One such colour is number {i} on the fixture list."}) for i in range(rows)]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def test_flex_launch_is_the_whole_run(tmp_path):
-    """The launcher cannot wait for its job, so the job itself checks every row and writes run.json.
-
-    On DirectRunner --template_location is ignored, so the job really runs
-    inside the launch, as it would on Dataflow after the launcher exits.
-    """
-    corpus, out = tmp_path / "corpus.jsonl", tmp_path / "run"
-    write_corpus(corpus, 30)
-    launch = [f"--input={corpus}", f"--output={out}", f"--template_location={tmp_path / 'job.json'}"]
-    assert flex_main.main(launch) == 0
-    record = json.loads((out / "run.json").read_text())
-    assert record["complete"] and record["rows_read"] == record["rows_scored"] == 30
-    assert record["inputs"][0]["path"] == str(corpus) and record["inputs"][0]["format"] == "alpaca"
-    assert not (out / "_work").exists() and not (out / "signatures").exists()
-    assert flex_main.main(launch) == 1, "a second launch into the same run needs overwrite=true"
 
 
 # --- commands shown in the README and the CLI help ---------------------------
@@ -412,8 +466,12 @@ def test_readme_script_commands_parse():
         assert argv[0] == f"scripts/{script}", argv
         shown[script] += 1
         if script == "build_flex_template.sh":
-            subprocess.run(["bash", str(ROOT / argv[0]), *argv[1:]], env={"PATH": os.environ["PATH"], **env, "WINNOW_PRINT_ONLY": "1"},
-                           capture_output=True, check=True)
+            subprocess.run(
+                ["bash", str(REPO_ROOT / argv[0]), *argv[1:]],
+                env={"PATH": os.environ["PATH"], **env, "WINNOW_PRINT_ONLY": "1"},
+                capture_output=True,
+                check=True,
+            )
         else:
             assert score_command_problems(script_command(script, env, *argv[1:])) == [], shlex.join(argv)
     assert all(shown.values()), shown
@@ -445,8 +503,12 @@ def test_readme_flex_template_launches_use_the_template_parameters():
 def test_readme_worker_pool_command_uses_real_flags():
     pools = [argv for _, argv in readme_commands() if "apache_beam.runners.worker.worker_pool_main" in argv]
     assert pools
-    usage = subprocess.run([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", "--help"],
-                           capture_output=True, text=True, check=True).stdout
+    usage = subprocess.run(
+        [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for argv in pools:
         for flag in (a.split("=")[0] for a in argv if a.startswith("--")):
             assert flag in usage, flag
@@ -466,9 +528,7 @@ def test_lsh_partition_memory_matches_the_readme_formula(tmp_path):
 
     import numpy as np
 
-    from winnow.transforms.dedup import lsh
-    from winnow.transforms.dedup import minhash
-    from winnow.transforms.dedup import spill
+    from winnow.transforms.dedup import lsh, minhash, spill
 
     bands, rows = minhash.optimal_bands(0.3, 128)
     assert bands == 37 and "37 at the" in README

@@ -6,20 +6,18 @@ time and skips when it is absent.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA, card_of, write_jsonl
 
 from winnow.pipelines import train as train_mod
 from winnow.pipelines.cli import main
 from winnow.pipelines.train import Example, corrupt, cv_folds, fold_of, split
-from winnow.transforms.signals import fasttext_models as models
 from winnow.transforms.config import ConfigError
-
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+from winnow.transforms.signals import fasttext_models as models
 
 GOOD_WORDS = ["carefully", "measure", "plan", "steady", "review", "practice", "notes", "patient", "compare", "explain"]
 BAD_WORDS = ["cheap", "click", "now", "casino", "bonus", "promo", "whatever", "dunno", "spam", "deal"]
@@ -31,13 +29,6 @@ def answer(rng: random.Random, words: list[str], n: int = 14) -> str:
     return " ".join(rng.choice(words if rng.random() < 0.35 else FILLER) for _ in range(n))
 
 
-def write_jsonl(path, rows: list[dict]) -> str:
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
-    return str(path)
-
-
 def preference_rows(n: int, seed: int) -> list[dict]:
     """Labelled chat rows: same prompts on both sides, the label shows only in the response's words."""
     rng = random.Random(seed)
@@ -45,9 +36,15 @@ def preference_rows(n: int, seed: int) -> list[dict]:
     for i in range(n):
         good = i % 2 == 0
         prompt = f"question {i} about " + " ".join(rng.sample(FILLER, 4))
-        rows.append({"messages": [{"role": "user", "content": prompt},
-                                  {"role": "assistant", "content": answer(rng, GOOD_WORDS if good else BAD_WORDS)}],
-                     "label": good})
+        rows.append(
+            {
+                "messages": [
+                    {"role": "user", "content": prompt},
+                    {"role": "assistant", "content": answer(rng, GOOD_WORDS if good else BAD_WORDS)},
+                ],
+                "label": good,
+            }
+        )
     return rows
 
 
@@ -60,12 +57,8 @@ def run(args: list[str]) -> int:
     return main(["train-quality", "--epoch", "10", "--dim", "8", "--word-ngrams", "1", *args])
 
 
-def card_of(model: str) -> dict:
-    with open(model + ".card.json") as f:
-        return json.load(f)
-
-
 # ---- folds -------------------------------------------------------------------------
+
 
 def test_folds_keep_a_row_and_its_corrupted_copies_together():
     good = [Example(f"word{i} other{i} more{i} words{i}", "good", "g.jsonl", f"h{i}") for i in range(60)]
@@ -90,16 +83,38 @@ def test_cv_fold_count_auto_zero_and_invalid():
 
 # ---- cross-validated training ---------------------------------------------------------
 
+
 def test_cross_validation_scores_each_row_with_a_model_that_never_saw_it(tmp_path):
     # Random labels on rows that share no words: a model that memorised a row
     # scores it right, one that never saw it can only guess.
     rng = random.Random(5)
-    rows = [{"instruction": f"q{i}", "input": "", "output": " ".join(f"w{i}x{j}" for j in range(6)),
-             "label": rng.random() < 0.5} for i in range(160)]
+    rows = [
+        {"instruction": f"q{i}", "input": "", "output": " ".join(f"w{i}x{j}" for j in range(6)), "label": rng.random() < 0.5}
+        for i in range(160)
+    ]
     labeled = write_jsonl(tmp_path / "random.jsonl", rows)
     model = str(tmp_path / "r.bin")
-    assert run(["--labeled", labeled, "--label-field", "label", "--text", "response", "--epoch", "30", "--lr", "1.0",
-                "--cv", "4", "--output", model]) == 0
+    assert (
+        run(
+            [
+                "--labeled",
+                labeled,
+                "--label-field",
+                "label",
+                "--text",
+                "response",
+                "--epoch",
+                "30",
+                "--lr",
+                "1.0",
+                "--cv",
+                "4",
+                "--output",
+                model,
+            ]
+        )
+        == 0
+    )
     m = card_of(model)["metrics"]
     assert m["held_out"] == 160 and len(m["cv"]["roc_auc"]["folds"]) == 4
     assert 0.25 < m["roc_auc"] < 0.75
@@ -115,8 +130,29 @@ def test_cv_reports_fold_spread_per_labelled_input_and_mean_quality(tmp_path, ca
     pos = write_jsonl(tmp_path / "pos.jsonl", corpus_rows(60, GOOD_WORDS, seed=2))
     neg = write_jsonl(tmp_path / "neg.jsonl", corpus_rows(60, BAD_WORDS, seed=3))
     model = str(tmp_path / "q.bin")
-    assert run(["--labeled", labeled, "--label-field", "label", "--positive", pos, "--negative", neg,
-                "--text", "response", "--corrupted-negatives", "0.25", "--cv", "4", "--output", model]) == 0
+    assert (
+        run(
+            [
+                "--labeled",
+                labeled,
+                "--label-field",
+                "label",
+                "--positive",
+                pos,
+                "--negative",
+                neg,
+                "--text",
+                "response",
+                "--corrupted-negatives",
+                "0.25",
+                "--cv",
+                "4",
+                "--output",
+                model,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     card = card_of(model)
     data, m = card["data"], card["metrics"]
@@ -162,14 +198,16 @@ def test_autotune_then_cross_validation_reuses_the_tuned_parameters(tmp_path):
 
 # ---- real data (read at run time) -------------------------------------------------------
 
-KTO = os.path.join(DATA, "llamafactory", "kto_en_demo.json")
+KTO = os.path.join(SHARED_DATA, "llamafactory", "kto_en_demo.json")
 
 
 @pytest.mark.skipif(not os.path.exists(KTO), reason="../shared/data is not here")
 def test_kto_preference_model_ranks_good_above_bad_out_of_fold(tmp_path):
     model = str(tmp_path / "kto.bin")
-    assert main(["train-quality", "--labeled", KTO, "--label-field", "label", "--text", "response",
-                 "--cv", "5", "--output", model]) == 0
+    assert (
+        main(["train-quality", "--labeled", KTO, "--label-field", "label", "--text", "response", "--cv", "5", "--output", model])
+        == 0
+    )
     cv = card_of(model)["metrics"]["cv"]["by_source"]["kto_en_demo.json"]["roc_auc"]
     assert cv["mean"] - cv["sd"] > 0.55
 
@@ -182,10 +220,33 @@ def test_labeled_weight_lets_a_small_labelled_set_outweigh_the_bulk(tmp_path):
     auc = {}
     for weight in (1, 20):
         model = str(tmp_path / f"w{weight}.bin")
-        assert run(["--labeled", labeled, "--label-field", "label", "--labeled-weight", str(weight), "--positive", pos,
-                    "--negative", neg, "--text", "response", "--cv", "4", "--output", model]) == 0
+        assert (
+            run(
+                [
+                    "--labeled",
+                    labeled,
+                    "--label-field",
+                    "label",
+                    "--labeled-weight",
+                    str(weight),
+                    "--positive",
+                    pos,
+                    "--negative",
+                    neg,
+                    "--text",
+                    "response",
+                    "--cv",
+                    "4",
+                    "--output",
+                    model,
+                ]
+            )
+            == 0
+        )
         card = card_of(model)
         assert card["data"]["labeled_weight"] == weight and card["metrics"]["held_out"] == 260  # evaluated once each
         auc[weight] = card["metrics"]["by_source"]["prefs.jsonl"]["roc_auc"]
     assert auc[1] < 0.3 and auc[20] > 0.7
-    assert run(["--labeled", labeled, "--label-field", "label", "--labeled-weight", "0", "--output", str(tmp_path / "z.bin")]) == 2
+    assert (
+        run(["--labeled", labeled, "--label-field", "label", "--labeled-weight", "0", "--output", str(tmp_path / "z.bin")]) == 2
+    )

@@ -1,8 +1,9 @@
 """The same corpus gives the same outputs on every runner.
 
-One corpus, written here, is scored three times: DirectRunner with one
-worker, the default local runner (DirectRunner, multi_processing, 2
-workers) and the portable path that Flink and Dataflow Runner v2 use
+One corpus, written here, is scored four times: DirectRunner with one
+worker, the default for small inputs (one process, clusters found in
+memory), DirectRunner multi_processing with 2 workers, and the portable
+path that Flink and Dataflow Runner v2 use
 (PortableRunner with the embedded job server and LOOPBACK workers). The
 corpus holds what could come out differently when work is spread: four
 files in four layouts, several formats, dead letters, rows in Chinese, rule
@@ -18,7 +19,6 @@ estimation mode (randomized, see `assert_quantiles_within_rank_error`).
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
@@ -29,19 +29,21 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 import pytest
+from conftest import alpaca, openai, read_json, read_shards, read_table, score, sharegpt, text_row, write_files
 from datasketches import kll_floats_sketch
 
-from winnow.pipelines.cli import main
 from winnow.transforms.summary.diversity import HyperLogLog
 from winnow.transforms.summary.shard_stats import QUANTILES, SKETCHED, ShardStats, merge_all
+
+pytestmark = pytest.mark.slow
 
 PORTABLE_FLAGS = ["--runner", "PortableRunner", "--job_endpoint", "embed", "--environment_type", "LOOPBACK"]
 RUNNERS = {
     "direct_1": ["--direct_num_workers=1"],
-    "multi_processing": [],  # the default: winnow.pipelines.score.local_parallelism picks 2 workers on 2 cores
+    # The default for a corpus this small: the whole job in one process, no spreading, clusters found in memory.
+    "default_in_process": [],
+    "multi_processing": ["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
     "portable": PORTABLE_FLAGS,
 }
 BASELINE = "direct_1"
@@ -50,7 +52,7 @@ OTHERS = [r for r in RUNNERS if r != BASELINE]
 
 # ---- the corpus -------------------------------------------------------------------
 
-_WORDS = (
+_WORDS = (  # noqa: SIM905 - prose reads better than a list of words
     "river mountain lantern copper meadow pencil harbor orchard thunder velvet window basket compass galaxy "
     "marble pepper saddle tunnel violin walnut anchor blanket candle desert feather glacier hammer island jungle "
     "kettle ladder magnet needle oyster pillow quilt ribbon shovel tractor umbrella wagon yarn zebra beacon "
@@ -92,31 +94,6 @@ def _edit(text: str, rng: np.random.Generator, n: int) -> str:
     return " ".join(words)
 
 
-def alpaca(id_: str | None, instruction: str, output: str, **extra: Any) -> dict:
-    row = {"instruction": instruction, "input": extra.pop("input", ""), "output": output, **extra}
-    return {"id": id_, **row} if id_ else row
-
-
-def sharegpt(id_: str | None, instruction: str, output: str, system: str = "", roles=("human", "gpt")) -> dict:
-    conv = ([{"from": "system", "value": system}] if system else []) + [
-        {"from": roles[0], "value": instruction},
-        {"from": roles[1], "value": output},
-    ]
-    return {"id": id_, "conversations": conv} if id_ else {"conversations": conv}
-
-
-def openai(id_: str | None, instruction: str, output: str, system: str = "") -> dict:
-    msgs = ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": instruction},
-        {"role": "assistant", "content": output},
-    ]
-    return {"id": id_, "messages": msgs} if id_ else {"messages": msgs}
-
-
-def text_row(id_: str | None, text: str | None) -> dict:
-    return {"id": id_, "text": text}
-
-
 class Bad:
     """A planted bad row: what is written (a raw JSONL line or a JSON value) and the expected reason."""
 
@@ -132,7 +109,7 @@ def corpus() -> dict[str, list]:
     """Items per file, in file order: row dicts, Bad rows, and None for a blank JSONL line."""
     rng = np.random.default_rng(20240611)
     chat, gz, arr, web = ([] for _ in FILES)
-    files = dict(zip(FILES, (chat, gz, arr, web)))
+    files = dict(zip(FILES, (chat, gz, arr, web), strict=True))
 
     # Exact copies in three formats and three files (case and spacing fold into one content hash).
     q, a = "Give three reasons to learn a second language.", _sentence(rng, 40, 50)
@@ -159,28 +136,68 @@ def corpus() -> dict[str, list]:
     for k, (q, a) in enumerate(_CHINESE):
         gz.append(alpaca(f"zh{k}-a", q, a))
         arr.append(sharegpt(f"zh{k}-b", q, a.replace("以后", "之后").replace("通常", "往往").replace("大约", "差不多")))
-    gz.append(openai("zh-en", "请用英文回答：地球为什么有四季？", "The tilt of the axis changes how directly sunlight hits each hemisphere."))
+    gz.append(
+        openai(
+            "zh-en",
+            "请用英文回答：地球为什么有四季？",
+            "The tilt of the axis changes how directly sunlight hits each hemisphere.",
+        )
+    )
     # Rule hits.
     chat.append(alpaca("r-empty", "Write a haiku about the first snow of winter.", ""))
     gz.append(openai("r-placeholder", "Summarize the attached meeting notes.", "<noinput>"))
-    arr.append(sharegpt("r-refusal", "Tell me a secret about the moon.",
-                        "I'm sorry, but I cannot help with that request about the moon."))
+    arr.append(
+        sharegpt(
+            "r-refusal", "Tell me a secret about the moon.", "I'm sorry, but I cannot help with that request about the moon."
+        )
+    )
     chat.append(alpaca("r-token", "Say goodbye nicely.", "Goodbye, and take care!<|im_end|>"))
-    chat.append(alpaca("r-placeholder-name", "Draft a short thank-you note to a colleague.",
-                       "Dear Sam, thank you for covering my shift last week. Best regards, [Your Name]"))
-    gz.append(alpaca("r-truncated", "Describe how a bicycle gear works.",
-                     "A bicycle gear changes how far the wheel turns for each pedal stroke, and"))
-    arr.append(sharegpt("r-repeat", "Write a motivational chant for a football team.",
-                        "\n".join(["We never stop, we never drop, we fight until the final whistle!"] * 8)))
-    chat.append(alpaca("r-email", "How can readers reach the newsletter editor?",
-                       "Write to the editor at lena.moreau@example.org or call +44 20 7946 0958 on weekdays."))
-    gz.append(openai("r-python", "Show a Python function that doubles a number.",
-                     "Here it is:\n\n```python\ndef double(x:\n    return 2 * x\n```\n"))
-    arr.append(sharegpt("r-german", "Explain in a few sentences why bread dough needs time to rise before baking.",
-                        "Die Hefe im Teig frisst den Zucker und bildet dabei Kohlendioxid, das den Teig langsam aufgehen "
-                        "lässt und ihm eine lockere Struktur gibt."))
-    chat.append(alpaca("r-media", "<image> What animal is shown in this picture?", "It is a red fox.",
-                       images=["pics/missing-fox.png"]))
+    chat.append(
+        alpaca(
+            "r-placeholder-name",
+            "Draft a short thank-you note to a colleague.",
+            "Dear Sam, thank you for covering my shift last week. Best regards, [Your Name]",
+        )
+    )
+    gz.append(
+        alpaca(
+            "r-truncated",
+            "Describe how a bicycle gear works.",
+            "A bicycle gear changes how far the wheel turns for each pedal stroke, and",
+        )
+    )
+    arr.append(
+        sharegpt(
+            "r-repeat",
+            "Write a motivational chant for a football team.",
+            "\n".join(["We never stop, we never drop, we fight until the final whistle!"] * 8),
+        )
+    )
+    chat.append(
+        alpaca(
+            "r-email",
+            "How can readers reach the newsletter editor?",
+            "Write to the editor at lena.moreau@example.org or call +44 20 7946 0958 on weekdays.",
+        )
+    )
+    gz.append(
+        openai(
+            "r-python",
+            "Show a Python function that doubles a number.",
+            "Here it is:\n\n```python\ndef double(x:\n    return 2 * x\n```\n",
+        )
+    )
+    arr.append(
+        sharegpt(
+            "r-german",
+            "Explain in a few sentences why bread dough needs time to rise before baking.",
+            "Die Hefe im Teig frisst den Zucker und bildet dabei Kohlendioxid, das den Teig langsam aufgehen "
+            "lässt und ihm eine lockere Struktur gibt.",
+        )
+    )
+    chat.append(
+        alpaca("r-media", "<image> What animal is shown in this picture?", "It is a red fox.", images=["pics/missing-fox.png"])
+    )
     web.append(text_row("r-escape", "Fish &amp; chips is a classic dish served with salt &amp; vinegar."))
     # Dead letters of several kinds.
     chat.append(Bad('{"instruction": "Name a planet", "output": ', "invalid_json"))
@@ -217,22 +234,9 @@ def corpus() -> dict[str, list]:
 
 
 def write_corpus(directory: str, files: dict[str, list]) -> None:
-    os.makedirs(directory, exist_ok=True)
-    for name, items in files.items():
-        path = os.path.join(directory, name)
-        values = [i.written if isinstance(i, Bad) else i for i in items]
-        if name.endswith(".parquet"):
-            # Small row groups: a reader that cuts Parquet between row groups gets several parts.
-            pq.write_table(pa.Table.from_pylist(values), path, row_group_size=16)
-        elif name.endswith(".json"):
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(values, f, ensure_ascii=False, indent=1)
-        else:
-            lines = "".join(
-                ("" if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) + "\n" for v in values
-            ).encode()
-            with (gzip.open(path, "wb") if name.endswith(".gz") else open(path, "wb")) as f:
-                f.write(lines)
+    values = {name: [i.written if isinstance(i, Bad) else i for i in items] for name, items in files.items()}
+    # Small row groups: a reader that cuts Parquet between row groups gets several parts.
+    write_files(directory, values, row_group_size=16)
 
 
 def expected_outcome(files: dict[str, list]) -> tuple[dict[tuple[str, int], str], dict[tuple[str, int], str]]:
@@ -250,6 +254,7 @@ def expected_outcome(files: dict[str, list]) -> tuple[dict[tuple[str, int], str]
 
 
 # ---- running ----------------------------------------------------------------------
+
 
 class DeadCounters:
     """Stands in for Beam's Metrics: counters that drop every increment.
@@ -311,7 +316,7 @@ def runs(corpus_dir, config_file, tmp_path_factory, dead_counters) -> dict[str, 
                 mp.setattr(winnow.transforms.beam.scoring, "Metrics", dead_counters)
                 mp.setattr(winnow.transforms.beam.near_duplicates, "Metrics", dead_counters)
             start = time.monotonic()
-            assert main(["score", corpus_dir, "--output", out, "--config", config_file, *flags]) == 0, name
+            assert score(corpus_dir, out, "--config", config_file, *flags) == 0, name
             seconds[name] = time.monotonic() - start
         outputs[name] = out
     print("\nwall time per runner: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
@@ -319,17 +324,11 @@ def runs(corpus_dir, config_file, tmp_path_factory, dead_counters) -> dict[str, 
 
 
 def read_parts(out: str, part: str, sort_by: list[str]) -> pa.Table:
-    table = ds.dataset(os.path.join(out, part), format="parquet").to_table()
-    return table.sort_by([(c, "ascending") for c in sort_by])
-
-
-def read_json(out: str, *path: str) -> dict:
-    with open(os.path.join(out, *path), encoding="utf-8") as f:
-        return json.load(f)
+    return read_table(out, part).sort_by([(c, "ascending") for c in sort_by])
 
 
 def shards_table(out: str) -> pa.Table:
-    return pq.read_table(os.path.join(out, "summary", "shards.parquet")).sort_by("shard_index")
+    return read_shards(out).sort_by("shard_index")
 
 
 def assert_tables_equal(got: pa.Table, want: pa.Table, what: str) -> None:
@@ -338,23 +337,26 @@ def assert_tables_equal(got: pa.Table, want: pa.Table, what: str) -> None:
     assert got.num_rows == want.num_rows, f"{what}: {got.num_rows} rows, expected {want.num_rows}"
     for name in want.column_names:
         g, w = got.column(name).to_pylist(), want.column(name).to_pylist()
-        for i, (a, b) in enumerate(zip(g, w)):
+        for i, (a, b) in enumerate(zip(g, w, strict=True)):
             same = a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
             assert same, f"{what}: column {name!r} differs at sorted row {i}: {a!r} != {b!r}"
 
 
 # ---- the portable run is complete --------------------------------------------------
 
-@pytest.mark.slow
+
 def test_portable_run_is_complete_and_accounts_for_every_row(runs, corpus_files):
     out = runs["portable"]
     run = read_json(out, "run.json")
     assert run["complete"] is True and run["runner"] == "PortableRunner"
     scored, rejected = expected_outcome(corpus_files)
     assert (run["rows_read"], run["rows_scored"], run["rows_rejected"]) == (
-        len(scored) + len(rejected), len(scored), len(rejected))
+        len(scored) + len(rejected),
+        len(scored),
+        len(rejected),
+    )
     records = read_parts(out, "records", ["key"])
-    assert {(s, r): i for s, r, i in zip(*(records.column(c).to_pylist() for c in ("shard", "row", "id")))} == scored
+    assert {(s, r): i for s, r, i in zip(*(records.column(c).to_pylist() for c in ("shard", "row", "id")), strict=True)} == scored
     dead = read_parts(out, "rejected", ["shard", "row"]).to_pylist()
     assert {(d["shard"], d["row"]): d["reason"].split(":", 1)[0] for d in dead} == rejected
     per_file = Counter(s for s, _ in [*scored, *rejected])
@@ -363,7 +365,6 @@ def test_portable_run_is_complete_and_accounts_for_every_row(runs, corpus_files)
     assert not os.path.exists(os.path.join(out, "_work")) and not os.path.exists(os.path.join(out, "run.error.json"))
 
 
-@pytest.mark.slow
 def test_portable_run_needs_no_metric_counters(runs, dead_counters):
     # The portable run's counters dropped every increment (see `runs`), yet its
     # outputs equal the other runners' (tests below) and its accounting passed.
@@ -371,7 +372,6 @@ def test_portable_run_needs_no_metric_counters(runs, dead_counters):
     assert read_json(runs["portable"], "run.json")["complete"] is True
 
 
-@pytest.mark.slow
 def test_corpus_exercises_what_could_differ(runs, corpus_dir):
     """The baseline run shows the corpus holds what this module means to compare."""
     out = runs[BASELINE]
@@ -379,9 +379,20 @@ def test_corpus_exercises_what_could_differ(runs, corpus_dir):
     assert set(records.column("format").to_pylist()) >= {"alpaca", "sharegpt", "openai", "text"}
     assert {"zh", "en", "de"} <= set(records.column("lang").to_pylist())
     fired = Counter(f for flags in records.column("flags").to_pylist() for f in flags)
-    for rule in ("empty_response", "placeholder_response", "refusal_boilerplate", "special_token_debris",
-                 "unfilled_placeholder", "truncated_response", "excessive_repetition", "personal_data",
-                 "python_syntax_error", "language_mismatch", "media_mismatch", "escape_debris"):
+    for rule in (
+        "empty_response",
+        "placeholder_response",
+        "refusal_boilerplate",
+        "special_token_debris",
+        "unfilled_placeholder",
+        "truncated_response",
+        "excessive_repetition",
+        "personal_data",
+        "python_syntax_error",
+        "language_mismatch",
+        "media_mismatch",
+        "escape_debris",
+    ):
         assert fired[rule] >= 1, rule
     reasons = Counter(r.split(":", 1)[0] for r in read_parts(out, "rejected", ["shard", "row"]).column("reason").to_pylist())
     assert set(reasons) == {"invalid_json", "wrong_type", "missing_field", "unknown_role", "unknown_format"}
@@ -409,6 +420,7 @@ def test_corpus_exercises_what_could_differ(runs, corpus_dir):
 
 # ---- statistics do not depend on the order shards arrive in --------------------------
 
+
 def _stats_of(records: pa.Table, parts: int) -> list[ShardStats]:
     """Per-shard statistics built from scored rows, each shard in `parts` batches."""
     out = []
@@ -423,7 +435,6 @@ def _stats_of(records: pa.Table, parts: int) -> list[ShardStats]:
     return out
 
 
-@pytest.mark.slow
 def test_dataset_statistics_do_not_depend_on_shard_order(runs):
     # A runner hands the shard statistics to the summary in any order (Beam's ToList).
     records = read_parts(runs[BASELINE], "records", ["key"])
@@ -439,7 +450,7 @@ def test_dataset_statistics_do_not_depend_on_shard_order(runs):
 
 # ---- equal outputs -----------------------------------------------------------------
 
-@pytest.mark.slow
+
 @pytest.mark.parametrize("runner", OTHERS)
 def test_records_are_equal(runs, runner):
     want = read_parts(runs[BASELINE], "records", ["key"])
@@ -447,7 +458,6 @@ def test_records_are_equal(runs, runner):
     assert_tables_equal(got, want, f"records/ of {runner}")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("runner", OTHERS)
 def test_dead_letters_are_equal(runs, runner):
     want = read_parts(runs[BASELINE], "rejected", ["shard", "row"])
@@ -455,7 +465,6 @@ def test_dead_letters_are_equal(runs, runner):
     assert_tables_equal(got, want, f"rejected/ of {runner}")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("runner", OTHERS)
 def test_duplicate_clusters_and_kept_rows_are_equal(runs, runner):
     want = read_parts(runs[BASELINE], "duplicates", ["key"])
@@ -469,14 +478,12 @@ def decoded_kll(blob: bytes | None) -> dict[str, Any] | None:
     if blob is None:
         return None
     sketch = kll_floats_sketch.deserialize(blob)
-    out = {"n": sketch.n, "min": sketch.get_min_value(), "max": sketch.get_max_value(),
-           "estimation": sketch.is_estimation_mode()}
+    out = {"n": sketch.n, "min": sketch.get_min_value(), "max": sketch.get_max_value(), "estimation": sketch.is_estimation_mode()}
     if not sketch.is_estimation_mode():
         out["quantiles"] = sketch.get_quantiles(list(np.linspace(0, 1, 101)))
     return out
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("runner", OTHERS)
 def test_shard_summaries_are_equal(runs, runner):
     want, got = shards_table(runs[BASELINE]), shards_table(runs[runner])
@@ -488,7 +495,7 @@ def test_shard_summaries_are_equal(runs, runner):
     assert_tables_equal(got.select(plain), want.select(plain), f"summary/shards.parquet of {runner}")
     # KLL sketches: bytes depend on the order items arrived in; what they say must not.
     for name in sketches:
-        for g, w in zip(got.column(name).to_pylist(), want.column(name).to_pylist()):
+        for g, w in zip(got.column(name).to_pylist(), want.column(name).to_pylist(), strict=True):
             gd, wd = decoded_kll(g), decoded_kll(w)
             assert gd == wd, f"{name}: {gd} != {wd}"
             assert wd is None or not wd["estimation"], "a shard sketch left exact mode: compare by rank instead"
@@ -519,7 +526,6 @@ def assert_quantiles_within_rank_error(quantiles: dict[str, dict[str, float]], r
             assert below - eps <= q <= at_or_below + eps, f"{name} p{int(q * 100)} = {v}: true rank {below}..{at_or_below}"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("runner", OTHERS)
 def test_dataset_summary_is_equal(runs, runner):
     want, got = read_json(runs[BASELINE], "summary", "dataset.json"), read_json(runs[runner], "summary", "dataset.json")
@@ -529,11 +535,11 @@ def test_dataset_summary_is_equal(runs, runner):
             assert got[key] == want[key], f"dataset.json {key!r} of {runner} differs"
     assert set(got["quantiles"]) == set(want["quantiles"]) == set(SKETCHED)
     for name in (BASELINE, runner):
-        assert_quantiles_within_rank_error(read_json(runs[name], "summary", "dataset.json")["quantiles"],
-                                           read_parts(runs[name], "records", ["key"]))
+        assert_quantiles_within_rank_error(
+            read_json(runs[name], "summary", "dataset.json")["quantiles"], read_parts(runs[name], "records", ["key"])
+        )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("runner", OTHERS)
 def test_run_records_agree(runs, runner):
     want, got = read_json(runs[BASELINE], "run.json"), read_json(runs[runner], "run.json")

@@ -12,7 +12,9 @@ import time
 import numpy as np
 import pyarrow as pa
 import pytest
+from conftest import canonical_batch
 
+from winnow.transforms.schema import TURN
 from winnow.transforms.signals.code_checks import (
     COLUMNS,
     MAX_BLOCK_BYTES,
@@ -25,27 +27,12 @@ from winnow.transforms.signals.code_checks import (
     python_syntax_errors,
     tool_call_stats,
 )
-from winnow.transforms.config import load_config
-from winnow.transforms.io.formats import FieldMap
-from winnow.transforms.io.canonical import normalize_rows
-from winnow.transforms.schema import CANONICAL, TURN
-from winnow.transforms.io.inputs import Shard
-from winnow.transforms.io.readers import RawRow
 
-FM = FieldMap.from_config(load_config())
 FENCE = "```"
 
 
-def canon(rows: list, name: str = "data.jsonl") -> pa.RecordBatch:
-    shard = Shard(0, f"/data/{name}", name, 0)
-    batch, rejected = normalize_rows([RawRow(i, r, None, "") for i, r in enumerate(rows)], shard, FM)
-    assert rejected == [], rejected
-    assert batch.schema == CANONICAL
-    return batch
-
-
 def stats(rows: list, base_dir=None) -> dict:
-    return code_and_tool_stats(canon(rows), base_dir)
+    return code_and_tool_stats(canonical_batch(rows), base_dir)
 
 
 def alpaca(output: str, instruction: str = "Write some code.") -> dict:
@@ -181,13 +168,13 @@ def test_nulls_and_empty_arrays():
     assert out["code_languages"].to_pylist() == [[], [], []]
     empty = code_block_stats(pa.array([], pa.string()))
     assert all(len(v) == 0 for v in empty.values())
-    assert len(code_and_tool_stats(canon([]).slice(0, 0))["code_blocks"]) == 0
+    assert len(code_and_tool_stats(canonical_batch([]).slice(0, 0))["code_blocks"]) == 0
 
 
 def test_chunked_and_sliced_inputs():
     arr = pa.chunked_array([[code("python", "x = (")], ["none", code("py", "y = 1")]])
     assert python_syntax_errors(arr).tolist() == [1, 0, 0]
-    batch = canon([alpaca(code("python", "x = (")), alpaca("none"), alpaca(code("python", "y = )"))])
+    batch = canonical_batch([alpaca(code("python", "x = (")), alpaca("none"), alpaca(code("python", "y = )"))])
     assert col(code_and_tool_stats(batch.slice(1, 2)), "python_syntax_errors") == [0, 1]
 
 
@@ -303,7 +290,11 @@ def test_many_fences_in_one_row_are_fast():
 
 # ---------------------------------------------------------------- tool use
 
-WEATHER = {"name": "get_weather", "description": "Weather.", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 
 
 def glaive(call: str, *, tools=None, after: tuple[str, str] | None = ("observation", '{"temp": 20}')) -> dict:
@@ -371,7 +362,10 @@ def openai_tools_row(arguments: list[str], tools=None, answer: bool = True) -> d
     calls = [
         {"id": f"c{i}", "type": "function", "function": {"name": "get_weather", "arguments": a}} for i, a in enumerate(arguments)
     ]
-    msgs = [{"role": "user", "content": "Weather in Paris and Rome?"}, {"role": "assistant", "content": None, "tool_calls": calls}]
+    msgs = [
+        {"role": "user", "content": "Weather in Paris and Rome?"},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+    ]
     if answer:
         msgs += [{"role": "tool", "tool_call_id": f"c{i}", "content": "20"} for i in range(len(calls))]
         msgs.append({"role": "assistant", "content": "20 in both."})
@@ -552,7 +546,7 @@ def test_relative_paths_need_a_local_base(shard_dir):
 
 
 def test_base_dir_per_shard_callable(shard_dir):
-    batch = canon([llava("<image>", ["img/cat.png"]), llava("<image>", ["img/none.png"])], name="part-0.jsonl")
+    batch = canonical_batch([llava("<image>", ["img/cat.png"]), llava("<image>", ["img/none.png"])], name="part-0.jsonl")
     seen = []
 
     def base(shard: str) -> str:
@@ -600,8 +594,8 @@ def test_mixed_batch_end_to_end(shard_dir):
 
 
 def test_rows_without_candidates_are_cheap():
-    rows = [alpaca("Plain answer number %d with some words in it." % i) for i in range(5000)]
-    batch = canon(rows)
+    rows = [alpaca(f"Plain answer number {i} with some words in it.") for i in range(5000)]
+    batch = canonical_batch(rows)
     start = time.perf_counter()
     out = code_and_tool_stats(batch, "/nonexistent")
     assert time.perf_counter() - start < 1.0

@@ -1,0 +1,56 @@
+"""Shard statistics: merging equals one pass (and survives pickling), the shards table and the dataset totals."""
+
+from __future__ import annotations
+
+import pickle
+
+import pyarrow as pa
+from conftest import normalize
+
+from winnow.transforms.config import load_config
+from winnow.transforms.signals.rules import load_rules
+from winnow.transforms.signals.scorer import Scorer
+from winnow.transforms.summary.shard_stats import ShardStats, merge_all, shards_table
+
+CONFIG = load_config()
+RULES = load_rules(CONFIG.rules)
+
+
+def _scored_batch(rows, name="s.jsonl", index=0):
+    batch, rejected = normalize(rows, name, index, config=CONFIG)
+    return Scorer(CONFIG, RULES).score(batch), rejected
+
+
+def test_shard_stats_merge_equals_one_pass_and_survives_pickling():
+    rows = [{"instruction": f"Question number {i}?", "output": "Answer " * (i % 7 + 1)} for i in range(300)]
+    whole, _ = _scored_batch(rows)
+    one = ShardStats("s", 0)
+    one.add_batch(whole, [], whole.num_rows)
+    parts = [ShardStats("s", 0) for _ in range(3)]
+    for k, part in enumerate(parts):
+        sl = whole.slice(k * 100, 100)
+        part.add_batch(sl, [], sl.num_rows)
+    merged = pickle.loads(pickle.dumps(parts[0])).merge(pickle.loads(pickle.dumps(parts[1]))).merge(parts[2])
+    assert merged.rows_scored == one.rows_scored == 300
+    assert merged.flag_counts == one.flag_counts
+    assert merged.langs == one.langs
+    assert merged.quantiles("response_words") == one.quantiles("response_words")
+    assert one.quantiles("response_words")[1] == 4.0  # median of 1..7 words
+
+
+def test_shards_table_and_dataset_merge():
+    a_batch, _ = _scored_batch([{"instruction": "Hi there, how are you?", "output": ""}], "a", 0)
+    b_batch, _ = _scored_batch([{"instruction": "Name a fruit please.", "output": "An apple is a fruit."}], "b", 1)
+    a, b = ShardStats("a", 0), ShardStats("b", 1)
+    a.add_batch(a_batch, [{"reason": "invalid_json: x"}], 2)
+    b.add_batch(b_batch, [], 1)
+    table = shards_table([b, a])
+    assert table.column("shard").to_pylist() == ["a", "b"]
+    assert table.column("rows_read").to_pylist() == [2, 1]
+    assert table.schema.field("sketch_response_chars").type == pa.binary()
+    total = merge_all([a, b]).as_json({r.name: r.severity for r in RULES}, {r.name: r.explain for r in RULES})
+    assert (total["rows_read"], total["rows_scored"], total["rows_rejected"]) == (3, 2, 1)
+    assert total["reject_reasons"] == {"invalid_json": 1}
+    empty_rule = next(r for r in total["rules"] if r["name"] == "empty_response")
+    assert empty_rule["rows"] == 1 and empty_rule["severity"] == "drop" and empty_rule["rate"] == 0.5
+    assert total["error_rate"] == 0.5
