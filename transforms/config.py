@@ -247,7 +247,7 @@ class Config(Section):
         reserved = registry.reserved_columns()
         for name in classifiers:
             if not name.isidentifier() or name in reserved:
-                raise ValueError(f"{name}: the name must be an identifier and not a column winnow already writes")
+                raise ValueError(f"classifiers.{name}: the name must be an identifier and not a column winnow already writes")
         return classifiers
 
     def signal_options(self, name: str) -> Any:
