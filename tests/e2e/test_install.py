@@ -61,12 +61,13 @@ def test_installed_wheel_scores_the_samples(wheel, tmp_path):
     ).stdout.strip()
     # The test environment's dependencies (apache-beam, pyarrow, ...), after the new venv's own packages.
     Path(purelib, "borrowed.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # --ignore-installed: the borrowed packages include the test environment's own (editable) winnow.
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--ignore-installed", "-q", str(wheel)], check=True, env=env)
     installed = sorted(
         p.name for p in Path(purelib).iterdir() if not p.name.endswith((".pth", ".dist-info")) and p.name != "__pycache__"
     )
     assert "winnow" in installed and not {"pipelines", "transforms", "configs"} & set(installed)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     where = subprocess.run(
         [str(python), "-c", "import winnow, winnow.configs; print(winnow.__file__)"],
         cwd=tmp_path,
