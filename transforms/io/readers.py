@@ -3,7 +3,9 @@
 Readers stream: JSONL line by line, JSON arrays element by element, Parquet
 batch by batch, so a large file is never held whole in memory. A row that
 cannot be read becomes a `RawRow` with an error reason instead of an
-exception, so one bad line never stops a run.
+exception, so one bad line never stops a run. A file that breaks (cut,
+corrupt, unreadable from some point) keeps every row before the break and
+adds one dead letter that says where it broke, with the cut line as raw.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from winnow.transforms.io import files
-from winnow.transforms.io.decompress import open_decompressed
+from winnow.transforms.io.decompress import DecompressedStream, DecompressionError, open_decompressed
 from winnow.transforms.io.inputs import shard_kind
 from winnow.transforms.io.splits import CHUNK_BYTES, Split
 
@@ -72,6 +74,17 @@ def _file_error(row: int, reason: str, raw: str = "") -> RawRow:
     return RawRow(row, None, reason, raw)
 
 
+def _read_error(e: Exception) -> str:
+    """A read failure as a reason: a decompression break says itself what and where."""
+    return str(e) if isinstance(e, DecompressionError) else f"unreadable_file: {type(e).__name__}: {e}"
+
+
+def _trailing(f: object, row: int) -> Iterator[RawRow]:
+    """The dead letter for bytes after the last compressed unit, which were ignored."""
+    if isinstance(f, DecompressedStream) and f.trailing is not None:
+        yield _file_error(row, str(f.trailing))
+
+
 def _read_json(path: str, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
     try:
         f = open_decompressed(path)
@@ -81,20 +94,25 @@ def _read_json(path: str, max_row_bytes: int, raw_max_chars: int) -> Iterator[Ra
     with f:
         try:
             head = f.read(CHUNK_BYTES)
-        except Exception as e:
-            yield _file_error(-1, f"unreadable_file: {type(e).__name__}: {e}")
+        except Exception as e:  # nothing decoded: one dead letter for the whole file
+            yield _file_error(-1, _read_error(e))
             return
         stripped = head.lstrip()
         if stripped.startswith(codecs.BOM_UTF8):
             head = head[head.index(codecs.BOM_UTF8) + len(codecs.BOM_UTF8) :]
             stripped = head.lstrip()
-        if not stripped:
-            yield _file_error(-1, "empty_file: the file has no rows")
-            return
         if stripped[:1] == b"[":
-            yield from _read_json_array(f, head, max_row_bytes, raw_max_chars)
-        else:
-            yield from _read_jsonl(f, head, max_row_bytes, raw_max_chars)
+            rows = _read_json_array(f, head, max_row_bytes, raw_max_chars)
+        else:  # JSONL, or blank so far: a break after blank lines is reported, not taken for an empty file
+            rows = _read_jsonl(f, head, max_row_bytes, raw_max_chars)
+        last = -1
+        empty = True
+        for r in rows:
+            last, empty = r.row, False
+            yield r
+        if empty:
+            yield _file_error(-1, "empty_file: the file has no rows")
+        yield from _trailing(f, last + 1)
 
 
 def _parse_line(row: int, line: bytes, max_row_bytes: int, raw_max_chars: int) -> RawRow:
@@ -119,14 +137,14 @@ def _read_jsonl(
     pending = head
     consumed = 0  # bytes of the lines already passed, from the start of `head`
     while True:
+        broken: Exception | None = None
         try:
             chunk = f.read(CHUNK_BYTES)
-        except Exception as e:
-            yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
-            return
-        buf = pending + chunk
-        lines = buf.split(b"\n")
-        tail = lines.pop() if chunk else None
+        except Exception as e:  # the lines already decoded are still read
+            chunk, broken = b"", e
+        lines = (pending + chunk).split(b"\n")
+        ended = not chunk and broken is None
+        tail = b"" if ended else lines.pop()
         for line in lines:
             if limit is not None and consumed >= limit:
                 return
@@ -134,9 +152,21 @@ def _read_jsonl(
                 yield _parse_line(row, line, max_row_bytes, raw_max_chars)
             row += 1
             consumed += len(line) + 1
-        if tail is None or (limit is not None and consumed >= limit):
+        if broken is not None:
+            yield _cut_off(row, broken, tail, raw_max_chars)
+            return
+        if ended or (limit is not None and consumed >= limit):
             return
         pending = tail
+
+
+def _cut_off(row: int, error: Exception, partial: bytes, raw_max_chars: int) -> RawRow:
+    """The one dead letter for a read that broke at line `row`; the line it cut, if any, is its raw text."""
+    if partial.strip():
+        lost = f"row {row} (cut after {len(partial)} bytes) and any rows after it are lost"
+    else:
+        lost = f"any rows from {row} on are lost"
+    return RawRow(row, None, f"{_read_error(error)}; {lost}", partial[:raw_max_chars].decode("utf-8", "replace"))
 
 
 def _read_line_range(path: str, start: int, end: int, first_row: int, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
@@ -296,7 +326,7 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
     except UnicodeDecodeError as e:
         yield _file_error(row, f"invalid_utf8: {e.reason} after element {row - 1}; the rest of the file is not readable")
     except Exception as e:
-        yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
+        yield _file_error(row, f"{_read_error(e)}; any elements from {row} on are lost", _truncate(buf[pos:], raw_max_chars))
 
 
 def _read_parquet(
@@ -330,6 +360,7 @@ def _read_parquet(
                 else:
                     yield RawRow(row, value, None, "")
                 row += 1
+        yield from _trailing(f, row)
     except Exception as e:
         yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
     finally:

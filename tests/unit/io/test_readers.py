@@ -302,8 +302,8 @@ def test_truncated_compressed_file_is_reported_not_silently_short(tmp_path, ext)
     p = write_file(tmp_path / f"a.jsonl.{ext}", blob[: int(len(blob) * 0.98)])
     rows = read_all(p)
     errors = [r.error for r in rows if r.error]
-    assert errors and errors[-1].startswith("unreadable_file"), errors
-    assert len(rows) < 5000
+    assert len(errors) == 1 and errors[0].startswith("truncated_file"), errors
+    assert len(rows) - 1 < 5000
 
 
 def test_json_array_data_after_closing_bracket_is_reported(tmp_path):
@@ -537,7 +537,7 @@ def test_corrupt_gz_file(tmp_path):
     p = write_file(tmp_path / "a.jsonl.gz", b"\x1f\x8b\x08\x00" + b"this is not deflate data" * 20)
     _raw, records, rejected = normalize_file(p)
     assert records == []
-    assert reasons(rejected) == ["unreadable_file"]
+    assert reasons(rejected) == ["corrupt_data"]
 
 
 def test_plain_file_named_gz_is_unreadable(tmp_path):
