@@ -33,10 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
-from datasketches import kll_floats_sketch
 
 REPO = Path(__file__).resolve().parents[1]
-KLL_RANKS = (0.1, 0.5, 0.9, 0.99)
 # Parquet outputs and the columns their rows are sorted by before comparing.
 TABLES = {
     "records": ["key"],
@@ -113,11 +111,7 @@ def _openai(*turns: tuple[str, str]) -> dict[str, Any]:
 
 
 def write_corpus(root: Path, seed: int = 20261202) -> int:
-    """Write the deterministic multi-format corpus to root; returns its rows and lines.
-
-    It stays under 200 scored rows: summary/dataset.json quantiles come from a merged
-    KLL sketch (k=200), which is exact, hence comparable, only up to 200 items.
-    """
+    """Write the deterministic multi-format corpus to root; returns its rows and lines."""
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     exact = [_pair(rng) for _ in range(3)]
@@ -203,14 +197,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 100 else text[:97] + "..."
 
 
-def _kll(blob: bytes | None) -> tuple[float, ...] | None:
-    """n and the quantiles at KLL_RANKS of a serialized KLL sketch."""
-    if blob is None:
-        return None
-    sketch = kll_floats_sketch.deserialize(blob)
-    return (sketch.n,) + (() if sketch.is_empty() else tuple(sketch.get_quantile(r) for r in KLL_RANKS))
-
-
 def read_parquet(path: Path) -> pa.Table | None:
     """A parquet file, or all parquet files of a directory concatenated; None if there are none."""
     files = [path] if path.is_file() else sorted(path.glob("*.parquet"))
@@ -247,19 +233,16 @@ def compare_tables(a: pa.Table, b: pa.Table, sort_keys: list[str]) -> tuple[bool
         if not rows:
             if not a.column(name).equals(b.column(name)):
                 notes.append(f"{name}: equal once NaN is taken as equal to NaN")
-        elif name.startswith("sketch_") and all(_kll(x[i]) == _kll(y[i]) for i in rows):
-            notes.append(f"{name}: KLL fallback used - bytes differ in {len(rows)} rows, n and quantiles at {KLL_RANKS} equal")
         else:
             differing[name] = rows, x, y
     if not differing:
         return True, notes
     name, (rows, x, y) = next(iter(differing.items()))
-    show = _kll if name.startswith("sketch_") else (lambda v: v)
     keys = a.select(sort_keys).to_pylist()
     return False, notes + [
         f"differing columns: {', '.join(differing)}",
         f"first differing column {name!r} ({len(rows)} rows), e.g.:",
-    ] + [f"  {keys[i]}: before {_short(show(x[i]))} | after {_short(show(y[i]))}" for i in rows[:3]]
+    ] + [f"  {keys[i]}: before {_short(x[i])} | after {_short(y[i])}" for i in rows[:3]]
 
 
 def json_diff(a: Any, b: Any, path: str = "$") -> list[str]:

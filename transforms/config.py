@@ -220,7 +220,16 @@ class CascadeConfig(Section):
 class OutputConfig(Section):
     include_text: Flag
     raw_max_chars: PositiveInt
-    num_shards: NonNegativeInt
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "num_shards" in data:
+            raise ValueError(
+                "output.num_shards: removed; records/ and rejected/ are written one file per input part "
+                "(set input.split_bytes for larger or smaller files); delete the key"
+            )
+        return data
 
 
 class Config(Section):

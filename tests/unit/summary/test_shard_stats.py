@@ -1,16 +1,20 @@
-"""Shard statistics: merging equals one pass (and survives pickling), the shards table and the dataset totals."""
+"""Shard statistics: merging equals one pass (and survives pickling), the same rows give the same
+sketches, unknown languages count as `und`, the shards table and the dataset totals."""
 
 from __future__ import annotations
 
 import pickle
+import random
+from collections import Counter
 
+import numpy as np
 import pyarrow as pa
 from conftest import normalize
 
 from winnow.transforms.config import load_config
 from winnow.transforms.signals.rules import load_rules
 from winnow.transforms.signals.scorer import Scorer
-from winnow.transforms.summary.shard_stats import ShardStats, merge_all, shards_table
+from winnow.transforms.summary.shard_stats import QUANTILES, SKETCHED, ShardStats, merge_all, shards_table
 
 CONFIG = load_config()
 RULES = load_rules(CONFIG.rules)
@@ -54,3 +58,45 @@ def test_shards_table_and_dataset_merge():
     empty_rule = next(r for r in total["rules"] if r["name"] == "empty_response")
     assert empty_rule["rows"] == 1 and empty_rule["severity"] == "drop" and empty_rule["rate"] == 0.5
     assert total["error_rate"] == 0.5
+
+
+def test_same_rows_give_the_same_sketches_and_quantiles():
+    """Issue 10: KLL sketches, seeded from the clock, gave other p10-p99 (and bytes) on every run past 200 rows."""
+    rng = random.Random(5)
+    rows = [
+        {"instruction": "Tell me " + "more " * rng.randint(0, 300), "output": "word " * int(rng.lognormvariate(4, 1.2))}
+        for _ in range(1000)
+    ]
+    whole, _ = _scored_batch(rows)
+
+    def stats_in_batches(size: int) -> ShardStats:
+        stats = ShardStats("s", 0)
+        for start in range(0, whole.num_rows, size):
+            part = whole.slice(start, size)
+            stats.add_batch(part, [], part.num_rows)
+        return stats
+
+    runs = [stats_in_batches(100).as_row(), stats_in_batches(100).as_row(), stats_in_batches(333).as_row()]
+    for name in SKETCHED:
+        columns = [f"sketch_{name}"] + [f"{name}_p{int(q * 100)}" for q in QUANTILES]
+        assert [[r[c] for c in columns] for r in runs[1:]] == [[runs[0][c] for c in columns]] * 2, name
+        values = whole.column(name).to_numpy()
+        for q in QUANTILES:
+            want = float(np.quantile(values, q, method="inverted_cdf"))
+            assert abs(runs[0][f"{name}_p{int(q * 100)}"] - want) <= want / 128, (name, q)
+    assert max(whole.column("response_chars").to_pylist()) > 1000  # past the exact range (< 128)
+
+
+def test_rows_without_a_language_count_as_und():
+    rows = [
+        {"instruction": "Name a fruit please.", "output": "An apple is a fruit."},
+        {"instruction": "", "output": ""},
+        {"instruction": " ", "output": " "},
+    ]
+    batch, _ = _scored_batch(rows)
+    assert batch.column("lang").to_pylist() == ["en", "", ""]  # no text, no language
+    stats = ShardStats("s", 0)
+    stats.add_batch(batch, [], batch.num_rows)
+    assert stats.langs == Counter({"und": 2, "en": 1})
+    assert shards_table([stats]).column("lang_counts").to_pylist() == [[{"key": "en", "count": 1}, {"key": "und", "count": 2}]]
+    assert stats.as_json({}, {})["languages"] == {"und": 2, "en": 1}
