@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 RUN_RECORD, RUN_ERROR = "run.json", "run.error.json"
 WORK_DIR = "_work"  # intermediate files of the near-duplicate stages, removed at the end
+# Written into a run directory later by other commands; --overwrite removes them with the run they describe.
+EVALUATION = "evaluation.json"  # winnow evaluate
+DERIVED = (EVALUATION,)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def written(config: Config) -> list[Output]:
 
 def top_level_entries() -> list[str]:
     """Every name a run may leave in its directory (for --overwrite), in layout order."""
-    names = [o.top for o in OUTPUTS] + [WORK_DIR, RUN_ERROR]
+    names = [o.top for o in OUTPUTS] + [WORK_DIR, RUN_ERROR, *DERIVED]
     return list(dict.fromkeys(names))
 
 

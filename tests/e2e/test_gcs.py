@@ -229,7 +229,10 @@ def test_sources_read_every_input_kind_from_gcs(bucket, tmp_path, no_credentials
     shards, skipped = match_inputs([f"gs://{BUCKET}/src/"])
     assert [s.name for s in shards] == ["array.json", "lines.jsonl", "lines.jsonl.gz", "lines.jsonl.zst", "table.parquet"]
     assert [s.size for s in shards] == [len(files[s.name]) for s in shards]
-    assert skipped == [f"gs://{BUCKET}/src/notes.txt"]
+    assert [(s.path, s.reason) for s in skipped] == [(f"gs://{BUCKET}/src/notes.txt", "not a data file")]
+    # One object however its URL is spelled (doubled "/", "/./"): one shard, not two.
+    same = match_inputs([f"gs://{BUCKET}//src/./lines.jsonl", f"gs://{BUCKET}/src/"])[0]
+    assert [(s.name, s.path) for s in same] == [(s.name, s.path) for s in shards]
     assert [s.path for s in match_inputs([f"gs://{BUCKET}/src"])[0]] == [s.path for s in shards]  # prefix without "/"
     assert [s.name for s in match_inputs([f"gs://{BUCKET}/src/*.jsonl*"])[0]] == [
         "lines.jsonl",
@@ -285,7 +288,7 @@ def test_score_gcs_to_gcs_writes_every_output_in_the_bucket(bucket, gcs_run, cor
     assert run["complete"] is True
     assert [i["shard"] for i in run["inputs"]] == ["a.jsonl", "b.jsonl.gz", "c.parquet"]
     assert all(i["path"].startswith(f"gs://{BUCKET}/in/") for i in run["inputs"])
-    assert run["skipped_inputs"] == [f"gs://{BUCKET}/in/README.md"]
+    assert run["skipped_inputs"] == [{"path": f"gs://{BUCKET}/in/README.md", "reason": "not a data file"}]
     # a.jsonl: 6 rows, a cut-off line, a near copy; b: 5 rows + an exact copy; c: 5 rows.
     assert (run["rows_read"], run["rows_scored"], run["rows_rejected"]) == (8 + 6 + 5, 7 + 6 + 5, 1)
     assert _gcs_table(bucket, prefix + "records/").num_rows == run["rows_scored"]

@@ -28,8 +28,12 @@ def write_summary(
     config: Config,
     dup_counts: dict[str, Any] | None = None,
     dedup_totals: dict[str, int] | None = None,
+    ids: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """summary/shards.parquet and summary/dataset.json (written once, on one worker)."""
+    """summary/shards.parquet and summary/dataset.json (written once, on one worker).
+
+    `ids`: repeated and replaced ids over the run (summary.ids.IdTally.as_json).
+    """
     stats = [s for s in stats if s is not None]
     for s in stats:
         if dup_counts and s.shard in dup_counts:
@@ -37,7 +41,7 @@ def write_summary(
     table = shard_stats.shards_table(stats)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    files.write_bytes(files.join(output, "summary", "shards.parquet"), sink.getvalue().to_pybytes())
+    files.write_atomically(files.join(output, "summary", "shards.parquet"), sink.getvalue().to_pybytes())
     total = shard_stats.merge_all(stats)
     dataset = total.as_json({r.name: r.severity for r in rule_list}, {r.name: r.explain for r in rule_list})
     if config.dedup.enabled:
@@ -78,9 +82,13 @@ def write_summary(
         }
     if config.composite.enabled:
         dataset["d_quality"] = dataset_quality(dataset, config.composite.dataset_weights)
+    if ids is not None:
+        dataset["ids"] = ids
     dataset["shards"] = [
         {"shard": s.shard, "rows_read": s.rows_read, "rows_scored": s.rows_scored, "rows_rejected": s.rows_rejected}
         for s in sorted(stats, key=lambda s: s.shard_index)
     ]
-    files.write_bytes(files.join(output, "summary", "dataset.json"), json.dumps(dataset, indent=2, ensure_ascii=False).encode())
+    files.write_atomically(
+        files.join(output, "summary", "dataset.json"), json.dumps(dataset, indent=2, ensure_ascii=False).encode()
+    )
     return dataset

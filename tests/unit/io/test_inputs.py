@@ -37,7 +37,8 @@ def test_match_directory_picks_data_files_recursively(tree):
     assert [s.index for s in shards] == list(range(6))
     assert [s.path for s in shards] == sorted(s.path for s in shards)
     assert all(s.size == os.path.getsize(s.path) for s in shards)
-    assert skipped == sorted([str(tree / "README.md"), str(tree / "sub" / "notes.txt")])
+    assert [s.path for s in skipped] == sorted([str(tree / "README.md"), str(tree / "sub" / "notes.txt")])
+    assert {s.reason for s in skipped} == {"not a data file"}
 
 
 def test_match_directory_with_trailing_slash(tree):
@@ -50,7 +51,7 @@ def test_match_glob(tree):
     assert skipped == []
     shards, skipped = match_inputs([str(tree / "*")])
     assert "a.jsonl" in [s.name for s in shards]
-    assert str(tree / "README.md") in skipped
+    assert str(tree / "README.md") in [s.path for s in skipped]
     assert not any(s.path.endswith("README.md") for s in shards)
 
 
