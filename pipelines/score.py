@@ -26,15 +26,17 @@ from winnow.transforms.configfiles import ConfigError
 from winnow.transforms.dedup.params import DedupParams, reference_files
 from winnow.transforms.io import files
 from winnow.transforms.io.formats import FieldMap, RowError, detect
-from winnow.transforms.io.inputs import Shard, is_compressed, match_inputs
+from winnow.transforms.io.inputs import Shard, Skipped, describe_skipped, is_compressed, match_inputs
 from winnow.transforms.io.readers import peek_rows
-from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, top_level_entries, written
+from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, WORK_DIR, top_level_entries, written
 from winnow.transforms.signals import registry
 from winnow.transforms.signals.classifiers import specs_from_config
 from winnow.transforms.signals.fasttext_models import load_fasttext
 from winnow.transforms.signals.rules import Rule, load_rules
 from winnow.transforms.signals.scorer import check_rules_against_signals, scored_schema
+from winnow.transforms.summary.ids import report_lines
 from winnow.transforms.summary.run_record import RunError
+from winnow.transforms.terminal import escape_control
 
 # Below this many input bytes a local run stays in one process (README, Quick start, has the timing).
 SMALL_INPUT_BYTES = 4 << 20
@@ -47,7 +49,7 @@ class Plan:
     config: Config
     rules: list[Rule]
     shards: list[Shard]
-    skipped: list[str]
+    skipped: list[Skipped]
     formats: dict[str, str] = field(default_factory=dict)
     runner: str = "DirectRunner"
 
@@ -100,13 +102,14 @@ def detect_file_format(path: str, fm: FieldMap) -> str:
 
 
 def make_plan(inputs: list[str], output: str, config: Config, runner: str, detect_formats: bool = True) -> Plan:
-    """Everything decided before the pipeline runs; fails fast on bad config or inputs."""
+    """Everything decided before the pipeline runs; fails fast on bad config, inputs or output."""
     rule_list = load_rules(config.rules, config.disable_rules)
     check_rules_against_signals(rule_list, config)
     if config.dedup.enabled:
         reference_files(DedupParams.from_config(config))  # fails now if a reference is missing or incompatible
     check_classifiers(config)
-    shards, skipped = match_inputs(inputs)
+    shards, skipped = match_inputs(inputs, output)  # never this run's own output, nor another run's
+    files.check_writable(output)  # before format detection reads the first rows: UnwritableError
     plan = Plan(inputs, output, config, rule_list, shards, skipped, runner=runner)
     if detect_formats:
         fm = FieldMap.from_config(config)
@@ -122,17 +125,18 @@ def print_plan(plan: Plan, beam_args: Sequence[str] = (), out: TextIO | None = N
         runner += " (" + ", ".join(a[2:] for a in local) + ")"
     elif runs_in_process(plan, list(beam_args)):
         runner += f" (in this process: inputs under {SMALL_INPUT_BYTES >> 20} MiB)"
-    print(f"winnow plan: {len(plan.shards)} input file(s), runner {runner}", file=out)
+    # File names, formats, config paths and the output come from the user or the data: escaped (transforms.terminal).
+    print(escape_control(f"winnow plan: {len(plan.shards)} input file(s), runner {runner}"), file=out)
     for s in plan.shards[:50]:
         fmt = plan.formats.get(s.path, "")
-        print(f"  [{s.index}] {s.name}  {s.size:,} bytes  {fmt}", file=out)
+        print(escape_control(f"  [{s.index}] {s.name}  {s.size:,} bytes  {fmt}"), file=out)
     if len(plan.shards) > 50:
         print(f"  ... and {len(plan.shards) - 50} more", file=out)
-    if plan.skipped:
-        print(f"  skipped {len(plan.skipped)} non-data file(s), e.g. {plan.skipped[0]}", file=out)
+    for line in describe_skipped(plan.skipped):
+        print(escape_control(f"  {line}"), file=out)
     print(f"  signals: {', '.join(signals_on(plan.config))}", file=out)
-    print(f"  rules: {len(plan.rules)} from {', '.join(plan.config.rules)}", file=out)
-    print(f"  output: {plan.output}", file=out)
+    print(escape_control(f"  rules: {len(plan.rules)} from {', '.join(plan.config.rules)}"), file=out)
+    print(escape_control(f"  output: {plan.output}"), file=out)
 
 
 def signals_on(config: Config) -> list[str]:
@@ -159,6 +163,21 @@ def prepare_output(output: str, overwrite: bool) -> None:
             files.delete(path)
         else:
             files.delete_tree(path)
+
+
+def remove_temp_files(output: str) -> None:
+    """After a failed run: what its unfinished writes left goes (Beam's beam-temp-* folders, *.tmp
+    files, the near-duplicate spill files in _work/); finished files and the user's own files stay."""
+    try:
+        for entry in top_level_entries():
+            path = files.join(output, entry)
+            if entry == WORK_DIR:
+                if files.exists(path):
+                    files.delete_tree(path)
+            else:
+                files.delete_temp_files(path)
+    except Exception as e:  # the cause of the failure matters more than the clean-up's
+        print(escape_control(f"winnow: warning: could not remove the temp files under {output}: {e}"), file=sys.stderr)
 
 
 def has_flag(args: list[str], name: str) -> bool:
@@ -225,6 +244,7 @@ def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) ->
                 plan.shards, plan.config, plan.rules, plan.output, schema, base, one_worker=runs_in_process(plan, beam_args)
             )
     except Exception as e:
+        remove_temp_files(plan.output)
         if files.exists(files.join(plan.output, RUN_ERROR)):  # the job's own accounting failed: say what it found
             problems = json.loads(files.read_bytes(files.join(plan.output, RUN_ERROR)))["problems"]
             raise RunError("rows are unaccounted for: " + "; ".join(problems)) from e
@@ -251,53 +271,68 @@ def run_base(plan: Plan, runner: str, started: dt.datetime) -> dict[str, Any]:
             {"shard": s.name, "path": s.path, "index": s.index, "bytes": s.size, "format": plan.formats.get(s.path, "")}
             for s in plan.shards
         ],
-        "skipped_inputs": plan.skipped,
+        "skipped_inputs": [s.as_json() for s in plan.skipped],
     }
 
 
+def _num(value: float | None, spec: str) -> str:
+    """A number as the report shows it; "n/a" where the summary has none (no row scored, no sample)."""
+    return "n/a" if value is None else format(value, spec)
+
+
 def print_report(record: dict[str, Any], output: str, config: Config, out: TextIO | None = None) -> None:
-    """The short table a user sees after a run."""
+    """The short table a user sees after a run; it prints for a run whose rows were all rejected too."""
     out = out or sys.stdout
     ds = record["dataset"]
+    scored = ds["rows_scored"] > 0  # rates and means of no scored row are n/a, not 0
     print(f"rows read {ds['rows_read']:,}   scored {ds['rows_scored']:,}   rejected {ds['rows_rejected']:,}", file=out)
     print(
-        f"flagged (warn or drop) {ds['rows_flagged']:,} = {ds['error_rate']:.1%} of scored rows; drop {ds['drop_rate']:.1%}",
+        f"flagged (warn or drop) {ds['rows_flagged']:,} = {_num(ds.get('error_rate') if scored else None, '.1%')} of scored rows; "
+        f"drop {_num(ds.get('drop_rate') if scored else None, '.1%')}",
         file=out,
     )
     fired = [r for r in ds["rules"] if r["rows"]]
     if fired:
         print("top rules:", file=out)
         for r in fired[:10]:
-            print(f"  {r['rows']:>9,}  {r['rate']:6.1%}  {r['name']} [{r['severity']}]", file=out)
+            print(escape_control(f"  {r['rows']:>9,}  {_num(r['rate'], '6.1%')}  {r['name']} [{r['severity']}]"), file=out)
     if ds["reject_reasons"]:
         print("rejected by reason:", file=out)
         for reason, n in list(ds["reject_reasons"].items())[:10]:
-            print(f"  {n:>9,}  {reason}", file=out)
+            print(escape_control(f"  {n:>9,}  {reason}"), file=out)
+    for line in report_lines(ds.get("ids")):  # ids repeated across the run, ids replaced by <shard>:<row>
+        print(escape_control(line), file=out)
     if "dedup" in ds:
         dv, dd = ds["diversity"], ds["dedup"]
         print(
             f"near-duplicates: {dd['clusters']:,} clusters holding {dv['duplicate_rows']:,} rows; "
-            f"{dv['duplicates_removed']:,} to drop = {dv['duplicate_rate']:.1%} ({dv['exact_duplicates_removed']:,} exact copies)",
+            f"{dv['duplicates_removed']:,} to drop = {_num(dv.get('duplicate_rate'), '.1%')} ({dv['exact_duplicates_removed']:,} exact copies)",
             file=out,
         )
-        bleu = f"{dv['self_bleu']:.1f}" if dv["self_bleu"] is not None else "n/a"
+        ngrams = dv.get("distinct_ngrams")  # an estimate, so "~"
         print(
-            f"diversity: ~{dv['distinct_ngrams']:,} distinct word {dd['ngram']}-grams, instruction-type entropy "
-            f"{dv['instruction_type_entropy']:.2f} bits, Self-BLEU {bleu} (sample of {dv['self_bleu_sample']})",
+            f"diversity: {'n/a' if ngrams is None else f'~{ngrams:,}'} distinct word {dd['ngram']}-grams, instruction-type entropy "
+            f"{_num(dv.get('instruction_type_entropy'), '.2f')} bits, Self-BLEU {_num(dv.get('self_bleu'), '.1f')} "
+            f"(sample of {dv['self_bleu_sample']})",
             file=out,
         )
     if ds["means"].get("quality") is not None:
         print(f"mean quality {ds['means']['quality']:.3f} (rows not dropped by a rule)", file=out)
     if ds.get("d_quality", {}).get("d_quality") is not None:
         dq = ds["d_quality"]
-        terms = ", ".join(f"{k} {v:.2f}" for k, v in dq["terms"].items())
+        terms = ", ".join(f"{k} {_num(v, '.2f')}" for k, v in dq["terms"].items())
         print(f"D_quality {dq['d_quality']:.3f} ({terms})", file=out)
     if ds.get("coverage"):
         cv = ds["coverage"]
         missing = ", ".join(cv["missing"][:8]) or "none"
-        print(f"coverage of taxonomy {cv['taxonomy']}: {cv['coverage']:.0%} of target topics; missing: {missing}", file=out)
+        print(
+            escape_control(
+                f"coverage of taxonomy {cv['taxonomy']}: {_num(cv.get('coverage'), '.0%')} of target topics; missing: {missing}"
+            ),
+            file=out,
+        )
     if ds.get("languages"):
         langs = ", ".join(f"{k} {v:,}" for k, v in list(ds["languages"].items())[:8])
-        print(f"languages: {langs}", file=out)
+        print(escape_control(f"languages: {langs}"), file=out)
     parts = ", ".join(dict.fromkeys(o.top for o in written(config) if o.top != RUN_RECORD))
-    print(f"outputs: {output}/{{{parts}}}; {RUN_RECORD}", file=out)
+    print(escape_control(f"outputs: {output}/{{{parts}}}; {RUN_RECORD}"), file=out)

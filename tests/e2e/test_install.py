@@ -63,7 +63,9 @@ def test_installed_wheel_scores_the_samples(wheel, tmp_path):
     Path(purelib, "borrowed.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # --ignore-installed: the borrowed packages include the test environment's own (editable) winnow.
-    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--ignore-installed", "-q", str(wheel)], check=True, env=env)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--ignore-installed", "-q", str(wheel)], check=True, env=env
+    )
     installed = sorted(
         p.name for p in Path(purelib).iterdir() if not p.name.endswith((".pth", ".dist-info")) and p.name != "__pycache__"
     )

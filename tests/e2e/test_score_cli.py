@@ -100,7 +100,7 @@ def test_malformed_inputs_become_dead_letters_and_never_stop_the_run(tmp_path):
     assert by_file["empty.jsonl"] == ["empty_file"]
     assert by_file["blank.json"] == ["empty_file"]
     assert by_file["truncated.json"] == ["invalid_json"]
-    assert by_file["corrupt.jsonl.gz"] == ["unreadable_file"]
+    assert by_file["corrupt.jsonl.gz"] == ["corrupt_data"]  # a gzip header, then bytes that are not deflate data
     assert "fine.jsonl.gz" not in by_file
     huge = next(r for r in rejected if r["reason"].startswith("row_too_large"))
     assert len(huge["raw"]) <= 2100  # raw text is truncated

@@ -17,23 +17,27 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
+from winnow.transforms.beam.ids import ID_TALLY_TAG, IDS_TAG, RepeatedIds, tagged_chunks
 from winnow.transforms.beam.near_duplicates import NearDuplicates, Spread
+from winnow.transforms.beam.worker_process import Driver
 from winnow.transforms.config import Config
-from winnow.transforms.dedup.params import DUPLICATES, DedupParams, reference_files
+from winnow.transforms.dedup.params import DedupParams, reference_files
 from winnow.transforms.dedup.sidefiles import SegmentSideFiles, work_dir
 from winnow.transforms.dedup.signer import Signer
 from winnow.transforms.dedup.spill import SpillWriter
 from winnow.transforms.io import files
-from winnow.transforms.io.canonical import normalize_rows, rejected_batch
+from winnow.transforms.io.canonical import normalize_batch, rejected_batch
 from winnow.transforms.io.formats import FieldMap
 from winnow.transforms.io.inputs import Shard
+from winnow.transforms.io.parquet_out import BatchFile, part_name
 from winnow.transforms.io.readers import read_split
 from winnow.transforms.io.splits import Split, count_newlines, number_splits, plan_splits
 from winnow.transforms.schema import REJECTED
 from winnow.transforms.signals.rules import Rule
-from winnow.transforms.signals.scorer import Scorer, fired_counts
+from winnow.transforms.signals.scorer import Scorer, fired_counts, scored_schema
 from winnow.transforms.summary import shard_stats as summary
 from winnow.transforms.summary.dataset import write_summary
+from winnow.transforms.summary.ids import MIN_PARTITIONS, IdCollector, id_partitions
 from winnow.transforms.summary.run_record import finish_run
 
 NAMESPACE = "winnow"
@@ -75,16 +79,32 @@ _PROGRESS = _Progress()
 class ScoreShardFn(beam.DoFn):
     """Read one part of a shard, normalize and score it batch by batch.
 
+    Writes the part's records/ and rejected/ files (io.parquet_out: one each,
+    rows in row order, skipped when empty) before it emits the part's stats,
+    so a step that waits for the stats finds them written.
     Main output: scored record batches. Tagged outputs: dead-letter batches
-    (`rejected`) and one (shard, (part, ShardStats)) per part (`stats`).
+    (`rejected`), one (shard, (part, ShardStats)) per part (`stats`), the
+    part's ids as (hash partition, IdChunk) (`ids`) and its IdTally (`id_tally`).
+    `records_schema`: of the records/ files; by default the config's.
     """
 
-    def __init__(self, config: Config, rule_list: list[Rule], output: str = ""):
+    def __init__(
+        self,
+        config: Config,
+        rule_list: list[Rule],
+        output: str = "",
+        records_schema: pa.Schema | None = None,
+        id_partitions: int = MIN_PARTITIONS,
+    ):
         self._config = config
+        self._id_partitions = id_partitions
         self._rules = rule_list
         self._output = output
+        self._records_schema = records_schema or scored_schema(config)
+        self._driver = Driver.current()  # built in the driver; see worker_process
 
     def setup(self) -> None:
+        self._driver.attach()  # a worker process outlives a killed driver by 0.5 s at most
         self._scorer = Scorer(self._config, self._rules)
         self._scorer.load_models()
         dedup = self._config.dedup.enabled
@@ -114,8 +134,12 @@ class ScoreShardFn(beam.DoFn):
         if self._signer:
             side = SegmentSideFiles(self._output, split.part, self._signer.schema)
             bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}-{split.part:05d}")
+        name = part_name(shard.index, split.part)
+        records = BatchFile(files.join(self._output, "records", name), self._records_schema)
+        dead = BatchFile(files.join(self._output, "rejected", name), REJECTED)
+        ids = IdCollector(self._id_partitions)
         for raw in read_split(split, inp.batch_size, inp.max_row_bytes, raw_max):
-            batch, rejected = normalize_rows(raw, shard, self._fields, raw_max)
+            batch, rejected, replaced_ids = normalize_batch(raw, shard, self._fields, raw_max)
             scored = self._scorer.score(batch, files.local_dir(shard.path)) if batch.num_rows else None
             stats.add_batch(scored, rejected, len(raw))
             if scored is not None and self._signer is not None and side is not None and bands is not None:
@@ -132,21 +156,29 @@ class ScoreShardFn(beam.DoFn):
                 self._rows_scored.inc(scored.num_rows)
                 for rule, n in fired_counts(scored).items():
                     self._count("flag_" + rule, n)
+                records.write(scored)
                 yield scored
             if rejected:
-                yield beam.pvalue.TaggedOutput(REJECTED_TAG, rejected_batch(rejected))
+                dead_letters = rejected_batch(rejected)
+                dead.write(dead_letters)
+                yield beam.pvalue.TaggedOutput(REJECTED_TAG, dead_letters)
             _PROGRESS.add(len(raw))
+            yield from tagged_chunks(ids.add(batch, replaced_ids))
+        records.close()
+        dead.close()
         if side is not None and bands is not None:
             side.close()
             bands.flush()
             yield beam.pvalue.TaggedOutput(BANDS_TAG, shard.index)
+        yield from tagged_chunks(ids.flush())
+        yield beam.pvalue.TaggedOutput(ID_TALLY_TAG, ids.tally)
         yield beam.pvalue.TaggedOutput(STATS_TAG, (shard.name, (split.part, stats)))
 
 
 class MergeStatsFn(beam.CombineFn):
     """Merge the ShardStats of one shard's parts, in part order.
 
-    Sketches merged in another order can differ in their last digits; a fixed
+    Float sums merged in another order can differ in their last digits; a fixed
     order makes the summary the same on every runner and worker count.
     """
 
@@ -207,23 +239,6 @@ def ReadableParts(pbegin, shards: list[Shard], split_bytes: int, one_worker: boo
     )
 
 
-def _to_table(batch: pa.RecordBatch) -> pa.Table:
-    return pa.Table.from_batches([batch])
-
-
-@beam.ptransform_fn
-def WriteBatches(pcoll, path_prefix: str, schema: pa.Schema, num_shards: int = 0):
-    """Write record batches as Parquet files `<prefix>-SSSSS-of-NNNNN.parquet`."""
-    return (
-        pcoll
-        | "ToTable" >> beam.Map(_to_table)
-        | "Write"
-        >> beam.io.WriteToParquetBatched(
-            path_prefix, schema=schema, file_name_suffix=".parquet", num_shards=num_shards, codec="snappy"
-        )
-    )
-
-
 def _finish(_: Any, output: str, run_base: dict[str, Any], config: Config, *written: Any) -> dict[str, Any]:
     return finish_run(output, run_base, config)
 
@@ -246,27 +261,28 @@ def ScoreCorpus(
     `one_worker`: the job runs in one process (small local inputs), so work is
     not spread between steps and clusters are found in memory.
     """
-    num_shards = config.output.num_shards
     outputs = (
         pbegin
         | "Parts" >> ReadableParts(shards, config.input.split_bytes, one_worker)
         | "ReadNormalizeScore"
-        >> beam.ParDo(ScoreShardFn(config, rule_list, output)).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, main="records")
+        >> beam.ParDo(ScoreShardFn(config, rule_list, output, schema, id_partitions(sum(s.size for s in shards)))).with_outputs(
+            REJECTED_TAG, STATS_TAG, BANDS_TAG, IDS_TAG, ID_TALLY_TAG, main="records"
+        )
     )
-    written = [
-        outputs.records | "WriteRecords" >> WriteBatches(files.join(output, "records", "part"), schema, num_shards),
-        outputs[REJECTED_TAG] | "WriteRejected" >> WriteBatches(files.join(output, "rejected", "part"), REJECTED, num_shards),
-    ]
-    side_inputs = {}
+    # ReadNormalizeScore writes records/ and rejected/ itself, each part's before its
+    # stats, so the summary (which needs every part's stats) is written after them.
+    written: list[Any] = []
+    side_inputs: dict[str, Any] = {}
     if config.dedup.enabled:
         params = DedupParams.from_config(config)
         duplicates, per_shard, totals = outputs[BANDS_TAG] | "NearDuplicates" >> NearDuplicates(
             params, output, {s.index: s.name for s in shards}, reference_files(params), one_worker=one_worker
         )
-        written.append(
-            duplicates | "WriteDuplicates" >> WriteBatches(files.join(output, "duplicates", "part"), DUPLICATES, num_shards)
-        )
+        written.append(duplicates)
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}
+    side_inputs["ids"] = beam.pvalue.AsSingleton(
+        (outputs[IDS_TAG], outputs[ID_TALLY_TAG]) | "RepeatedIds" >> RepeatedIds({s.index: s.name for s in shards})
+    )
     summary_written = (
         outputs[STATS_TAG]
         | "MergePerShard" >> beam.CombinePerKey(MergeStatsFn())

@@ -9,9 +9,23 @@ nested prefixes) live in one module.
 from __future__ import annotations
 
 import os
+import uuid
 from typing import IO
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+# Beam's file sinks (WriteToParquet) write every bundle under <dir>/beam-temp-<prefix>-<uuid>/ and
+# move the files into place when the write finishes; a run that dies leaves that folder behind.
+BEAM_TEMP_PREFIX = "beam-temp-"
+
+
+class UnwritableError(Exception):
+    """An output location that cannot be created, written, read back or cleaned up."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"cannot write to {path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 def is_remote(path: str) -> bool:
@@ -106,3 +120,90 @@ def delete_tree(path: str) -> None:
             for d in dirs:
                 os.rmdir(os.path.join(root, d))
         os.rmdir(path)
+
+
+def _reason(e: BaseException) -> str:
+    """The cause of a failed file operation, without the path (the message names the location once)."""
+    details = getattr(e, "exception_details", None)  # BeamIOError: {path: what went wrong there}
+    if isinstance(details, dict) and details:
+        e = next(iter(details.values()))
+    if isinstance(e, OSError) and e.errno is not None:
+        return f"[Errno {e.errno}] {e.strerror}"
+    return str(e) or type(e).__name__
+
+
+def _missing_dirs(path: str) -> list[str]:
+    """The local directories that creating `path` would create, deepest first."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.lexists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
+def check_writable(directory: str) -> None:
+    """Create `directory` if needed, write a small probe file in it, read it back and delete it.
+
+    An output that is a file, read-only, immutable or full then fails before any
+    data is read, with its cause, instead of minutes into the run under a
+    traceback. Directories created here are removed again, so a dry run leaves
+    nothing behind. Raises UnwritableError.
+    """
+    if not is_remote(directory) and os.path.exists(directory) and not os.path.isdir(directory):
+        raise UnwritableError(directory, "it is a file, not a directory")
+    created = [] if is_remote(directory) else _missing_dirs(directory)
+    probe = join(directory, f".winnow-probe-{uuid.uuid4().hex[:12]}")
+    data = b"winnow checks that it can write here before reading any data\n"
+    try:
+        if created:
+            os.makedirs(directory)
+        try:
+            write_bytes(probe, data)
+            back = read_bytes(probe)
+        except Exception:
+            _delete_if_there(probe)  # created, then the write failed (a full disk)
+            raise
+        delete(probe)
+    except Exception as e:
+        raise UnwritableError(directory, _reason(e)) from e
+    finally:
+        for d in created:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass  # not created after all, or no longer empty
+    if back != data:
+        raise UnwritableError(directory, "a probe file read back different bytes")
+
+
+def _delete_if_there(path: str) -> None:
+    try:
+        if FileSystems.exists(path):
+            delete(path)
+    except Exception:
+        pass  # the error that brought us here is the one to report
+
+
+def _is_temp(relative: str) -> bool:
+    """A file of an unfinished write: under a Beam temp folder, or written at temp_name()."""
+    folders = relative.split("/")[:-1]
+    return relative.endswith(".tmp") or any(f.startswith(BEAM_TEMP_PREFIX) for f in folders)
+
+
+def delete_temp_files(directory: str) -> None:
+    """What unfinished writes left under `directory` (Beam temp folders, *.tmp files); other files stay."""
+    try:
+        found = match(join(directory, "**"))
+    except Exception:
+        return  # nothing there
+    base = directory.rstrip("/") + "/"
+    temp = [p for p in found if _is_temp(p[len(base) :].replace(os.sep, "/"))]
+    if temp:
+        FileSystems.delete(temp)
+    if not is_remote(directory) and os.path.isdir(directory):
+        for root, dirs, _ in os.walk(directory, topdown=False):
+            for d in dirs:
+                path = os.path.join(root, d)
+                if _is_temp(os.path.relpath(path, directory).replace(os.sep, "/") + "/") and not os.listdir(path):
+                    os.rmdir(path)

@@ -7,10 +7,13 @@ wrong types, raises `RowError` with a reason that names the field.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from winnow.transforms.terminal import escape_control
 
 if TYPE_CHECKING:
     from winnow.transforms.config import Config
@@ -140,9 +143,18 @@ def _role(raw: Any, fm: FieldMap, where: str) -> str:
     role = fm.roles.get(raw.lower())
     if role is None:
         raise RowError(
-            f"unknown_role: {where} has role {raw!r}; map it with config input.roles: {{{raw}: user|assistant|system|tool}}"
+            f"unknown_role: {where} has role {raw!r}; "
+            f"map it with config input.roles: {{{_yaml_key(raw)}: user|assistant|system|tool}}"
         )
     return role
+
+
+def _yaml_key(name: str) -> str:
+    """`name` as a YAML key to paste into input.roles: plain when it is a word, else double-quoted
+    with its control characters escaped (YAML reads \\x1b back as ESC), so the hint holds no raw ESC."""
+    if re.fullmatch(r"[^\W\d][\w-]*", name):
+        return name
+    return '"' + escape_control(name.replace("\\", "\\\\").replace('"', '\\"')) + '"'
 
 
 def _messages(items: Any, key: str, role_key: str, content_key: str, fm: FieldMap, media: list[str]) -> tuple[list[dict], str]:

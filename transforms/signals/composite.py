@@ -95,6 +95,8 @@ def composite(cols: dict[str, pa.Array], weights: Mapping[str, float], warn_fact
 
 def dataset_quality(dataset: dict[str, Any], weights: Mapping[str, float]) -> dict[str, Any]:
     """D_quality = f(diversity, relevance, ambiguity) from the merged summary, with its terms."""
+    if not dataset.get("rows_scored"):
+        return {"d_quality": None, "terms": {}, "weights": {}}  # nothing scored: nothing to rate
     div = dataset.get("diversity", {})
     types = div.get("instruction_types") or 0
     type_norm = div.get("instruction_type_entropy", 0.0) / math.log2(types) if types > 1 else 0.0
