@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import sys
 import textwrap
+import traceback
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
@@ -14,15 +15,18 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability import flink_runner  # noqa: F401 - registers FlinkRunnerOptions
 
 from winnow.pipelines import score
+from winnow.pipelines.evaluate import run_evaluation
 from winnow.pipelines.inspect import inspect_file
 from winnow.pipelines.storage_emulator import use_emulator_credentials
 from winnow.pipelines.train import train_quality
 from winnow.transforms import run_layout
 from winnow.transforms.config import Config, from_data, load_config
 from winnow.transforms.configfiles import ConfigError
+from winnow.transforms.io.files import UnwritableError
 from winnow.transforms.io.inputs import InputError
 from winnow.transforms.signals import registry
 from winnow.transforms.summary.run_record import RunError
+from winnow.transforms.terminal import escape_control
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SCORE_EPILOG = textwrap.dedent(
@@ -40,6 +44,12 @@ SCORE_EPILOG = textwrap.dedent(
     selfinstruct, text. configs/default.yaml lists every config key.
 
     Any other --flag is passed to Apache Beam (--runner, --project, ...).
+
+    exit status: 0 when the run is complete (run.json written), also when every
+    row was rejected (a warning says so); 1 when the run failed (its cause on one
+    line, the traceback with --log_level DEBUG) or did not account for every row,
+    or --output holds an earlier run; 2 for a bad config, inputs that match
+    nothing, or an --output that cannot be written (all found before any data is read).
     """
 )
 
@@ -113,7 +123,13 @@ def _inspect_parser(sub: Any) -> None:
         help="show how the first rows of a file normalize and which rules fire",
         description="Debug a new dataset's mapping: canonical fields, signals and flags of the first rows.",
     )
-    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="a file; or the inputs of a `winnow score` run, with --shard to pick a file (same names and ids as score)",
+    )
+    p.add_argument("--shard", metavar="NAME", help="the file to show, by its shard name (default: the first file)")
     p.add_argument("-n", type=int, default=5, help="rows to show (default 5)")
     p.add_argument("--config", "-c", metavar="FILE", help="YAML config merged over configs/default.yaml")
     p.add_argument("--format", help="force one input format")
@@ -185,6 +201,51 @@ def _train_parser(sub: Any) -> None:
     )
 
 
+def _evaluate_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="measure how each score column of a run agrees with your labels (ROC-AUC, Spearman, pairwise accuracy)",
+        description="Join a label file to a run's records/ by id and report, per score column, ROC-AUC (binary\n"
+        "labels), Spearman (grades, or per-group mean vs the group's grade) or pairwise accuracy\n"
+        "(chosen/rejected pairs), each with a bootstrap 95% interval; writes evaluation.json.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              winnow evaluate out/ --labels labels.jsonl
+              winnow evaluate out/ --labels prefs.csv --columns quality,composite
+              winnow evaluate out/ --labels systems.jsonl --group-column system --grades grades.csv
+
+            label files (.jsonl, .json, .csv or .parquet):
+              id + label   true/false, 1/0, good/bad      -> ROC-AUC
+              id + grade   numbers (or label numbers)     -> Spearman per row
+              chosen + rejected (ids)                     -> pairwise accuracy (ties count half)
+              id + GROUP (--group-column GROUP), with a grade per group from a
+                `grade` column or --grades FILE of {group, grade}
+                                                          -> Spearman of the groups' mean scores
+            """
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished `winnow score` run (local or gs://)")
+    p.add_argument("--labels", required=True, metavar="FILE", help="the label file")
+    p.add_argument("--output", "-o", metavar="FILE", help="where the report goes (default RUN_DIR/evaluation.json)")
+    p.add_argument(
+        "--columns",
+        metavar="A,B",
+        help="score columns to evaluate (default: every float column of records/ and the length columns)",
+    )
+    p.add_argument("--group-column", metavar="NAME", help="the label file's column naming each row's group (e.g. system)")
+    p.add_argument("--grades", metavar="FILE", help="with --group-column: a file of {group, grade} rows")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples for the 95%% interval (default 1000; 0: none)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0): the same seed, the same interval")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="winnow",
@@ -194,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     _score_parser(sub)
     _inspect_parser(sub)
     _train_parser(sub)
+    _evaluate_parser(sub)
     return parser
 
 
@@ -208,6 +270,36 @@ def _config(args: argparse.Namespace) -> Config:
         data["classifiers"]["quality"] = {"model": args.quality_model}
         config = from_data(data)
     return config
+
+
+class RunFailedError(Exception):
+    """The Beam pipeline raised: main shows its cause on one line, the traceback only at --log_level DEBUG."""
+
+
+def failure_cause(e: BaseException) -> str:
+    """`Type: message` of the exception a failed run started with, on one line.
+
+    Beam re-raises a step's exception wrapped in its own: in this process as a
+    new exception raised while handling the first (its message quotes the
+    first one's), from worker processes as a RuntimeError whose message is the
+    worker's traceback text. So the chain is followed while the outer message
+    quotes the inner one, and in a traceback text the first exception line wins.
+    """
+    while True:
+        context = None if e.__suppress_context__ else e.__context__
+        if e.__cause__ is not None:
+            e = e.__cause__
+        elif context is not None and str(context) and str(context) in str(e):
+            e = context
+        else:
+            break
+    lines = str(e).splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last):"):
+            cause = next((x for x in lines[i + 1 :] if x.strip() and not x.startswith(" ")), "")
+            if cause:
+                return cause
+    return f"{type(e).__name__}: {' '.join(x.strip() for x in lines if x.strip())}"
 
 
 def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -229,21 +321,44 @@ def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.dry_run:
         return 0
     score.prepare_output(plan.output, args.overwrite)
-    record = score.run(plan, beam_args, started)
+    try:
+        record = score.run(plan, beam_args, started)
+    except RunError:
+        raise
+    except Exception as e:
+        raise RunFailedError(f"the run failed: {failure_cause(e)}") from e
     if record is not None:  # None: a template launch, the job runs later
         score.print_report(record, plan.output, plan.config)
+        if record["rows_scored"] == 0:
+            # The run is complete (run.json says so), so it exits 0; this line says what it found.
+            print(
+                escape_control(
+                    f"winnow: warning: no row was scored; every row read ({record['rows_read']:,}) was rejected: "
+                    f"see the reasons above and {plan.output}/rejected/"
+                ),
+                file=sys.stderr,
+            )
     return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    inspect_file(args.file, args.n, _config(args))
+    inspect_file(args.inputs, args.n, _config(args), args.shard)
     return 0
 
 
 def configure_logging(level: str | None) -> None:
-    """winnow's warnings; Beam's worker chatter only when --log_level asks for it."""
+    """winnow's warnings; Beam's messages only when --log_level asks for them.
+
+    Beam's own error logs are tracebacks of what winnow reports on one line
+    when the run fails (RunFailedError), so without --log_level they stay hidden.
+    """
     logging.basicConfig(level=getattr(logging, level or "WARNING"), format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apache_beam").setLevel(getattr(logging, level) if level else logging.ERROR)
+    logging.getLogger("apache_beam").setLevel(getattr(logging, level) if level else logging.CRITICAL)
+
+
+def print_error(message: str) -> None:
+    """One `winnow: error:` message; it quotes file names and data, so control characters are escaped."""
+    print(f"winnow: error: {escape_control(message, keep_newlines=True)}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,19 +367,30 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(getattr(args, "log_level", None))
     use_emulator_credentials()
     if args.command != "score" and rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        parser.error(escape_control(f"unrecognized arguments: {' '.join(rest)}"))
     try:
         if args.command == "score":
             return cmd_score(args, rest)
         if args.command == "train-quality":
             train_quality(args)
             return 0
+        if args.command == "evaluate":
+            run_evaluation(args)
+            return 0
         return cmd_inspect(args)
     except (ConfigError, InputError) as e:
-        print(f"winnow: error: {e}", file=sys.stderr)
+        print_error(str(e))
         return 2
+    except UnwritableError as e:  # found before any data is read, like a bad config
+        print_error(f"cannot write to --output {e.path}: {e.reason}")
+        return 2
+    except RunFailedError as e:  # the cause first, on one line; the traceback wall only when asked for
+        print_error(str(e))
+        if args.log_level == "DEBUG":
+            traceback.print_exception(e.__cause__ or e, file=sys.stderr)
+        return 1
     except RunError as e:  # one clear line, no traceback wall
-        print(f"winnow: error: {e}", file=sys.stderr)
+        print_error(str(e))
         return 1
 
 

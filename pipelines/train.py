@@ -28,6 +28,7 @@ import numpy as np
 
 from winnow.transforms.config import load_config
 from winnow.transforms.configfiles import ConfigError
+from winnow.transforms.evaluation import roc_auc
 from winnow.transforms.io.canonical import normalize_rows
 from winnow.transforms.io.formats import FieldMap
 from winnow.transforms.io.inputs import match_inputs
@@ -142,18 +143,6 @@ def cv_folds(requested: str | int, n_examples: int) -> int:
     if folds == 1 or folds < 0:
         raise ConfigError(f"--cv must be auto, 0 (one held-out split) or at least 2 folds; got {requested}")
     return folds
-
-
-def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Probability that a random positive outranks a random negative (ties count half)."""
-    n_pos = int(positive.sum())
-    n_neg = len(scores) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    average_rank = np.cumsum(counts) - (counts - 1) / 2  # 1-based, ties share their mean rank
-    ranks = average_rank[inverse]
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def predict_good(model: Any, examples: list[Example]) -> np.ndarray:
