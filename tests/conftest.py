@@ -10,10 +10,13 @@ helpers, so a module that fails to import fails only the tests that use it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
 import os
 import random
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -345,6 +348,43 @@ SPAM = [
 ]
 SYLLABLES = ["zx", "qv", "kr", "pt", "uu", "wq", "jj", "xo", "vv", "gh", "qz", "yy"]
 SHORT = ["ok", "idk", "sure", "maybe", "yes", "no", "fine", "whatever", "dunno", "k"]
+
+
+@contextlib.contextmanager
+def storage_emulator_bucket(name: str):
+    """An in-process Cloud Storage emulator with one bucket; STORAGE_EMULATOR_HOST set (and no
+    credentials file) while it runs. Soft delete is off: the emulator keeps a copy of every deleted
+    object under GCS's default 7-day soft delete and rewrites its index on each request."""
+    from gcp_storage_emulator.server import create_server
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from winnow.pipelines.storage_emulator import CREDENTIALS_ENV, EMULATOR_ENV
+
+    emulator_log = logging.getLogger("gcp_storage_emulator")
+    old_level = emulator_log.level
+    emulator_log.setLevel(logging.ERROR)  # it warns on every response it sends
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    saved = {k: os.environ.get(k) for k in (EMULATOR_ENV, CREDENTIALS_ENV)}
+    os.environ[EMULATOR_ENV] = f"http://127.0.0.1:{port}"
+    os.environ.pop(CREDENTIALS_ENV, None)
+    try:
+        bucket = storage.Client(project="test", credentials=AnonymousCredentials()).create_bucket(name)
+        bucket.soft_delete_policy.retention_duration_seconds = 0
+        bucket.patch()
+        yield bucket
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()
+        emulator_log.setLevel(old_level)
 
 
 def good_answer(rng: random.Random, task: str) -> str:

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import random
-import socket
 import statistics
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import alpaca, read_records, score, write_jsonl
-from gcp_storage_emulator.server import create_server
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
+from conftest import alpaca, read_records, score, storage_emulator_bucket, write_jsonl
 
 from winnow.pipelines.cli import main
-from winnow.pipelines.storage_emulator import CREDENTIALS_ENV, EMULATOR_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -258,25 +252,8 @@ def test_a_folder_that_is_not_a_finished_run(tmp_path, capsys):
 
 @pytest.fixture
 def bucket():
-    """An in-process Cloud Storage emulator with one bucket; STORAGE_EMULATOR_HOST set while the test runs."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)
-    server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    saved = {k: os.environ.get(k) for k in (EMULATOR_ENV, CREDENTIALS_ENV)}
-    os.environ[EMULATOR_ENV] = f"http://127.0.0.1:{port}"
-    os.environ.pop(CREDENTIALS_ENV, None)
-    try:
-        yield storage.Client(project="test", credentials=AnonymousCredentials()).create_bucket("winnow-eval")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        server.stop()
+    with storage_emulator_bucket("winnow-eval") as b:
+        yield b
 
 
 def test_a_run_and_labels_on_gcs(run, bucket, tmp_path, capsys):

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import random
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,13 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from conftest import jsonl_bytes, write_file
-from gcp_storage_emulator.server import create_server
-from google.auth.credentials import AnonymousCredentials
+from conftest import jsonl_bytes, storage_emulator_bucket, write_file
 from google.cloud import storage
 
 from winnow.pipelines.cli import main
-from winnow.pipelines.storage_emulator import CREDENTIALS_ENV, EMULATOR_ENV, use_emulator_credentials
+from winnow.pipelines.storage_emulator import CREDENTIALS_ENV, use_emulator_credentials
 from winnow.transforms.io.inputs import InputError, Shard, match_inputs
 from winnow.transforms.io.readers import RawRow, read_shard, read_split
 from winnow.transforms.io.splits import count_newlines, number_splits, plan_splits
@@ -53,41 +50,10 @@ CONFIG = "input:\n  split_bytes: 600\ndedup:\n  partitions: 4\n"
 # ---------------------------------------------------------------- fixtures
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def bucket() -> Iterator[storage.Bucket]:
-    """A fresh emulator and bucket; STORAGE_EMULATOR_HOST set (and no credentials file) for the module."""
-    emulator_log = logging.getLogger("gcp_storage_emulator")
-    old_level = emulator_log.level
-    emulator_log.setLevel(logging.ERROR)  # it warns on every response it sends
-    port = _free_port()
-    server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    saved = {k: os.environ.get(k) for k in (EMULATOR_ENV, CREDENTIALS_ENV)}
-    os.environ[EMULATOR_ENV] = f"http://127.0.0.1:{port}"
-    os.environ.pop(CREDENTIALS_ENV, None)
-    try:
-        client = storage.Client(project="test", credentials=AnonymousCredentials())
-        b = client.create_bucket(BUCKET)
-        # The emulator keeps a copy of every deleted object under GCS's default
-        # 7-day soft delete and rewrites its whole index on each request; a run
-        # deletes hundreds of spill files, so switch soft delete off.
-        b.soft_delete_policy.retention_duration_seconds = 0
-        b.patch()
+    with storage_emulator_bucket(BUCKET) as b:
         yield b
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        server.stop()
-        emulator_log.setLevel(old_level)
 
 
 def _rows(n: int, seed: int) -> list[dict[str, Any]]:
