@@ -19,6 +19,7 @@ REQUIRED = [
     "psutil>=5.9",
     "sacrebleu>=2.3",
     "pydantic>=2.6,<3",
+    "wordfreq>=3.1",
 ]
 
 EXTRAS = {

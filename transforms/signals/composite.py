@@ -95,7 +95,7 @@ def composite(cols: dict[str, pa.Array], weights: Mapping[str, float], warn_fact
 
 def dataset_quality(dataset: dict[str, Any], weights: Mapping[str, float]) -> dict[str, Any]:
     """D_quality = f(diversity, relevance, ambiguity) from the merged summary, with its terms."""
-    if not dataset.get("rows_scored"):
+    if dataset.get("rows_scored") == 0:
         return {"d_quality": None, "terms": {}, "weights": {}}  # nothing scored: nothing to rate
     div = dataset.get("diversity", {})
     types = div.get("instruction_types") or 0

@@ -17,6 +17,8 @@ from winnow.transforms.signals.base import Signal
 from winnow.transforms.signals.classifiers import CLASSIFIERS
 from winnow.transforms.signals.code_checks import CODE_CHECKS
 from winnow.transforms.signals.composite import COMPOSITE
+from winnow.transforms.signals.gibberish import GIBBERISH
+from winnow.transforms.signals.injection import INJECTION
 from winnow.transforms.signals.language import LANGUAGE
 from winnow.transforms.signals.overlap import CONTAMINATION, OVERLAP
 from winnow.transforms.signals.safety import SAFETY
@@ -34,6 +36,8 @@ SIGNALS: list[Signal] = [
     OVERLAP,
     CONTAMINATION,
     SAFETY,
+    GIBBERISH,
+    INJECTION,
     TOPICS,
     CLASSIFIERS,
     COMPOSITE,
