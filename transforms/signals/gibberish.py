@@ -75,9 +75,10 @@ def _load_lexicon(lang: str) -> dict[str, float] | None:
 
     if lang in _NO_SPACE_LANGS or lang not in wordfreq.available_languages("best"):
         return None
-    freqs = wordfreq.get_frequency_dict(lang, "best")
-    zipf = np.round(np.log10(np.fromiter(freqs.values(), dtype=np.float64, count=len(freqs))) + 9.0, 2)
-    return dict(zip(freqs.keys(), np.maximum(zipf, 0.0).tolist(), strict=True))
+    # The list holds words by centibel bucket: bucket i has frequency 10**(-i/100), so Zipf
+    # (log10 of the frequency per billion words) is 9 - i/100; read directly, no float per word.
+    buckets = wordfreq.get_frequency_list(lang, "best")
+    return {word: max(9.0 - i / 100, 0.0) for i, words in enumerate(buckets) for word in words}
 
 
 def _lookup(words: pa.Array, lexicon: dict[str, float], fallback: dict[str, float] | None) -> np.ndarray:
