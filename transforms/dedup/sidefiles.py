@@ -16,11 +16,14 @@ import pyarrow.parquet as pq
 
 from winnow.transforms.dedup.params import REFERENCE_BASE, DedupParams
 from winnow.transforms.io import files
+from winnow.transforms.io.parquet_out import BatchFile
 from winnow.transforms.run_layout import WORK_DIR
 from winnow.transforms.schema import ROW_BITS
 
 # Verifiers that need each row's token sequences, and the side-file column holding them.
 SEQUENCE_VERIFIERS = {"exact": "shingles", "rouge_l": "tokens"}
+# Side files are read back by later stages and later runs, never by users: zstd, pyarrow's defaults otherwise.
+SIDE_FILE_OPTIONS = {"compression": "zstd"}
 
 
 def side_schema(params: DedupParams) -> pa.Schema:
@@ -69,35 +72,12 @@ def work_dir(output: str, name: str) -> str:
     return files.join(output, WORK_DIR, name)
 
 
-class SideFileWriter:
-    """Streams one part's signatures to a file that readers see only once it is whole.
-
-    Local files go through a temp name renamed on close; an object store's
-    upload is all-or-nothing already, so remote files are written in place.
-    """
-
-    def __init__(self, path: str, schema: pa.Schema):
-        self.path = path
-        self.tmp = files.temp_name(path)
-        self._stream = files.create(self.tmp)
-        self._writer = pq.ParquetWriter(self._stream, schema, compression="zstd")
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows:
-            self._writer.write_batch(batch)
-
-    def close(self) -> None:
-        self._writer.close()
-        self._stream.close()
-        files.move_into_place(self.tmp, self.path)
-
-
 class SegmentSideFiles:
     """The side rows of one input part, one file per segment they fall in."""
 
     def __init__(self, output: str, part: int, schema: pa.Schema):
         self.output, self.part, self.schema = output, part, schema
-        self._writers: dict[int, SideFileWriter] = {}
+        self._writers: dict[int, BatchFile] = {}
 
     def write(self, batch: pa.RecordBatch) -> None:
         if not batch.num_rows:
@@ -106,7 +86,9 @@ class SegmentSideFiles:
         for seg in np.unique(segments):
             writer = self._writers.get(int(seg))
             if writer is None:
-                writer = self._writers[int(seg)] = SideFileWriter(side_path(self.output, int(seg), self.part), self.schema)
+                writer = self._writers[int(seg)] = BatchFile(
+                    side_path(self.output, int(seg), self.part), self.schema, SIDE_FILE_OPTIONS
+                )
             writer.write(batch.filter(pa.array(segments == seg)))
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ put rows in bundle order, which changes with worker count and timing.
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -44,8 +44,9 @@ class BatchFile:
     its name when closed.
     """
 
-    def __init__(self, path: str, schema: pa.Schema):
+    def __init__(self, path: str, schema: pa.Schema, options: dict[str, Any] | None = None):
         self.path, self.schema = path, schema
+        self._options = _OPTIONS if options is None else options  # ParquetWriter keyword arguments
         self._stream: IO[bytes] | None = None
         self._writer: pq.ParquetWriter | None = None
 
@@ -54,7 +55,7 @@ class BatchFile:
             return
         if self._writer is None:
             self._stream = files.create(files.temp_name(self.path))
-            self._writer = pq.ParquetWriter(self._stream, self.schema, **_OPTIONS)
+            self._writer = pq.ParquetWriter(self._stream, self.schema, **self._options)
         self._writer.write_batch(batch)
 
     def close(self) -> None:
