@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from winnow.transforms.arrow_bytes import as_numpy, hex_u64, mix64, utf8_buffer
 from winnow.transforms.dedup.shingles import _token_bounds, normalize, token_hashes
 from winnow.transforms.signals.base import Context, Signal
+from winnow.transforms.textviews import answer_pairs, per_row_worst_and_mean
 
 if TYPE_CHECKING:
     from winnow.transforms.config import Config
@@ -640,7 +641,13 @@ class ContaminationIndex:
 
 
 def _overlap_columns(config: Config) -> list[pa.Field]:
-    names = ["rouge_l_instruction", "bleu_instruction", "response_token_entropy", "response_token_entropy_norm"]
+    names = [
+        "rouge_l_instruction",
+        "rouge_l_instruction_mean",
+        "bleu_instruction",
+        "response_token_entropy",
+        "response_token_entropy_norm",
+    ]
     if config.overlap.reference_field:
         names += ["rouge_l_reference", "bleu_reference"]
     return [pa.field(n, pa.float32()) for n in names]
@@ -656,22 +663,32 @@ def meta_strings(meta: pa.Array, field: str) -> pa.Array:
 
 
 def overlap_signals(ctx: Context) -> dict[str, Any]:
-    """ROUGE-L (all rows) and BLEU (a stable sample) of the answer against the prompt, and
-    against a reference answer when configured; token entropy of the answer."""
+    """ROUGE-L (all rows) and BLEU (a stable sample) of each answer against the question it answers,
+    and of the last answer against a reference answer when configured; token entropy of the answer.
+
+    Per row, `rouge_l_instruction` and `bleu_instruction` are the highest over
+    the row's (question, answer) pairs (textviews.answer_pairs): the most
+    parroted answer; `rouge_l_instruction_mean` is their mean.
+    """
     ov = ctx.config.overlap
     batch = ctx.batch
     n = batch.num_rows
-    instruction, response = ctx.cols["instruction"], ctx.cols["response"]
-    has_prompt = pc.not_equal(pc.utf8_trim_whitespace(pc.fill_null(instruction, "")), "").to_numpy(zero_copy_only=False)
-    out: dict[str, Any] = {}
-    out["rouge_l_instruction"] = pa.array(rouge_l(response, instruction), pa.float32(), mask=~has_prompt)
+    response = ctx.cols["response"]
+    pairs = answer_pairs(batch)
+    has_prompt = pc.not_equal(pc.utf8_trim_whitespace(pc.fill_null(pairs.prompt, "")), "").to_numpy(zero_copy_only=False)
+    rouge = np.where(has_prompt, rouge_l(pairs.answer, pairs.prompt), np.nan)
+    worst, mean = per_row_worst_and_mean(pairs.rows, rouge, n, "max")
+    out: dict[str, Any] = {
+        "rouge_l_instruction": pa.array(worst, pa.float32(), from_pandas=True),
+        "rouge_l_instruction_mean": pa.array(mean, pa.float32(), from_pandas=True),
+    }
     buckets = (hex_u64(batch.column("content_hash")) >> np.uint64(32)) % np.uint64(10_000)
-    sampled = (buckets < ov.bleu_sample * 10_000) & has_prompt
-    bl = np.full(n, np.nan)
+    sampled = (buckets < ov.bleu_sample * 10_000)[pairs.rows] & has_prompt
+    bl = np.full(len(pairs.rows), np.nan)
     if sampled.any():
         idx = pa.array(np.flatnonzero(sampled))
-        bl[sampled] = bleu(response.take(idx), instruction.take(idx))
-    out["bleu_instruction"] = pa.array(bl, pa.float32(), mask=np.isnan(bl))
+        bl[sampled] = bleu(pairs.answer.take(idx), pairs.prompt.take(idx))
+    out["bleu_instruction"] = pa.array(per_row_worst_and_mean(pairs.rows, bl, n, "max")[0], pa.float32(), from_pandas=True)
     out["response_token_entropy"] = pa.array(token_entropy(response), pa.float32())
     out["response_token_entropy_norm"] = pa.array(normalized_token_entropy(response), pa.float32())
     if ov.reference_field:
@@ -691,8 +708,15 @@ OVERLAP = Signal(
     enabled=lambda config: config.overlap.enabled,
     columns=_overlap_columns,
     compute=overlap_signals,
-    means=("rouge_l_instruction", "bleu_instruction", "response_token_entropy_norm", "rouge_l_reference", "bleu_reference"),
-    summary="ROUGE-L and BLEU of the answer against its prompt (and a reference answer), token entropy",
+    means=(
+        "rouge_l_instruction",
+        "rouge_l_instruction_mean",
+        "bleu_instruction",
+        "response_token_entropy_norm",
+        "rouge_l_reference",
+        "bleu_reference",
+    ),
+    summary="ROUGE-L and BLEU of each answer against its question (and the last answer against a reference), token entropy",
 )
 
 CONTAMINATION = Signal(
