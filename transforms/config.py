@@ -38,7 +38,13 @@ from winnow.transforms.signals import registry
 FORMATS = ("auto", "alpaca", "sharegpt", "openai", "dolly", "completion", "selfinstruct", "text")
 CANONICAL_ROLES = ("user", "assistant", "system", "tool", "tool_call")
 SEVERITIES = ("info", "warn", "drop")
-COMPONENT_TERMS = ("quality", "relevance", "clarity", "originality")  # signals.composite.COMPONENTS
+COMPONENT_TERMS = ("quality", "clarity", "originality", "relevance")  # signals.composite.MERIT
+GATE_TERMS = (
+    "fluency",
+    "answer_relevance",
+    "completeness",
+    "uniqueness",
+)  # signals.composite.GATES  # signals.composite.COMPONENTS
 DATASET_TERMS = ("diversity", "relevance", "clarity", "quality")
 # Keys whose values are free-form mappings: a user's value replaces the default whole.
 _OPEN_MAPPINGS = {("input", "roles"), ("classifiers",), ("safety", "lexicons"), ("safety", "demographics")}
@@ -200,13 +206,14 @@ class SafetyConfig(Section):
 class CompositeConfig(Section):
     enabled: Flag
     weights: dict[str, Annotated[float, Field(ge=0)]]
+    gates: dict[str, Fraction]
     warn_factor: Fraction
     dataset_weights: dict[str, Annotated[float, Field(ge=0)]]
 
-    @field_validator("weights", "dataset_weights")
+    @field_validator("weights", "dataset_weights", "gates")
     @classmethod
     def _known_terms(cls, weights: dict[str, float], info: ValidationInfo) -> dict[str, float]:
-        allowed = COMPONENT_TERMS if info.field_name == "weights" else DATASET_TERMS
+        allowed = {"weights": COMPONENT_TERMS, "gates": GATE_TERMS}.get(info.field_name or "", DATASET_TERMS)
         unknown = sorted(set(weights) - set(allowed))
         if unknown:
             raise ValueError(f"must map some of {', '.join(allowed)} to weights >= 0; unknown {unknown}")

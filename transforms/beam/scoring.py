@@ -17,6 +17,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
+from winnow.transforms.beam.answers import ReusedAnswers
 from winnow.transforms.beam.ids import ID_TALLY_TAG, IDS_TAG, RepeatedIds, tagged_chunks
 from winnow.transforms.beam.near_duplicates import NearDuplicates, Spread
 from winnow.transforms.beam.worker_process import Driver
@@ -33,6 +34,7 @@ from winnow.transforms.io.parquet_out import BatchFile, part_name
 from winnow.transforms.io.readers import read_split
 from winnow.transforms.io.splits import Split, count_newlines, number_splits, plan_splits
 from winnow.transforms.schema import REJECTED
+from winnow.transforms.signals import answer_reuse
 from winnow.transforms.signals.rules import Rule
 from winnow.transforms.signals.scorer import Scorer, fired_counts, scored_schema
 from winnow.transforms.summary import shard_stats as summary
@@ -122,8 +124,9 @@ class ScoreShardFn(beam.DoFn):
             counter = self._counters[name] = Metrics.counter(NAMESPACE, name)
         counter.inc(value)
 
-    def process(self, split: Split) -> Iterator[Any]:
+    def process(self, split: Split, reused_answers: dict[int, int] | None = None) -> Iterator[Any]:
         shard = split.shard
+        dataset = {} if reused_answers is None else {answer_reuse.DATASET_KEY: reused_answers}
         inp = self._config.input
         raw_max = self._config.output.raw_max_chars
         div = self._config.diversity
@@ -140,7 +143,7 @@ class ScoreShardFn(beam.DoFn):
         ids = IdCollector(self._id_partitions)
         for raw in read_split(split, inp.batch_size, inp.max_row_bytes, raw_max):
             batch, rejected, replaced_ids = normalize_batch(raw, shard, self._fields, raw_max)
-            scored = self._scorer.score(batch, files.local_dir(shard.path)) if batch.num_rows else None
+            scored = self._scorer.score(batch, files.local_dir(shard.path), dataset) if batch.num_rows else None
             stats.add_batch(scored, rejected, len(raw))
             if scored is not None and self._signer is not None and side is not None and bands is not None:
                 side_rows, entries, shingles = self._signer.sign(batch, scored)
@@ -261,14 +264,16 @@ def ScoreCorpus(
     `one_worker`: the job runs in one process (small local inputs), so work is
     not spread between steps and clusters are found in memory.
     """
-    outputs = (
-        pbegin
-        | "Parts" >> ReadableParts(shards, config.input.split_bytes, one_worker)
-        | "ReadNormalizeScore"
-        >> beam.ParDo(ScoreShardFn(config, rule_list, output, schema, id_partitions(sum(s.size for s in shards)))).with_outputs(
-            REJECTED_TAG, STATS_TAG, BANDS_TAG, IDS_TAG, ID_TALLY_TAG, main="records"
-        )
-    )
+    partitions = id_partitions(sum(s.size for s in shards))
+    parts = pbegin | "Parts" >> ReadableParts(shards, config.input.split_bytes, one_worker)
+    dataset_facts: dict[str, Any] = {}
+    if answer_reuse.options(config).enabled:
+        # Counted over every row before any is scored: the rules and the composite read it.
+        reused = parts | "ReusedAnswers" >> ReusedAnswers(config, partitions)
+        dataset_facts["reused_answers"] = beam.pvalue.AsSingleton(reused)
+    outputs = parts | "ReadNormalizeScore" >> beam.ParDo(
+        ScoreShardFn(config, rule_list, output, schema, partitions), **dataset_facts
+    ).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, IDS_TAG, ID_TALLY_TAG, main="records")
     # ReadNormalizeScore writes records/ and rejected/ itself, each part's before its
     # stats, so the summary (which needs every part's stats) is written after them.
     written: list[Any] = []

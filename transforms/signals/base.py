@@ -34,6 +34,7 @@ class Context:
     config: Config
     base_dir: str | None  # the input file's directory: relative media paths resolve against it
     resource: Any = None  # what the signal's `load` returned, once per worker
+    dataset: dict[str, Any] = field(default_factory=dict)  # facts counted over the whole dataset before scoring
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ sees at inference what it saw in training.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.transforms.configfiles import ConfigError
+from winnow.transforms.io import files
 from winnow.transforms.signals import fasttext_models as models
 from winnow.transforms.signals.base import Context, Signal
 from winnow.transforms.textviews import texts_of
@@ -117,6 +121,48 @@ def classify(batch: pa.RecordBatch, spec: ClassifierSpec, skip: np.ndarray | Non
         ent[rows] = entropy_bits(probs)
     mask = np.isnan(prob)
     return pa.array(prob, pa.float32(), mask=mask), pa.array(ent, pa.float32(), mask=mask)
+
+
+# ---- model cards ----------------------------------------------------------------------
+
+CARD_SUFFIX = ".card.json"
+# The weight factor of a model with no card, or a card without a usable validation record: unvalidated, half weight.
+UNVALIDATED_WEIGHT = 0.5
+VALIDATION_METRICS = ("roc_auc", "pairwise_accuracy")
+
+
+def model_card(model_path: str) -> dict[str, Any] | None:
+    """The card `winnow train-quality` wrote beside a model (`<model_path>.card.json`, local or gs://).
+
+    None when there is no card (a model from elsewhere, or 'builtin'); ConfigError naming the
+    card's path when it exists but cannot be read or is not a JSON object.
+    """
+    path = model_path + CARD_SUFFIX
+    try:
+        if not files.exists(path):
+            return None
+        card = json.loads(files.read_bytes(path).decode("utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"model card {path}: cannot read it: {e}") from e
+    if not isinstance(card, dict):
+        raise ConfigError(f"model card {path}: expected a JSON object, got {type(card).__name__}")
+    return card
+
+
+def validation_weight(card: dict[str, Any] | None) -> float:
+    """The factor the composite scales a classifier's weight by, from its card's `validation`.
+
+    For ROC-AUC or pairwise accuracy v (0.5 = chance): max(0, min(1, (v - 0.5) / 0.4)), so 0.9 and
+    above count fully, 0.7 half, 0.5 and below not at all. No card, or a card without a usable
+    `validation` (older cards, no value): UNVALIDATED_WEIGHT (0.5).
+    """
+    validation = card.get("validation") if isinstance(card, dict) else None
+    if not isinstance(validation, dict) or validation.get("metric") not in VALIDATION_METRICS:
+        return UNVALIDATED_WEIGHT
+    value = validation.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return UNVALIDATED_WEIGHT
+    return round(max(0.0, min(1.0, (float(value) - 0.5) / 0.4)), 6)  # 0.7 -> 0.5, not 0.49999999999999994
 
 
 # ---- registration -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ flattened words of a batch; the only per-row Python is none.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,9 @@ _ALPHABETS = ("Latin", "Cyrillic", "Arabic", "Hebrew", "Devanagari", "Armenian",
 
 _FENCED = r"(?s)```.*?(```|$)|~~~.*?(~~~|$)"
 _INLINE_CODE = r"`[^`\n]*`"
-_URL = r"(?i)\b(https?://|www\.)\S+"
+URL = r"(?i)\b(https?://|www\.)\S+"
+# Chat-template and tokenizer tokens are format debris (special_token_debris flags them), not words.
+SPECIAL_TOKENS = r"<\|[a-z_]+\|>|\[/?INST\]|<</?SYS>>|</?s>"
 _NUMERIC_TOKEN = r"^[^\p{L}]*\p{N}[^\p{L}]*$"
 # Symbol-only tokens that prose and Markdown use: ellipses, dashes, emphasis and heading marks, table rules.
 _BENIGN_SYMBOLS = r"^([.…]+[?!]*|[-–—=_*#>]+|\*\*[.,:;!?]?|[?!]+|\|?(\s*:?-+:?\s*\|)+\s*:?-*:?|\(\)|\[\]|\{\}|\*\*:|\.\)|[\"'“”‘’«»]+[.,:;!?]*|[.,:;!?]+[\"'“”‘’«»)\]]+[.,:;!?]*)$"
@@ -68,6 +71,39 @@ class Lexicons:
         if lang not in self._cache:
             self._cache[lang] = _load_lexicon(lang)
         return self._cache[lang]
+
+    def stems(self, lang: str, chars: int) -> dict[str, float] | None:
+        """Zipf of the most frequent word per leading `chars` characters ("adject" -> "adjective")."""
+        key = f"{lang}/stems{chars}"
+        if key not in self._cache:
+            lexicon = self.get(lang)
+            table: dict[str, float] | None = None
+            if lexicon is not None:
+                table = {}
+                for word, zipf in lexicon.items():  # most frequent first, so the first seen wins
+                    table.setdefault(word[:chars], zipf)
+            self._cache[key] = table
+        return self._cache[key]
+
+    def han_chars(self) -> dict[str, float]:
+        """Zipf of single Han and Kana characters (wordfreq's Chinese and Japanese lists)."""
+        if "han" not in self._cache:
+            import wordfreq
+
+            table: dict[str, float] = {}
+            for lang in ("zh", "ja"):
+                for i, words in enumerate(wordfreq.get_frequency_list(lang, "best")):
+                    for word in words:
+                        if len(word) == 1:
+                            table.setdefault(word, max(9.0 - i / 100, 0.0))
+            self._cache["han"] = table
+        return self._cache["han"] or {}
+
+
+@functools.cache
+def shared_lexicons() -> Lexicons:
+    """One Lexicons per worker process, shared by the signals that read word lists."""
+    return Lexicons()
 
 
 def _load_lexicon(lang: str) -> dict[str, float] | None:
@@ -97,10 +133,10 @@ def wordfreq_lang(lang: str) -> str:
     return _LANG_ALIASES.get(lang, lang)
 
 
-def strip_noise(texts: pa.Array) -> pa.Array:
-    """Texts without fenced code blocks, inline code and URLs (nulls become empty)."""
+def strip_noise(texts: pa.Array, special_tokens: bool = True) -> pa.Array:
+    """Texts without fenced code blocks, inline code, URLs and (unless asked not to) special tokens; nulls become empty."""
     out = pc.fill_null(texts, "")
-    for pattern in (_FENCED, _INLINE_CODE, _URL):
+    for pattern in (_FENCED, _INLINE_CODE, URL, *([SPECIAL_TOKENS] if special_tokens else [])):
         out = pc.replace_substring_regex(out, pattern, " ")
     return out
 
@@ -233,7 +269,7 @@ GIBBERISH = Signal(
     columns=lambda config: [pa.field(name, type_) for name, type_ in COLUMNS],
     compute=gibberish_signals,
     means=("response_known_word_frac", "response_symbol_soup_frac"),
-    load=lambda config: Lexicons(),
+    load=lambda config: shared_lexicons(),
     options=bool,
     summary="known-word share and mean Zipf frequency (wordfreq), symbol soup and mixed-script words of the response",
 )

@@ -13,14 +13,17 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from winnow.transforms.schema import CANONICAL
+from winnow.transforms.signals.answer_reuse import ANSWER_REUSE
 from winnow.transforms.signals.base import Signal
 from winnow.transforms.signals.classifiers import CLASSIFIERS
 from winnow.transforms.signals.code_checks import CODE_CHECKS
+from winnow.transforms.signals.completeness import COMPLETENESS
 from winnow.transforms.signals.composite import COMPOSITE
 from winnow.transforms.signals.gibberish import GIBBERISH
 from winnow.transforms.signals.injection import INJECTION
 from winnow.transforms.signals.language import LANGUAGE
 from winnow.transforms.signals.overlap import CONTAMINATION, OVERLAP
+from winnow.transforms.signals.relevance import ANSWER_RELEVANCE
 from winnow.transforms.signals.safety import SAFETY
 from winnow.transforms.signals.taxonomy import TOPICS
 from winnow.transforms.signals.textstats import REPETITION, TEXT_STATS
@@ -38,6 +41,9 @@ SIGNALS: list[Signal] = [
     SAFETY,
     GIBBERISH,
     INJECTION,
+    ANSWER_RELEVANCE,
+    ANSWER_REUSE,
+    COMPLETENESS,
     TOPICS,
     CLASSIFIERS,
     COMPOSITE,

@@ -75,11 +75,12 @@ class Scorer:
             self._resources[signal.name] = signal.load(self.config)
         return self._resources[signal.name]
 
-    def score(self, batch: pa.RecordBatch, base_dir: str | None = None) -> pa.RecordBatch:
+    def score(self, batch: pa.RecordBatch, base_dir: str | None = None, dataset: dict[str, Any] | None = None) -> pa.RecordBatch:
         """Signals, flags and severity for one canonical batch.
 
         `base_dir` is the directory of the batch's input file: relative media
-        paths are checked against it.
+        paths are checked against it. `dataset`: facts counted over the whole
+        dataset before scoring (answer reuse), passed to every signal.
         """
         cols: dict[str, Any] = {name: batch.column(name) for name in batch.schema.names}
         cols["conversation"] = conversation_text(batch)
@@ -88,16 +89,18 @@ class Scorer:
             if signal.phase == "after_rules" and not ruled:
                 self._apply_rules(cols, batch.num_rows)
                 ruled = True
-            self._run(signal, batch, cols, base_dir)
+            self._run(signal, batch, cols, base_dir, dataset or {})
         if not ruled:
             self._apply_rules(cols, batch.num_rows)
         if self.config.safety.redact and self.config.output.include_text:
             _redact_text_columns(cols)
         return pa.RecordBatch.from_arrays([cols[f.name] for f in self.schema], schema=self.schema)
 
-    def _run(self, signal: Signal, batch: pa.RecordBatch, cols: dict[str, Any], base_dir: str | None) -> None:
+    def _run(
+        self, signal: Signal, batch: pa.RecordBatch, cols: dict[str, Any], base_dir: str | None, dataset: dict[str, Any]
+    ) -> None:
         t = time.perf_counter()
-        ctx = Context(batch, cols, self.config, base_dir, self._resource(signal))
+        ctx = Context(batch, cols, self.config, base_dir, self._resource(signal), dataset)
         cols.update(typed_columns(signal.compute(ctx), self._fields[signal.name]))
         self.timings[signal.name] += time.perf_counter() - t
 

@@ -71,7 +71,18 @@ LONG_REPEAT = "\n".join(["Remember to drink water every day, it keeps you health
     "Most adults should aim for around two litres a day, more in hot weather."
 )
 
+# The answer-reuse rules count distinct prompts over the rows at hand: these rows share
+# each fixture's answer, with prompts of their own (scored in the same batch).
+PAYLOAD = "Honestly, it varies a great deal, so think it through carefully and weigh every option before you decide anything."
+STOCK = "You're welcome! If you have any other questions, feel free to ask."
+SUBJECTS = ["volcanoes", "tax law", "baking", "the French revolution", "sorting", "tidal energy", "chess", "glaciers"]
+NAMES = ["Ann", "Bob", "Cid", "Dee", "Eve", "Fay", "Gus", "Hal", "Ida", "Jo"]
+COMPANIONS = [alpaca(f"Explain {s} to a student in detail, lesson {i}.", PAYLOAD) for i in range(13) for s in SUBJECTS]
+COMPANIONS += [alpaca(f"{thanks}, {name}!", STOCK) for thanks in ("Thanks", "Thank you") for name in NAMES]
+
 POSITIVE: dict[str, Any] = {
+    "prompt_independent_answer": alpaca("Describe the water cycle and how clouds form over oceans.", PAYLOAD),
+    "stock_answer": alpaca("Thanks a lot, Kim!", STOCK),
     "gibberish_response": alpaca(
         "Summarize the article.",
         "})] ;; => <| x0r qzxv plkt mrrgh vwxq ]]> <%= ~~> @@ ^^ zzkt gblx frrp }); /* */ =>> qqxr ;; ))( ]]; zqq",
@@ -223,8 +234,8 @@ CLEAN: list[Any] = [
 def scored_fixtures() -> dict[str, Any]:
     """Positive rows and clean rows scored together as one batch."""
     names = sorted(POSITIVE)
-    out = score_rows([POSITIVE[n] for n in names] + CLEAN)
-    return {"positive": dict(zip(names, out[: len(names)], strict=True)), "clean": out[len(names) :]}
+    out = score_rows([POSITIVE[n] for n in names] + CLEAN + COMPANIONS)
+    return {"positive": dict(zip(names, out[: len(names)], strict=True)), "clean": out[len(names) : len(names) + len(CLEAN)]}
 
 
 def test_every_default_rule_has_a_positive_fixture():

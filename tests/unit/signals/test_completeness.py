@@ -1,0 +1,44 @@
+"""Answers cut mid-sentence (winnow.transforms.signals.completeness)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from winnow.transforms.signals.completeness import ends_mid_sentence
+
+CUT = {
+    "prose": "Let the dough rest for an hour. This will help the gluten relax so that the crust bakes evenly and",
+    "open-word": "Paris is the capital of France. It has been the seat of government since the tenth century and later became",
+    "list-item": "1. Preheat the oven.\n2. Let the batter rest: if you can, leave it for an hour. This will help the",
+    "operator": "The store opened 12 boxes of 20 products each, so they put out 20 * 12 =",
+    "dash": 'He quoted a famous line about change. "Change starts with us, not some other person or time," he said -',
+}
+WHOLE = {
+    "sentence": "Paris is the capital of France. It has been the seat of government for centuries.",
+    "number": "Each box holds 20 products.\nThey opened 12 boxes, so 20 * 12 = 240\n#### 240",
+    "arithmetic-line": "First add the ducks. 20 ducks + 15 ducks + 30 ducks = 105 ducks in total for the three of them",
+    "short-list": "Here are five adjectives:\nhappy\nsad\nangry\nexcited\ntired",
+    "poem": "The rain falls soft upon the hill.\nThe river sings, the night is still\nAnd in the dark the owls call",
+    "code": "Use this function.\n```python\ndef add(a, b):\n    return a + b\n```",
+    "url": "The documentation is online. Read more about it at https://docs.python.org/3/library/re.html",
+    "signature": "Thank you for your patience and understanding. Yours sincerely, Jane Doe, Head of Customer Care",
+    "label": "positive",
+    "one-line": "Blue whales are the largest animals that have ever lived on Earth",
+    "chinese": "长城是中国古代修建的一道巨大的防御工程。它全长两万多公里。",
+    "special-token": "The answer is yes, because the review praises the product.<|endoftext|>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CUT))
+def test_cut_answers_are_found(name: str) -> None:
+    assert ends_mid_sentence(pa.array([CUT[name]])).tolist() == [True]
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE))
+def test_whole_answers_are_not(name: str) -> None:
+    assert ends_mid_sentence(pa.array([WHOLE[name]])).tolist() == [False]
+
+
+def test_nulls_and_empty_answers_are_not_cut() -> None:
+    assert ends_mid_sentence(pa.array([None, "", "   "], pa.string())).tolist() == [False, False, False]

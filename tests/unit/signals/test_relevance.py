@@ -1,0 +1,106 @@
+"""Answer-prompt relevance (winnow.transforms.signals.relevance): per pair, per row, and what is exempt."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyarrow as pa
+from conftest import canonical_batch
+
+from winnow.transforms.config import load_config
+from winnow.transforms.signals.gibberish import shared_lexicons
+from winnow.transforms.signals.relevance import pair_relevance, term_weights
+from winnow.transforms.signals.rules import load_rules
+from winnow.transforms.signals.scorer import Scorer
+
+CONFIG = load_config()
+RULES = load_rules(CONFIG.rules, CONFIG.disable_rules)
+
+PHOTO_Q = "Explain how photosynthesis works in green plants."
+PHOTO_A = (
+    "Photosynthesis is the process by which green plants turn sunlight, water and carbon dioxide into glucose "
+    "and oxygen. It takes place in the chloroplasts, where chlorophyll absorbs the light."
+)
+KNOT_Q = "How do I tie a bowline knot for sailing?"
+KNOT_A = (
+    "Form a small loop in the standing part of the rope, pass the free end up through the loop, around "
+    "the standing part and back down through the loop, then pull tight. The bowline will not slip."
+)
+
+
+def relevance(prompts: list[str], answers: list[str]) -> list[float]:
+    return pair_relevance(pa.array(prompts), pa.array(answers), ["en"], shared_lexicons()).tolist()
+
+
+def test_an_answer_that_takes_up_its_question_scores_far_above_a_swapped_one() -> None:
+    own = relevance([PHOTO_Q, KNOT_Q], [PHOTO_A, KNOT_A])
+    swapped = relevance([PHOTO_Q, KNOT_Q], [KNOT_A, PHOTO_A])
+    assert min(own) >= 0.2
+    assert max(swapped) <= 0.05
+
+
+def test_function_words_weigh_nothing_and_rare_words_most() -> None:
+    w = dict(
+        zip(
+            ["the", "tell", "photos", "zqxjv", "42"],
+            term_weights(["the", "tell", "photos", "zqxjv", "42"], ["en"], shared_lexicons()),
+            strict=True,
+        )
+    )
+    assert w["the"] == 0.0
+    assert 0 < w["tell"] < w["photos"] < w["zqxjv"]
+    assert w["42"] == 3.0
+
+
+def test_stems_match_word_forms() -> None:
+    (value,) = relevance(
+        ["Give tips for staying healthy and summarize them."],
+        ["Health depends on sleep, food and movement; in summary, sleep eight hours, eat vegetables and walk every day."],
+    )
+    assert value > 0.3
+
+
+def test_short_questions_and_short_answers_are_not_judged() -> None:
+    values = relevance(
+        ["Hi!", "Which planet is known as the red planet?"],
+        ["Hello! How can I help you today? I can answer questions, write text or explain things.", "Mars"],
+    )
+    assert all(math.isnan(v) for v in values)
+
+
+def _score(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return Scorer(CONFIG, RULES).score(canonical_batch(rows, "fixtures.jsonl", config=CONFIG)).to_pylist()
+
+
+def test_each_turn_is_judged_against_its_own_question_worst_and_mean() -> None:
+    row = {
+        "messages": [
+            {"role": "user", "content": PHOTO_Q},
+            {"role": "assistant", "content": PHOTO_A},
+            {"role": "user", "content": KNOT_Q},
+            {"role": "assistant", "content": PHOTO_A},  # answers the earlier question again
+        ]
+    }
+    (out,) = _score([row])
+    assert out["answer_relevance"] <= 0.05
+    assert 0.2 < out["answer_relevance_mean"] < 0.6
+
+
+def test_translation_and_cross_lingual_rows_are_exempt() -> None:
+    rows = [
+        {
+            "instruction": "Translate into German: the dog guards the house and herds the sheep every morning.",
+            "output": (
+                "Der Hund bewacht jeden Morgen das Haus und hütet die Schafe, und abends schläft er vor dem Kamin im Wohnzimmer."
+            ),
+        },
+        {
+            "instruction": "Describe the role of dogs in farming and herding across history.",
+            "output": (
+                "Der Hund ist seit Jahrtausenden ein treuer Begleiter des Menschen. Er hütet Schafe, bewacht Häuser "
+                "und führt blinde Menschen sicher über die Straße."
+            ),
+        },
+    ]
+    assert [r["answer_relevance"] for r in _score(rows)] == [None, None]

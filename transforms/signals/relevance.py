@@ -1,0 +1,157 @@
+"""How much each answer addresses the question it answers: IDF-weighted content-word overlap.
+
+For every (prompt, answer) pair of a row (textviews.answer_pairs: each
+assistant turn with the user and tool turns it answers), relevance is the
+share of the prompt's informative weight that the answer mentions:
+
+    relevance = sum of w(t) over distinct prompt terms t found in the answer
+                / sum of w(t) over distinct prompt terms t
+
+A term is a lower-cased word cut to its first 6 characters (a cheap stem:
+"healthy" meets "health"), a number, or one Han/Kana character. Its weight
+w = max(0, 6.5 - Zipf) comes from wordfreq's frequency lists (an IDF proxy:
+"the" weighs 0, "adjectives" 3.3, a word no list knows 6.5); numbers weigh 3.
+
+A pair is judged only where overlap is evidence: the prompt carries at least
+MIN_PROMPT_WEIGHT (about two content words) and the answer has at least
+MIN_ANSWER_TERMS terms; a one-word answer ("Mars") to a question shares no
+word with it and is still right. Translation and other cross-lingual rows
+(a translation request, or prompt and answer confidently in different
+languages) are not judged. Per row: the least relevant answer
+(`answer_relevance`) and the mean (`answer_relevance_mean`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from winnow.transforms.signals.base import Context, Signal
+from winnow.transforms.signals.gibberish import Lexicons, shared_lexicons, wordfreq_lang
+from winnow.transforms.textviews import answer_pairs, per_row_worst_and_mean
+
+MIN_PROMPT_WEIGHT = 4.0
+MIN_ANSWER_TERMS = 8
+STEM_CHARS = 6
+NUMBER_WEIGHT = 3.0
+UNKNOWN_ZIPF_WEIGHT = 6.5
+# Characters read per text: overlap shows early, and a 50-page context should not cost 50 pages.
+MAX_PROMPT_CHARS = 4000
+MAX_ANSWER_CHARS = 8000
+TRANSLATION = r"(?i)translat|traduc|übersetz|翻译|翻譯|翻訳|переве|번역"
+_CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}])"
+
+COLUMNS = ("answer_relevance", "answer_relevance_mean")
+
+
+def terms(texts: pa.Array, max_chars: int) -> tuple[np.ndarray, pa.Array]:
+    """(parent index, term) of every term of every text."""
+    lowered = pc.utf8_lower(pc.utf8_slice_codeunits(pc.fill_null(texts, ""), 0, max_chars))
+    spaced = pc.replace_substring_regex(pc.replace_substring_regex(lowered, _CJK, r" \1 "), r"[^\p{L}\p{M}\p{N}]+", " ")
+    lists = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(spaced))
+    parents = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
+    return parents, pc.utf8_slice_codeunits(lists.flatten(), 0, STEM_CHARS)
+
+
+def term_weights(distinct: list[str], langs: list[str], lexicons: Lexicons) -> np.ndarray:
+    """w = max(0, 6.5 - Zipf) per distinct term, Zipf the highest over English and the batch's languages."""
+    tables = [t for lang in dict.fromkeys(["en", *langs]) if (t := lexicons.stems(wordfreq_lang(lang), STEM_CHARS)) is not None]
+    han = lexicons.han_chars()
+    out = np.empty(len(distinct), dtype=np.float64)
+    for i, term in enumerate(distinct):
+        if term.isdigit():
+            out[i] = NUMBER_WEIGHT
+            continue
+        zipf = max((t.get(term, 0.0) for t in tables), default=0.0)
+        if len(term) == 1:
+            zipf = max(zipf, han.get(term, 0.0))
+        out[i] = UNKNOWN_ZIPF_WEIGHT if zipf == 0.0 else max(0.0, UNKNOWN_ZIPF_WEIGHT - zipf)
+    return out
+
+
+def _coverage(
+    rows: np.ndarray, ids: np.ndarray, other_keys: np.ndarray, weights: np.ndarray, n: int, vocab: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(weight of the terms also in the other text, total weight) per pair, over each pair's distinct terms."""
+    keys, first = np.unique(rows * vocab + ids, return_index=True)
+    r = rows[first]
+    w = weights[ids[first]]
+    found = np.isin(keys, other_keys)
+    return np.bincount(r, weights=w * found, minlength=n)[:n], np.bincount(r, weights=w, minlength=n)[:n]
+
+
+def pair_relevance(prompt: pa.Array, answer: pa.Array, langs: list[str], lexicons: Lexicons) -> np.ndarray:
+    """Relevance of each (prompt, answer) pair; NaN where it is not judged.
+
+    The larger of two shares: of the question's weight that the answer
+    mentions (an essay on the asked topic), and of the answer's weight that
+    the question holds (a summary of a long passage mentions a small share
+    of the passage, but its own words come from it).
+    """
+    n = len(prompt)
+    if n == 0:
+        return np.zeros(0)
+    p_rows, p_terms = terms(prompt, MAX_PROMPT_CHARS)
+    a_rows, a_terms = terms(answer, MAX_ANSWER_CHARS)
+    encoded = pc.dictionary_encode(pa.chunked_array([p_terms, a_terms], pa.string())).combine_chunks()
+    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    p_ids, a_ids = ids[: len(p_terms)], ids[len(p_terms) :]
+    vocab = len(encoded.dictionary) + 1
+    weights = term_weights(encoded.dictionary.to_pylist(), langs, lexicons)
+    p_keys = p_rows * vocab + p_ids
+    a_keys = a_rows * vocab + a_ids
+    p_hit, p_total = _coverage(p_rows, p_ids, a_keys, weights, n, vocab)
+    a_hit, a_total = _coverage(a_rows, a_ids, p_keys, weights, n, vocab)
+    answer_terms = np.bincount(a_rows, minlength=n)[:n]
+    judged = (p_total >= MIN_PROMPT_WEIGHT) & (answer_terms >= MIN_ANSWER_TERMS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.maximum(p_hit / np.maximum(p_total, 1e-12), a_hit / np.maximum(a_total, 1e-12))
+    return np.where(judged, share, np.nan)
+
+
+def cross_lingual(cols: dict[str, Any], n: int) -> np.ndarray:
+    """Rows whose prompt and answer are confidently in different languages (False without language ID)."""
+    needed = ("lang_instruction", "lang_response", "lang_instruction_score", "lang_response_score")
+    if not all(c in cols for c in needed):
+        return np.zeros(n, dtype=bool)
+    differ = pc.fill_null(pc.not_equal(cols["lang_instruction"], cols["lang_response"]), False)
+    sure = pc.and_(
+        pc.fill_null(pc.greater_equal(cols["lang_instruction_score"], 0.6), False),
+        pc.fill_null(pc.greater_equal(cols["lang_response_score"], 0.6), False),
+    )
+    return pc.and_(differ, sure).to_numpy(zero_copy_only=False)
+
+
+def relevance_signals(ctx: Context) -> dict[str, Any]:
+    batch = ctx.batch
+    n = batch.num_rows
+    pairs = answer_pairs(batch)
+    langs = [x for x in pc.unique(pc.fill_null(ctx.cols["lang"], "en")).to_pylist() if x] if "lang" in ctx.cols else []
+    values = pair_relevance(pairs.prompt, pairs.answer, langs, ctx.resource)
+    exempt = cross_lingual(ctx.cols, n)[pairs.rows] | pc.match_substring_regex(pairs.prompt, TRANSLATION).to_numpy(
+        zero_copy_only=False
+    )
+    values = np.where(exempt, np.nan, values)
+    worst, mean = per_row_worst_and_mean(pairs.rows, values, n, "min")
+    return {
+        "answer_relevance": pa.array(worst, pa.float32(), from_pandas=True),
+        "answer_relevance_mean": pa.array(mean, pa.float32(), from_pandas=True),
+    }
+
+
+ANSWER_RELEVANCE = Signal(
+    name="answer_relevance",
+    label="answer relevance",
+    cost="moderate",
+    switch="signals.answer_relevance",
+    enabled=lambda config: config.signal_options("answer_relevance") is not False,
+    columns=lambda config: [pa.field(name, pa.float32()) for name in COLUMNS],
+    compute=relevance_signals,
+    means=COLUMNS,
+    load=lambda config: shared_lexicons(),
+    options=bool,
+    summary="IDF-weighted share of each question's content words that its answer mentions (worst and mean per row)",
+)
