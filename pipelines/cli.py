@@ -18,7 +18,7 @@ from winnow.pipelines import score
 from winnow.pipelines.evaluate import run_evaluation
 from winnow.pipelines.inspect import inspect_file
 from winnow.pipelines.storage_emulator import use_emulator_credentials
-from winnow.pipelines.train import train_quality
+from winnow.pipelines.train import DEFAULT_SYNTHETIC, SYNTHETIC_KINDS, train_quality
 from winnow.transforms import run_layout
 from winnow.transforms.config import Config, from_data, load_config
 from winnow.transforms.configfiles import ConfigError
@@ -146,14 +146,24 @@ def _train_parser(sub: Any) -> None:
             """\
             examples:
               winnow train-quality --positive lima.json --negative c4.jsonl --output quality.bin
-              winnow train-quality --labeled kto.json --label-field label --output quality.bin
+              winnow train-quality --labeled kto.json --label-field label --text response --output pref.bin
+              winnow train-quality --pairs dpo.jsonl --output pref.bin
             """
         ),
     )
     p.add_argument("--positive", nargs="+", metavar="PATH", help="inputs whose rows are good")
     p.add_argument("--negative", nargs="+", metavar="PATH", help="inputs whose rows are bad")
     p.add_argument("--labeled", nargs="+", metavar="PATH", help="inputs whose rows carry a label field")
-    p.add_argument("--label-field", metavar="NAME", help="with --labeled: the field holding the label")
+    p.add_argument(
+        "--pairs",
+        nargs="+",
+        metavar="PATH",
+        help="chosen/rejected pairs: DPO-style rows (prompt + `chosen` + `rejected`), or KTO-style rows whose good "
+        "and bad answers share a prompt; validated by cross-validated pairwise accuracy (folds by prompt)",
+    )
+    p.add_argument(
+        "--label-field", metavar="NAME", help="with --labeled: the field holding the label (--pairs: default label or kto_tag)"
+    )
     p.add_argument("--positive-value", default="true", help="with --labeled: the label value meaning good (default true)")
     p.add_argument(
         "--labeled-weight",
@@ -176,7 +186,17 @@ def _train_parser(sub: Any) -> None:
         type=float,
         default=0.0,
         metavar="FRACTION",
-        help="add this many corrupted copies of good rows (per good row) as negatives",
+        help="add this many corrupted copies of good rows (per good row) as negatives (= --synthetic-negatives corrupt=F)",
+    )
+    p.add_argument(
+        "--synthetic-negatives",
+        default=None,
+        metavar="KINDS",
+        help="negatives generated from the good rows, comma-separated, each optionally =FRACTION (copies per good "
+        f"row): soup (token soup answers, {SYNTHETIC_KINDS['soup']:g}), inject (grader instructions injected into the "
+        f"answer, {SYNTHETIC_KINDS['inject']:g}), swap (another prompt's answer, {SYNTHETIC_KINDS['swap']:g}; needs a "
+        f"text with prompt and answer), corrupt (shuffled/truncated/looped copies, {SYNTHETIC_KINDS['corrupt']:g}); "
+        f"none for none (default {DEFAULT_SYNTHETIC}; named here, they may stand in for missing real negatives)",
     )
     p.add_argument(
         "--cv",
@@ -189,8 +209,19 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--epoch", type=int, default=25)
     p.add_argument("--lr", type=float, default=0.5)
     p.add_argument("--word-ngrams", type=int, default=2)
-    p.add_argument("--dim", type=int, default=64)
-    p.add_argument("--bucket", type=int, default=200_000, help="hashed word n-gram buckets (model size ~ bucket x dim x 4 bytes)")
+    p.add_argument("--dim", type=int, default=16, help="embedding size (default 16; a two-label model gains nothing from more)")
+    p.add_argument(
+        "--bucket",
+        default="auto",
+        help="hashed word n-gram buckets (model size ~ (words + bucket) x dim x 4 bytes); auto (default): the power "
+        "of two at or above a quarter of the word n-grams seen twice or more in the training text",
+    )
+    p.add_argument(
+        "--quantize",
+        action="store_true",
+        help="product-quantize the model (and the cross-validation models, so the metrics are the shipped model's): "
+        "~4x smaller, 2-7x slower to train",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
         "--autotune",

@@ -156,9 +156,11 @@ def test_cv_reports_fold_spread_per_labelled_input_and_mean_quality(tmp_path, ca
     printed = capsys.readouterr().out
     card = card_of(model)
     data, m = card["data"], card["metrics"]
-    total = 80 + 60 + 60 + int(100 * 0.25)
+    # The default generated negatives (token soup, 0.1 per good row) and the corrupted copies.
+    assert data["synthetic_negatives"] == {"soup": 10, "corrupt": 25}
+    total = 80 + 60 + 60 + 10 + int(100 * 0.25)
     assert data["cv_folds"] == 4 and data["train"] == total and data["held_out"] == 0
-    assert m["held_out"] == total  # pooled out-of-fold: every row scored once
+    assert m["held_out"] == 200 and m["on"] == "real rows"  # pooled out-of-fold: every real row scored once
     cv = m["cv"]
     assert cv["folds"] == 4 and len(cv["roc_auc"]["folds"]) == 4
     assert cv["roc_auc"]["mean"] > 0.85 and cv["roc_auc"]["sd"] >= 0
@@ -167,7 +169,12 @@ def test_cv_reports_fold_spread_per_labelled_input_and_mean_quality(tmp_path, ca
     assert len(prefs["folds"]) == 4 and prefs["mean"] > 0.8
     assert set(m["by_source"]) == {"prefs.jsonl"}  # the only input holding both labels
     q = m["mean_quality"]
-    assert set(q) == {"prefs.jsonl", "pos.jsonl", "neg.jsonl", "corrupted:pos.jsonl", "corrupted:prefs.jsonl"}
+    assert {"prefs.jsonl", "pos.jsonl", "neg.jsonl", "corrupted:pos.jsonl", "corrupted:prefs.jsonl"} <= set(q)
+    assert all(
+        src.split(":")[0] == "soup"
+        for src in set(q) - {"prefs.jsonl", "pos.jsonl", "neg.jsonl"} - {"corrupted:pos.jsonl", "corrupted:prefs.jsonl"}
+    )
+    assert set(m["generated"]) == {"soup", "inject", "corrupt"}  # probes of every kind a response model sees
     assert q["pos.jsonl"] > 0.7 > 0.3 > q["neg.jsonl"]
     assert f"cross-validation (4 folds): ROC-AUC {cv['roc_auc']['mean']:.3f} ± {cv['roc_auc']['sd']:.3f}" in printed
     assert f"prefs.jsonl: ROC-AUC {prefs['mean']:.3f} ± {prefs['sd']:.3f} over folds" in printed
