@@ -30,7 +30,7 @@ from winnow.transforms.io.inputs import Shard, Skipped, describe_skipped, is_com
 from winnow.transforms.io.readers import peek_rows
 from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, WORK_DIR, top_level_entries, written
 from winnow.transforms.signals import registry
-from winnow.transforms.signals.classifiers import specs_from_config
+from winnow.transforms.signals.classifiers import ClassifierSpec, model_card, specs_from_config, validation_weight
 from winnow.transforms.signals.fasttext_models import load_fasttext
 from winnow.transforms.signals.rules import Rule, load_rules
 from winnow.transforms.signals.scorer import check_rules_against_signals, scored_schema
@@ -136,7 +136,26 @@ def print_plan(plan: Plan, beam_args: Sequence[str] = (), out: TextIO | None = N
         print(escape_control(f"  {line}"), file=out)
     print(f"  signals: {', '.join(signals_on(plan.config))}", file=out)
     print(escape_control(f"  rules: {len(plan.rules)} from {', '.join(plan.config.rules)}"), file=out)
+    for spec in specs_from_config(plan.config):
+        print(escape_control(f"  {classifier_validation(spec)}"), file=out)
     print(escape_control(f"  output: {plan.output}"), file=out)
+
+
+def classifier_validation(spec: ClassifierSpec) -> str:
+    """A classifier's line of the plan: its model card's validation metric and the composite weight factor it gives."""
+    card = model_card(spec.model)
+    head = f"classifier {spec.name} ({spec.model}): "
+    if card is None:
+        return head + "no model card: unvalidated, half weight in the composite"
+    v = card.get("validation")
+    factor = validation_weight(card)
+    if not isinstance(v, dict) or not isinstance(v.get("value"), (int, float)):
+        return head + f"model card without a validation figure: unvalidated, composite weight x{factor:.2f}"
+    ci = v.get("ci95")
+    interval = f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if isinstance(ci, list) and len(ci) == 2 else ""
+    folds = f", {v['cv_folds']}-fold cross-validated" if v.get("cv_folds") else ""
+    rows = f" on {v['rows']:,} {v.get('unit', 'rows')}" if isinstance(v.get("rows"), int) else ""
+    return head + f"{v.get('metric')} {v['value']:.3f}{interval}{rows}{folds}; composite weight x{factor:.2f}"
 
 
 def signals_on(config: Config) -> list[str]:
@@ -224,6 +243,22 @@ def local_parallelism(plan: Plan, beam_args: list[str]) -> list[str]:
     return beam_args + extra
 
 
+def local_runner(options: PipelineOptions) -> Any:
+    """DirectRunner's batch engine (FnApiRunner) itself for local runs, else None (Beam picks by name).
+
+    Beam's DirectRunner first tries to start the Prism runner, which downloads
+    a Go binary from GitHub (impossible offline, a network dependency
+    otherwise) and translates the whole pipeline once more before it falls
+    back to the FnApiRunner. It honours --direct_num_workers and
+    --direct_running_mode the same way.
+    """
+    if options.view_as(StandardOptions).runner not in ("DirectRunner", "direct") or options.view_as(StandardOptions).streaming:
+        return None
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return FnApiRunner()
+
+
 def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) -> dict[str, Any] | None:
     """Execute the plan; returns the run record the job wrote to run.json.
 
@@ -239,7 +274,7 @@ def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) ->
     base = run_base(plan, options.view_as(StandardOptions).runner, started)
     schema = scored_schema(plan.config)
     try:
-        with beam.Pipeline(options=options) as p:
+        with beam.Pipeline(runner=local_runner(options), options=options) as p:
             _ = p | "Score" >> ScoreCorpus(
                 plan.shards, plan.config, plan.rules, plan.output, schema, base, one_worker=runs_in_process(plan, beam_args)
             )
