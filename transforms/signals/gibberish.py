@@ -72,19 +72,6 @@ class Lexicons:
             self._cache[lang] = _load_lexicon(lang)
         return self._cache[lang]
 
-    def stems(self, lang: str, chars: int) -> dict[str, float] | None:
-        """Zipf of the most frequent word per leading `chars` characters ("adject" -> "adjective")."""
-        key = f"{lang}/stems{chars}"
-        if key not in self._cache:
-            lexicon = self.get(lang)
-            table: dict[str, float] | None = None
-            if lexicon is not None:
-                table = {}
-                for word, zipf in lexicon.items():  # most frequent first, so the first seen wins
-                    table.setdefault(word[:chars], zipf)
-            self._cache[key] = table
-        return self._cache[key]
-
     def han_chars(self) -> dict[str, float]:
         """Zipf of single Han and Kana characters (wordfreq's Chinese and Japanese lists)."""
         if "han" not in self._cache:

@@ -7,10 +7,11 @@ share of the prompt's informative weight that the answer mentions:
     relevance = sum of w(t) over distinct prompt terms t found in the answer
                 / sum of w(t) over distinct prompt terms t
 
-A term is a lower-cased word cut to its first 6 characters (a cheap stem:
-"healthy" meets "health"), a number, or one Han/Kana character. Its weight
-w = max(0, 6.5 - Zipf) comes from wordfreq's frequency lists (an IDF proxy:
-"the" weighs 0, "adjectives" 3.3, a word no list knows 6.5); numbers weigh 3.
+A term is a lower-cased word matched on its first 6 characters (a cheap
+stem: "healthy" meets "health"), a number, or one Han/Kana character. Its
+weight w = max(0, 6.5 - Zipf) comes from wordfreq's frequency lists (an IDF
+proxy: "the" weighs 0, "adjectives" 3.3, a word no list knows 6.5), the same
+word lists the gibberish signal loads; numbers weigh 3.
 
 A pair is judged only where overlap is evidence: the prompt carries at least
 MIN_PROMPT_WEIGHT (about two content words) and the answer has at least
@@ -47,40 +48,36 @@ _CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}])"
 COLUMNS = ("answer_relevance", "answer_relevance_mean")
 
 
-def terms(texts: pa.Array, max_chars: int) -> tuple[np.ndarray, pa.Array]:
-    """(parent index, term) of every term of every text."""
+def terms(texts: pa.Array, max_chars: int) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """(parent index, word, stem) of every term of every text; the stem is the word's first 6 characters."""
     lowered = pc.utf8_lower(pc.utf8_slice_codeunits(pc.fill_null(texts, ""), 0, max_chars))
     spaced = pc.replace_substring_regex(pc.replace_substring_regex(lowered, _CJK, r" \1 "), r"[^\p{L}\p{M}\p{N}]+", " ")
     lists = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(spaced))
     parents = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
-    return parents, pc.utf8_slice_codeunits(lists.flatten(), 0, STEM_CHARS)
+    words = lists.flatten()
+    return parents, words, pc.utf8_slice_codeunits(words, 0, STEM_CHARS)
 
 
-def term_weights(distinct: list[str], langs: list[str], lexicons: Lexicons) -> np.ndarray:
-    """w = max(0, 6.5 - Zipf) per distinct term, Zipf the highest over English and the batch's languages."""
-    tables = [t for lang in dict.fromkeys(["en", *langs]) if (t := lexicons.stems(wordfreq_lang(lang), STEM_CHARS)) is not None]
-    han = lexicons.han_chars()
-    out = np.empty(len(distinct), dtype=np.float64)
-    for i, term in enumerate(distinct):
-        if term.isdigit():
+def term_weights(words: list[str], langs: list[str], lexicons: Lexicons) -> np.ndarray:
+    """w = max(0, 6.5 - Zipf) per word, Zipf the highest over English and the batch's languages."""
+    tables = [t for lang in dict.fromkeys(["en", *langs]) if (t := lexicons.get(wordfreq_lang(lang))) is not None]
+    han: dict[str, float] | None = None  # Chinese and Japanese lists: read only when a batch has Han or Kana
+    out = np.empty(len(words), dtype=np.float64)
+    for i, word in enumerate(words):
+        if word.isdigit():
             out[i] = NUMBER_WEIGHT
             continue
-        zipf = max((t.get(term, 0.0) for t in tables), default=0.0)
-        if len(term) == 1:
-            zipf = max(zipf, han.get(term, 0.0))
+        zipf = max((t.get(word, 0.0) for t in tables), default=0.0)
+        if len(word) == 1 and not word.isascii():
+            han = lexicons.han_chars() if han is None else han
+            zipf = max(zipf, han.get(word, 0.0))
         out[i] = UNKNOWN_ZIPF_WEIGHT if zipf == 0.0 else max(0.0, UNKNOWN_ZIPF_WEIGHT - zipf)
     return out
 
 
-def _coverage(
-    rows: np.ndarray, ids: np.ndarray, other_keys: np.ndarray, weights: np.ndarray, n: int, vocab: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(weight of the terms also in the other text, total weight) per pair, over each pair's distinct terms."""
-    keys, first = np.unique(rows * vocab + ids, return_index=True)
-    r = rows[first]
-    w = weights[ids[first]]
-    found = np.isin(keys, other_keys)
-    return np.bincount(r, weights=w * found, minlength=n)[:n], np.bincount(r, weights=w, minlength=n)[:n]
+def _distinct_terms(rows: np.ndarray, stem_ids: np.ndarray, vocab: int) -> tuple[np.ndarray, np.ndarray]:
+    """(key = row x vocab + stem, index of its first token) of every distinct (row, stem)."""
+    return np.unique(rows * vocab + stem_ids, return_index=True)
 
 
 def pair_relevance(prompt: pa.Array, answer: pa.Array, langs: list[str], lexicons: Lexicons) -> np.ndarray:
@@ -89,22 +86,30 @@ def pair_relevance(prompt: pa.Array, answer: pa.Array, langs: list[str], lexicon
     The larger of two shares: of the question's weight that the answer
     mentions (an essay on the asked topic), and of the answer's weight that
     the question holds (a summary of a long passage mentions a small share
-    of the passage, but its own words come from it).
+    of the passage, but its own words come from it). Terms match by stem;
+    a term weighs what its first word in that text weighs.
     """
     n = len(prompt)
     if n == 0:
         return np.zeros(0)
-    p_rows, p_terms = terms(prompt, MAX_PROMPT_CHARS)
-    a_rows, a_terms = terms(answer, MAX_ANSWER_CHARS)
-    encoded = pc.dictionary_encode(pa.chunked_array([p_terms, a_terms], pa.string())).combine_chunks()
-    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    p_ids, a_ids = ids[: len(p_terms)], ids[len(p_terms) :]
-    vocab = len(encoded.dictionary) + 1
-    weights = term_weights(encoded.dictionary.to_pylist(), langs, lexicons)
-    p_keys = p_rows * vocab + p_ids
-    a_keys = a_rows * vocab + a_ids
-    p_hit, p_total = _coverage(p_rows, p_ids, a_keys, weights, n, vocab)
-    a_hit, a_total = _coverage(a_rows, a_ids, p_keys, weights, n, vocab)
+    p_rows, p_words, p_stems = terms(prompt, MAX_PROMPT_CHARS)
+    a_rows, a_words, a_stems = terms(answer, MAX_ANSWER_CHARS)
+    stems = pc.dictionary_encode(pa.chunked_array([p_stems, a_stems], pa.string())).combine_chunks()
+    ids = stems.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    vocab = len(stems.dictionary) + 1
+    p_keys, p_first = _distinct_terms(p_rows, ids[: len(p_stems)], vocab)
+    a_keys, a_first = _distinct_terms(a_rows, ids[len(p_stems) :], vocab)
+    # Weights of the first word of each distinct term, each distinct word looked up once.
+    firsts = pa.chunked_array([p_words.take(pa.array(p_first)), a_words.take(pa.array(a_first))], pa.string())
+    words = pc.dictionary_encode(firsts).combine_chunks()
+    weights = term_weights(words.dictionary.to_pylist(), langs, lexicons)[words.indices.to_numpy(zero_copy_only=False)]
+    p_w, a_w = weights[: len(p_first)], weights[len(p_first) :]
+    p_r, a_r = p_rows[p_first], a_rows[a_first]
+    p_found, a_found = np.isin(p_keys, a_keys), np.isin(a_keys, p_keys)
+    p_total = np.bincount(p_r, weights=p_w, minlength=n)[:n]
+    a_total = np.bincount(a_r, weights=a_w, minlength=n)[:n]
+    p_hit = np.bincount(p_r, weights=p_w * p_found, minlength=n)[:n]
+    a_hit = np.bincount(a_r, weights=a_w * a_found, minlength=n)[:n]
     answer_terms = np.bincount(a_rows, minlength=n)[:n]
     judged = (p_total >= MIN_PROMPT_WEIGHT) & (answer_terms >= MIN_ANSWER_TERMS)
     with np.errstate(invalid="ignore", divide="ignore"):
