@@ -73,9 +73,13 @@ def inspect_file(inputs: list[str], n: int, config: Config, shard_name: str | No
         stats = {
             k: (round(v, 3) if isinstance(v, float) else v)
             for k, v in r.items()
-            if k.endswith(("_chars", "_words", "_frac", "_score")) or k.startswith("lang")
+            if k.endswith(("_chars", "_words", "_frac", "_score"))
+            or k.startswith(("lang", "answer_", "rouge_l_instruction"))
+            or k == "response_ends_mid_sentence"
         }
         print(escape_control(f"  signals: {stats}"), file=out)
+        if r.get("composite") is not None:
+            print(escape_control(f"  composite: {r['composite']:.3f} ({r['composite_explain']})"), file=out)
         if r["flags"]:
             for name in r["flags"]:
                 print(escape_control(f"  FLAG {name}: {explain[name]}"), file=out)

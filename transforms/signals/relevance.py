@@ -8,7 +8,8 @@ share of the prompt's informative weight that the answer mentions:
                 / sum of w(t) over distinct prompt terms t
 
 A term is a lower-cased word matched on its first 6 characters (a cheap
-stem: "healthy" meets "health"), a number, or one Han/Kana character. Its
+stem: "healthy" meets "health"; a word of 8+ characters also through its
+last 6, so "houseplants" meets "plants"), a number, or one Han/Kana character. Its
 weight w = max(0, 6.5 - Zipf) comes from wordfreq's frequency lists (an IDF
 proxy: "the" weighs 0, "adjectives" 3.3, a word no list knows 6.5), the same
 word lists the gibberish signal loads; numbers weigh 3.
@@ -37,6 +38,7 @@ from winnow.transforms.textviews import answer_pairs, per_row_worst_and_mean
 MIN_PROMPT_WEIGHT = 4.0
 MIN_ANSWER_TERMS = 8
 STEM_CHARS = 6
+COMPOUND_MIN_CHARS = 8
 NUMBER_WEIGHT = 3.0
 UNKNOWN_ZIPF_WEIGHT = 6.5
 # Characters read per text: overlap shows early, and a 50-page context should not cost 50 pages.
@@ -75,6 +77,19 @@ def term_weights(words: list[str], langs: list[str], lexicons: Lexicons) -> np.n
     return out
 
 
+def compound_heads(words: pa.Array) -> pa.Array:
+    """The last 6 characters of words of 8+ characters (null for shorter ones): a compound's head,
+    so "houseplants" meets "plants" and "Hausaufgaben" meets "Aufgaben"-words through their stems."""
+    long = pc.greater_equal(pc.utf8_length(words), COMPOUND_MIN_CHARS)
+    return pc.if_else(long, pc.utf8_slice_codeunits(words, -STEM_CHARS), pa.scalar(None, pa.string()))
+
+
+def _tail_keys(rows: np.ndarray, tail_ids: np.ndarray, tails: pa.Array, vocab: int) -> np.ndarray:
+    """row x vocab + head id per token, -1 where the word has no head (it matches nothing)."""
+    valid = pc.is_valid(tails).to_numpy(zero_copy_only=False)
+    return np.where(valid, rows * vocab + tail_ids, -1)
+
+
 def _distinct_terms(rows: np.ndarray, stem_ids: np.ndarray, vocab: int) -> tuple[np.ndarray, np.ndarray]:
     """(key = row x vocab + stem, index of its first token) of every distinct (row, stem)."""
     return np.unique(rows * vocab + stem_ids, return_index=True)
@@ -94,18 +109,23 @@ def pair_relevance(prompt: pa.Array, answer: pa.Array, langs: list[str], lexicon
         return np.zeros(0)
     p_rows, p_words, p_stems = terms(prompt, MAX_PROMPT_CHARS)
     a_rows, a_words, a_stems = terms(answer, MAX_ANSWER_CHARS)
-    stems = pc.dictionary_encode(pa.chunked_array([p_stems, a_stems], pa.string())).combine_chunks()
-    ids = stems.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    p_tails, a_tails = compound_heads(p_words), compound_heads(a_words)
+    stems = pc.dictionary_encode(pa.chunked_array([p_stems, a_stems, p_tails, a_tails], pa.string())).combine_chunks()
+    ids = pc.fill_null(stems.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)  # null: a word without a head
     vocab = len(stems.dictionary) + 1
-    p_keys, p_first = _distinct_terms(p_rows, ids[: len(p_stems)], vocab)
-    a_keys, a_first = _distinct_terms(a_rows, ids[len(p_stems) :], vocab)
+    np_, na = len(p_stems), len(a_stems)
+    p_keys, p_first = _distinct_terms(p_rows, ids[:np_], vocab)
+    a_keys, a_first = _distinct_terms(a_rows, ids[np_ : np_ + na], vocab)
+    p_tail_keys = _tail_keys(p_rows, ids[np_ + na : 2 * np_ + na], p_tails, vocab)[p_first]
+    a_tail_keys = _tail_keys(a_rows, ids[2 * np_ + na :], a_tails, vocab)[a_first]
     # Weights of the first word of each distinct term, each distinct word looked up once.
     firsts = pa.chunked_array([p_words.take(pa.array(p_first)), a_words.take(pa.array(a_first))], pa.string())
     words = pc.dictionary_encode(firsts).combine_chunks()
     weights = term_weights(words.dictionary.to_pylist(), langs, lexicons)[words.indices.to_numpy(zero_copy_only=False)]
     p_w, a_w = weights[: len(p_first)], weights[len(p_first) :]
     p_r, a_r = p_rows[p_first], a_rows[a_first]
-    p_found, a_found = np.isin(p_keys, a_keys), np.isin(a_keys, p_keys)
+    p_found = np.isin(p_keys, a_keys) | np.isin(p_tail_keys, a_keys)
+    a_found = np.isin(a_keys, p_keys) | np.isin(a_tail_keys, p_keys)
     p_total = np.bincount(p_r, weights=p_w, minlength=n)[:n]
     a_total = np.bincount(a_r, weights=a_w, minlength=n)[:n]
     p_hit = np.bincount(p_r, weights=p_w * p_found, minlength=n)[:n]

@@ -104,3 +104,12 @@ def test_translation_and_cross_lingual_rows_are_exempt() -> None:
         },
     ]
     assert [r["answer_relevance"] for r in _score(rows)] == [None, None]
+
+
+def test_a_compound_meets_its_head_word() -> None:
+    question = "Give three tips for keeping houseplants alive in winter."
+    answer = "Move the plants closer to a bright window, water them less often and keep them away from radiators."
+    (value,) = relevance([question], [answer])
+    assert value > 0.2
+    (without,) = relevance([question.replace("houseplants", "ferns")], [answer])
+    assert without < value
