@@ -7,7 +7,10 @@ Sections (all by default; choose with --sections):
            (scoring + near-duplicates): 1 worker vs the default local mode.
   dedup    near-duplicates injected with known word edit rates (0, 2, 5, 10,
            20, 30 %) into a corpus of real and stitched rows: precision,
-           recall and F1 per edit-rate bucket, the dedup stages' rows/s, and
+           recall and F1 per edit-rate bucket, the precision of every merge
+           (exact word 5-gram Jaccard, scripts/dedup_quality.py) with the
+           kinds of false merges, the dedup stages' rows/s and share of the
+           whole run, and
            the same corpus through datatrove's MinHash deduplication (if
            datatrove is installed: pip install -e '.[bench]').
   memory   peak RSS of a dedup run at 100k and at 400k rows (same batch size
@@ -139,12 +142,19 @@ def build_scoring_corpus(real: list[dict[str, Any]], rows: int, workdir: str) ->
 
 
 def build_dedup_corpus(
-    real: list[dict[str, Any]], rows: int, workdir: str, name: str, copies_per_rate: int, shards: int = 8
+    real: list[dict[str, Any]],
+    rows: int,
+    workdir: str,
+    name: str,
+    copies_per_rate: int,
+    shards: int = 8,
+    texts: dict[str, tuple[str, str]] | None = None,
 ) -> tuple[str, str, dict]:
     """Base rows plus edited copies of stitched sources; returns (winnow dir, datatrove dir, truth).
 
     Sources are stitched rows (new combinations, so they have no natural
-    near-duplicate family in the base); each source gets one copy.
+    near-duplicate family in the base); each source gets one copy. `texts`,
+    if given, is filled with every row's id -> (prompt, answer).
     """
     rng = random.Random(11)
     n_copies = copies_per_rate * len(EDIT_RATES)
@@ -171,6 +181,8 @@ def build_dedup_corpus(
         )
         truth[cid] = (s["id"], rate)
     allrows = base + copies
+    if texts is not None:
+        texts.update((r["id"], (r["instruction"] + ("\n" + r["input"] if r.get("input") else ""), r["output"])) for r in allrows)
     rng.shuffle(allrows)
     wdir = write_jsonl(allrows, os.path.join(workdir, name, "winnow"), shards)
     ddir = write_jsonl(
@@ -452,7 +464,10 @@ def print_quality(name: str, q: dict[float, dict[str, float]]) -> None:
 
 
 def section_dedup(real, rows: int, workdir: str, copies_per_rate: int) -> None:
-    wdir, ddir, truth = build_dedup_corpus(real, rows, workdir, "dedup", copies_per_rate)
+    import dedup_quality
+
+    texts: dict[str, tuple[str, str]] = {}
+    wdir, ddir, truth = build_dedup_corpus(real, rows, workdir, "dedup", copies_per_rate, texts=texts)
     n = rows
     only = write_config(workdir, "dedup_only", DEDUP_ONLY)
     off = write_config(workdir, "dedup_off", DEDUP_ONLY + "dedup: {enabled: false}\n")
@@ -476,6 +491,20 @@ def section_dedup(real, rows: int, workdir: str, copies_per_rate: int) -> None:
         f"{'winnow, dedup on (whole run)':<44}{full['seconds']:>9.1f}{n / full['seconds']:>10,.0f}{full['driver_mb']:>12,.0f}{full['worker_mb']:>12,.0f}"
     )
     print(f"{'winnow dedup stages (difference)':<44}{dedup_secs:>9.1f}{n / dedup_secs:>10,.0f}")
+    diff = full["seconds"] - base["seconds"]
+    share = diff / full["seconds"]
+    print(
+        f"dedup stages' share of the whole run: {diff:.1f} s / {full['seconds']:.1f} s = {share:.1%} "
+        f"(next issue's target: <= 1.5x this share, {1.5 * share:.1%})"
+        + ("; not measurable: the dedup-on run was not slower than the dedup-off run" if diff <= 0 else "")
+    )
+    print()
+    dedup_quality.print_quality(
+        dedup_quality.judge(dedup_quality.kept_pairs(dedup_quality.read_members(out)), texts, truth), texts
+    )
+    print("\nrecall of the injected copies per edit rate (each copy in its source's cluster)")
+    print("".join(f"{f'{int(r * 100)} %':>8}" for r in EDIT_RATES))
+    print("".join(f"{q[r]['recall']:>8.3f}" for r in EDIT_RATES))
     results = {"winnow (whole run)": (full["seconds"], q)}
     try:
         import datatrove  # noqa: F401
