@@ -66,7 +66,7 @@ def test_labels_greetings_and_unique_answers_are_not_dropped() -> None:
     ]
     names = ["Ann", "Bob", "Cid", "Dee", "Eve", "Fay", "Gus", "Hal", "Ida", "Jo", "Kim", "Lu"]
     rows += [
-        alpaca(None, f"{word}, {name}!", "You're welcome! If you have any other questions, feel free to ask.")
+        alpaca(None, f"{word}, {name}!", "Glad I could help! Come back whenever something else comes up.")
         for word in ("Thanks", "Thank you")
         for name in names
     ]

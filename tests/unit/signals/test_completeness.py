@@ -11,13 +11,13 @@ CUT = {
     "prose": "Let the dough rest for an hour. This will help the gluten relax so that the crust bakes evenly and",
     "open-word": "Paris is the capital of France. It has been the seat of government since the tenth century and later became",
     "list-item": "1. Preheat the oven.\n2. Let the batter rest: if you can, leave it for an hour. This will help the",
-    "operator": "The store opened 12 boxes of 20 products each, so they put out 20 * 12 =",
-    "dash": 'He quoted a famous line about change. "Change starts with us, not some other person or time," he said -',
+    "operator": "A baker fills 7 trays with 15 rolls each, so she bakes 7 * 15 =",
+    "dash": 'He quoted an old line about effort. "Small steps taken every day add up to something big," he said -',
 }
 WHOLE = {
     "sentence": "Paris is the capital of France. It has been the seat of government for centuries.",
-    "number": "Each box holds 20 products.\nThey opened 12 boxes, so 20 * 12 = 240\n#### 240",
-    "arithmetic-line": "First add the ducks. 20 ducks + 15 ducks + 30 ducks = 105 ducks in total for the three of them",
+    "number": "Each tray holds 15 rolls.\nShe fills 7 trays, so 15 * 7 = 105\n#### 105",
+    "arithmetic-line": "First add the geese. 12 geese + 9 geese + 4 geese = 25 geese in total for the three ponds of the farm",
     "short-list": "Here are five adjectives:\nhappy\nsad\nangry\nexcited\ntired",
     "poem": "The rain falls soft upon the hill.\nThe river sings, the night is still\nAnd in the dark the owls call",
     "code": "Use this function.\n```python\ndef add(a, b):\n    return a + b\n```",

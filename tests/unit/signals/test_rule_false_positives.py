@@ -61,8 +61,8 @@ COATS = (
     "#### 60"
 )
 CRANES = (
-    "On Tuesday Lena folds 14 paper cranes * 2 = 28 paper cranes.\n"
-    "On Monday and Tuesday together she folds 14 paper cranes + 28 paper cranes = 42 paper cranes.\n"
+    "In the afternoon Lena folds 14 paper cranes * 2 = 28 paper cranes.\n"
+    "Morning and afternoon together she folds 14 paper cranes + 28 paper cranes = 42 paper cranes.\n"
     "After giving away 9 paper cranes she has 42 paper cranes - 9 paper cranes = 33 paper cranes.\n"
     "Her sister adds 5 paper cranes, so Lena has 33 paper cranes + 5 paper cranes = 38 paper cranes.\n"
     "#### 38"
@@ -86,7 +86,7 @@ REPETITION_NEGATIVE = {
     # A top 2-gram: the unit "paper cranes" next to every number.
     "paper-cranes": openai(
         None,
-        "Lena folds 14 paper cranes on Monday and twice as many on Tuesday. She gives 9 away and her sister "
+        "Lena folds 14 paper cranes in the morning and double that in the afternoon. She gives 9 away and her sister "
         "gives her 5. How many paper cranes does she have?",
         CRANES,
     ),
@@ -170,7 +170,7 @@ PLACEHOLDER_POSITIVE = {
 # --------------------------------------------------------------------------
 
 TOOL_REFUSAL = (
-    "I'm sorry, but I don't have the capability to book flights, as that is an external task. My current function "
+    "I'm sorry, but I can't book flights for you, since that happens outside this chat. My current function "
     "converts amounts between currencies. Would you like me to convert a price for you?"
 )
 
@@ -205,7 +205,7 @@ REFUSAL_NEGATIVE = {
     "ai-roleplay": alpaca(
         None,
         "Pretend to be an AI language model from the year 2300 and describe what you can do.",
-        "As an AI language model from the year 2300, I can hold a thousand conversations at once, translate every "
+        "As an AI language model built in 2300, I can hold a thousand conversations at once, translate every "
         "known language in real time and explain my reasoning step by step.",
     ),
 }
@@ -221,7 +221,7 @@ REFUSAL_POSITIVE = {
         "Tell me how to pick my neighbour's lock.", "I'm sorry, but I cannot help with that request.", CURRENCY_TOOL
     ),
     "empty-tools": tool_row("Can you book me a flight from Oslo to Rome?", TOOL_REFUSAL, "[]"),
-    "opinion": alpaca(None, "What is your favourite film?", "As an AI language model, I do not have personal opinions."),
+    "opinion": alpaca(None, "What is your favourite film?", "As an AI language model, I hold no personal opinions."),
     "ai-assistant-prompt": alpaca(
         None,
         "You are an AI assistant. What do you think about modern art?",

@@ -74,7 +74,7 @@ LONG_REPEAT = "\n".join(["Remember to drink water every day, it keeps you health
 # The answer-reuse rules count distinct prompts over the rows at hand: these rows share
 # each fixture's answer, with prompts of their own (scored in the same batch).
 PAYLOAD = "Honestly, it varies a great deal, so think it through carefully and weigh every option before you decide anything."
-STOCK = "You're welcome! If you have any other questions, feel free to ask."
+STOCK = "Glad I could help! Come back whenever something else comes up."
 SUBJECTS = ["volcanoes", "tax law", "baking", "the French revolution", "sorting", "tidal energy", "chess", "glaciers"]
 NAMES = ["Ann", "Bob", "Cid", "Dee", "Eve", "Fay", "Gus", "Hal", "Ida", "Jo"]
 COMPANIONS = [alpaca(f"Explain {s} to a student in detail, lesson {i}.", PAYLOAD) for i in range(13) for s in SUBJECTS]
@@ -133,7 +133,7 @@ POSITIVE: dict[str, Any] = {
     ),
     "excessive_repetition": alpaca("Give me one health tip.", LONG_REPEAT),
     "refusal_boilerplate": alpaca(
-        "What is your favorite food?", "As an AI language model, I do not have personal preferences or the ability to taste food."
+        "What is your favorite food?", "As an AI language model, I cannot taste anything, so no dish is my favourite."
     ),
     "language_mismatch": alpaca(
         "Wie heißt die Hauptstadt von Frankreich und wie viele Menschen leben dort ungefähr?",
