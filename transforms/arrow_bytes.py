@@ -1,7 +1,10 @@
 """Low-level helpers shared by the vectorized text code: raw UTF-8 buffers
-of Arrow string arrays, and a 64-bit integer mixer."""
+of Arrow string arrays, a 64-bit integer mixer, 128-bit text hashes, and
+cutting arrays by hash partition."""
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +21,19 @@ def utf8_buffer(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     data = texts.buffers()[2]
     buf = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None else np.zeros(0, np.uint8)
     return buf, offsets - offsets[0]
+
+
+def blake2b_128(texts: pa.Array) -> np.ndarray:
+    """(n, 2) uint64: the 128-bit BLAKE2b of each text's UTF-8 bytes (high word first)."""
+    digests = b"".join(hashlib.blake2b(t.encode(), digest_size=16).digest() for t in texts.to_pylist())
+    return np.frombuffer(digests, dtype=">u8").astype(np.uint64).reshape(-1, 2)
+
+
+def partition_rows(partition: np.ndarray) -> dict[int, np.ndarray]:
+    """{partition: the indices of its rows, in order} for each partition that has rows."""
+    order = np.argsort(partition, kind="stable")
+    bounds = np.flatnonzero(np.diff(partition[order])) + 1
+    return {int(partition[idx[0]]): idx for idx in np.split(order, bounds) if len(idx)}
 
 
 def mix64(h: np.ndarray) -> np.ndarray:

@@ -18,7 +18,6 @@ a row's answer when it reaches `min_prompts`, else null.
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
+from winnow.transforms.arrow_bytes import blake2b_128, partition_rows
 from winnow.transforms.dedup.shingles import normalize
 from winnow.transforms.signals.base import Context, Signal
 from winnow.transforms.textviews import answer_pairs, texts_of
@@ -53,12 +53,6 @@ def options(config: Config) -> AnswerReuseOptions:
     return opts if isinstance(opts, AnswerReuseOptions) else AnswerReuseOptions()
 
 
-def _digests(texts: pa.Array, size: int) -> np.ndarray:
-    """(n, size // 8) uint64: BLAKE2b of each text's UTF-8 bytes."""
-    data = b"".join(hashlib.blake2b(t.encode(), digest_size=size).digest() for t in texts.to_pylist())
-    return np.frombuffer(data, dtype=">u8").astype(np.uint64).reshape(-1, size // 8)
-
-
 def answer_entries(batch: pa.RecordBatch, min_words: int) -> tuple[np.ndarray, np.ndarray]:
     """([answer hash high, answer hash low, prompt hash] per eligible row as (m, 3) uint64, eligible mask).
 
@@ -77,8 +71,8 @@ def answer_entries(batch: pa.RecordBatch, min_words: int) -> tuple[np.ndarray, n
     sel = pa.array(eligible)
     prompts = normalize(last_questions(batch).filter(sel))
     entries = np.empty((int(eligible.sum()), 3), dtype=np.uint64)
-    entries[:, :2] = _digests(answers.filter(sel), 16)
-    entries[:, 2] = _digests(prompts, 8)[:, 0]
+    entries[:, :2] = blake2b_128(answers.filter(sel))
+    entries[:, 2] = blake2b_128(prompts)[:, 0]  # 64 bits: a rare collision merges two prompts, one count less
     return entries, eligible
 
 
@@ -98,9 +92,7 @@ def last_questions(batch: pa.RecordBatch) -> pa.Array:
 def split_by_partition(entries: np.ndarray, partitions: int) -> dict[int, np.ndarray]:
     """Entries cut by answer-hash partition: every entry of one answer lands in one partition."""
     part = (entries[:, 0] % np.uint64(partitions)).astype(np.int64)
-    order = np.argsort(part, kind="stable")
-    bounds = np.flatnonzero(np.diff(part[order])) + 1
-    return {int(part[idx[0]]): entries[idx] for idx in np.split(order, bounds) if len(idx)}
+    return {p: entries[idx] for p, idx in partition_rows(part).items()}
 
 
 def count_prompts(chunks: list[np.ndarray], min_prompts: int) -> dict[int, int]:
@@ -117,9 +109,11 @@ def reuse_counts(batch: pa.RecordBatch, reused: dict[int, int], min_words: int) 
     """Per row: the distinct prompts its answer was given to, when listed in `reused`; else null."""
     n = batch.num_rows
     out = np.zeros(n, dtype=np.int32)
+    if not reused:  # the common case: no answer of the dataset reached min_prompts, nothing to hash
+        return pa.nulls(n, pa.int32())
     entries, eligible = answer_entries(batch, min_words)
     rows = np.flatnonzero(eligible)
-    if reused and len(rows):
+    if len(rows):
         for row, (hi, lo) in zip(rows, entries[:, :2], strict=True):
             out[row] = reused.get((int(hi) << 64) | int(lo), 0)
     return pa.array(out, pa.int32(), mask=out == 0)

@@ -14,7 +14,6 @@ a few repeated ids without a second pass over the data.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.transforms.arrow_bytes import blake2b_128, partition_rows
 from winnow.transforms.schema import ROW_BITS
 
 EXAMPLES = 5  # repeated ids named in the summary
@@ -39,8 +39,7 @@ def id_partitions(input_bytes: int) -> int:
 
 def id_hashes(ids: pa.Array) -> np.ndarray:
     """(n, 2) uint64: the 128-bit BLAKE2b of each id's UTF-8 text."""
-    digests = b"".join(hashlib.blake2b(i.encode(), digest_size=16).digest() for i in ids.to_pylist())
-    return np.frombuffer(digests, dtype=">u8").astype(np.uint64).reshape(-1, 2)
+    return blake2b_128(ids)
 
 
 def own_ids(batch: pa.RecordBatch) -> pa.Array:
@@ -60,9 +59,7 @@ class IdChunk:
 
 def split_by_partition(entries: np.ndarray, own: pa.Array, partitions: int) -> dict[int, IdChunk]:
     part = (entries[:, 0] % np.uint64(partitions)).astype(np.int64)
-    order = np.argsort(part, kind="stable")
-    bounds = np.flatnonzero(np.diff(part[order])) + 1
-    return {int(part[idx[0]]): IdChunk(entries[idx], own.take(pa.array(idx))) for idx in np.split(order, bounds) if len(idx)}
+    return {p: IdChunk(entries[idx], own.take(pa.array(idx))) for p, idx in partition_rows(part).items()}
 
 
 @dataclass
