@@ -108,6 +108,13 @@ def _score_parser(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="show the plan (inputs, formats, signals) and stop")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output")
     p.add_argument(
+        "--kept",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write kept/, the rows the keep policy keeps in their input format (default: config output.kept, on); "
+        "records/ get keep and drop_reasons either way",
+    )
+    p.add_argument(
         "--quality-model", metavar="MODEL", help="fastText quality model (from train-quality) for the `quality` column"
     )
     p.add_argument(
@@ -294,6 +301,8 @@ def _config(args: argparse.Namespace) -> Config:
     overrides: dict[str, Any] = {}
     if getattr(args, "format", None):
         overrides["input"] = {"format": args.format}
+    if getattr(args, "kept", None) is not None:
+        overrides["output"] = {"kept": args.kept}
     config = load_config(args.config, overrides or None)
     if getattr(args, "quality_model", None):
         # Added to the config's classifiers, not replacing them.

@@ -17,6 +17,7 @@ from winnow.transforms.io.inputs import InputError, Shard, match_inputs
 from winnow.transforms.io.readers import peek_rows
 from winnow.transforms.signals.rules import load_rules
 from winnow.transforms.signals.scorer import Scorer, check_rules_against_signals
+from winnow.transforms.sources import check_rule_names, config_for_shard
 from winnow.transforms.terminal import escape_control
 
 
@@ -39,16 +40,18 @@ def pick_shard(inputs: list[str], name: str | None) -> Shard:
 
 def inspect_file(inputs: list[str], n: int, config: Config, shard_name: str | None = None, out: TextIO | None = None) -> None:
     out = out or sys.stdout
-    rule_list = load_rules(config.rules, config.disable_rules)
+    rule_list = load_rules(config.rules, config.disable_rules, config.rule_severity)
     check_rules_against_signals(rule_list, config)
-    explain = {r.name: f"[{r.severity}] {r.explain}" for r in rule_list}
+    check_rule_names(config, [r.name for r in rule_list])
     shard = pick_shard(inputs, shard_name)
+    scorer = Scorer(config_for_shard(config, shard.path, shard.name), rule_list)  # the rules of its source
+    explain = {r.name: f"[{r.severity}] {r.explain}" for r in scorer.rules}
     raw = peek_rows(shard.path, n, config.input.max_row_bytes)
     fields = FieldMap.from_config(config)
     values = {item.row: item.value for item in raw}
     batch, rejected = normalize_rows(raw, shard, fields, config.output.raw_max_chars)
     base_dir = None if "://" in shard.path else os.path.dirname(os.path.abspath(shard.path))
-    scored = Scorer(config, rule_list).score(batch, base_dir).to_pylist() if batch.num_rows else []
+    scored = scorer.score(batch, base_dir).to_pylist() if batch.num_rows else []
     by_row = {r["row"]: ("ok", r) for r in scored}
     by_row.update({r["row"]: ("rejected", r) for r in rejected})
     print(escape_control(f"{shard.name} ({shard.path}): first {len(raw)} row(s)"), file=out)

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from winnow.transforms import sources
 from winnow.transforms.beam.scoring import ScoreCorpus
 from winnow.transforms.config import Config, config_hash
 from winnow.transforms.configfiles import ConfigError
@@ -28,6 +29,7 @@ from winnow.transforms.io import files
 from winnow.transforms.io.formats import FieldMap, RowError, detect
 from winnow.transforms.io.inputs import Shard, Skipped, describe_skipped, is_compressed, match_inputs
 from winnow.transforms.io.readers import peek_rows
+from winnow.transforms.keep_policy import check_keep_policy, describe_policy
 from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, WORK_DIR, top_level_entries, written
 from winnow.transforms.signals import registry
 from winnow.transforms.signals.classifiers import ClassifierSpec, model_card, specs_from_config, validation_weight
@@ -103,11 +105,13 @@ def detect_file_format(path: str, fm: FieldMap) -> str:
 
 def make_plan(inputs: list[str], output: str, config: Config, runner: str, detect_formats: bool = True) -> Plan:
     """Everything decided before the pipeline runs; fails fast on bad config, inputs or output."""
-    rule_list = load_rules(config.rules, config.disable_rules)
+    rule_list = load_rules(config.rules, config.disable_rules, config.rule_severity)
     check_rules_against_signals(rule_list, config)
+    sources.check_rule_names(config, [r.name for r in rule_list])
     if config.dedup.enabled:
         reference_files(DedupParams.from_config(config))  # fails now if a reference is missing or incompatible
     check_classifiers(config)
+    check_keep_policy(config)
     shards, skipped = match_inputs(inputs, output)  # never this run's own output, nor another run's
     files.check_writable(output)  # before format detection reads the first rows: UnwritableError
     plan = Plan(inputs, output, config, rule_list, shards, skipped, runner=runner)
@@ -136,8 +140,11 @@ def print_plan(plan: Plan, beam_args: Sequence[str] = (), out: TextIO | None = N
         print(escape_control(f"  {line}"), file=out)
     print(f"  signals: {', '.join(signals_on(plan.config))}", file=out)
     print(escape_control(f"  rules: {len(plan.rules)} from {', '.join(plan.config.rules)}"), file=out)
+    for line in sources.describe(plan.config, plan.shards):
+        print(escape_control(f"  {line}"), file=out)
     for spec in specs_from_config(plan.config):
         print(escape_control(f"  {classifier_validation(spec)}"), file=out)
+    print(escape_control(f"  {describe_policy(plan.config)}"), file=out)
     print(escape_control(f"  output: {plan.output}"), file=out)
 
 
@@ -315,12 +322,25 @@ def _num(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def kept_line(ds: dict[str, Any], config: Config) -> str:
+    """kept N of M scored rows; dropped D: reason n, ... (near_duplicate_of:<id> counted as near_duplicate)."""
+    line = f"kept {ds['rows_kept']:,} of {ds['rows_scored']:,} scored rows"
+    if ds["rows_dropped"]:
+        reasons = list(ds["drop_reasons"].items())
+        shown = ", ".join(f"{reason} {n:,}" for reason, n in reasons[:8])
+        line += f"; dropped {ds['rows_dropped']:,}: {shown}" + (f", ... ({len(reasons) - 8} more)" if len(reasons) > 8 else "")
+    if not config.output.kept:
+        line += " (kept/ not written: output.kept is off)"
+    return line
+
+
 def print_report(record: dict[str, Any], output: str, config: Config, out: TextIO | None = None) -> None:
     """The short table a user sees after a run; it prints for a run whose rows were all rejected too."""
     out = out or sys.stdout
     ds = record["dataset"]
     scored = ds["rows_scored"] > 0  # rates and means of no scored row are n/a, not 0
     print(f"rows read {ds['rows_read']:,}   scored {ds['rows_scored']:,}   rejected {ds['rows_rejected']:,}", file=out)
+    print(escape_control(kept_line(ds, config)), file=out)
     print(
         f"flagged (warn or drop) {ds['rows_flagged']:,} = {_num(ds.get('error_rate') if scored else None, '.1%')} of scored rows; "
         f"drop {_num(ds.get('drop_rate') if scored else None, '.1%')}",

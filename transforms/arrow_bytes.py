@@ -71,3 +71,15 @@ def hex_u64(hashes: pa.Array, start: int = 0) -> np.ndarray:
 def as_numpy(arr: pa.Array) -> np.ndarray:
     """Any Arrow array as numpy (a copy where Arrow cannot share its buffer: nulls, strings, bools)."""
     return arr.to_numpy(zero_copy_only=False)
+
+
+def unique_sorted(values: np.ndarray) -> np.ndarray:
+    """np.unique(values) for a 1-D array, by sorting.
+
+    numpy 2.4's np.unique without return_* arguments takes a hash-table path
+    that is about 18x slower than a sort on millions of integers (measured:
+    4.6 s against 0.25 s for 4 M uint64); the near-duplicate stages call it
+    on tens of millions.
+    """
+    s = np.sort(values)
+    return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s

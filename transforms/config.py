@@ -34,6 +34,7 @@ from pydantic import (
 
 from winnow.transforms.configfiles import ConfigError, packaged_text, parse_yaml, read_yaml
 from winnow.transforms.signals import registry
+from winnow.transforms.textviews import text_parts
 
 FORMATS = ("auto", "alpaca", "sharegpt", "openai", "dolly", "completion", "selfinstruct", "text")
 CANONICAL_ROLES = ("user", "assistant", "system", "tool", "tool_call")
@@ -115,7 +116,7 @@ class SignalsConfig(Section):
 
 class DedupConfig(Section):
     enabled: Flag
-    text: Literal["prompt_answer", "conversation", "instruction", "response"]
+    text: Literal["prompt_answer", "input_answer", "conversation", "instruction", "response"]
     shingle: Literal["word", "char", "auto"]
     ngram: PositiveInt
     char_ngram: PositiveInt
@@ -128,6 +129,11 @@ class DedupConfig(Section):
     verify: Literal["estimate", "exact", "rouge_l", "none"]
     verify_threshold: Fraction | None
     part_threshold: Fraction
+    row_threshold: Fraction
+    short_shingles: NonNegativeInt
+    short_answer_shingles: NonNegativeInt
+    template_share: Fraction
+    template_min_rows: NonNegativeInt
     partitions: PositiveInt
     max_rounds: PositiveInt
     keep: list[str]
@@ -224,9 +230,23 @@ class CascadeConfig(Section):
     skip_severities: list[Literal["info", "warn", "drop"]]
 
 
+class KeepConfig(Section):
+    """The keep policy (transforms.keep_policy): which scored rows are kept, and why the others are not.
+
+    `min` names columns of records/; they are checked against the scored
+    schema with the plan (keep_policy.check_keep_policy), not here.
+    """
+
+    drop_severities: list[Literal["info", "warn", "drop"]]
+    near_duplicates: Flag
+    min: dict[str, Annotated[float, Field(strict=True, allow_inf_nan=False)]]
+    on_missing: Literal["drop", "keep"]
+
+
 class OutputConfig(Section):
     include_text: Flag
     raw_max_chars: PositiveInt
+    kept: Flag
 
     @model_validator(mode="before")
     @classmethod
@@ -237,6 +257,32 @@ class OutputConfig(Section):
                 "(set input.split_bytes for larger or smaller files); delete the key"
             )
         return data
+
+
+# Sections a sources entry may override, and which of their keys (None: all). Only dedup.text
+# may differ per source: the other dedup keys shape the signatures that rows of all sources share.
+SOURCE_SECTIONS: dict[str, tuple[str, ...] | None] = {"keep": None, "dedup": ("text",)}
+
+
+class SourceConfig(Section):
+    """One `sources` entry: overrides for the shards whose path or name matches one of its globs."""
+
+    name: Annotated[str, Field(min_length=1)] | None = None
+    match: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    disable_rules: list[str] = []
+    rule_severity: dict[str, Literal["info", "warn", "drop"]] = {}
+    # Partial sections, merged over the top-level ones and validated as they are (Config._source_overrides).
+    keep: dict[str, Any] | None = None
+    dedup: dict[str, Any] | None = None
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _one_or_more(cls, match: Any) -> Any:
+        if isinstance(match, str):
+            return [match]
+        if isinstance(match, list) and not match:
+            raise ValueError("must be a glob or a non-empty list of globs")
+        return match
 
 
 class Config(Section):
@@ -253,9 +299,12 @@ class Config(Section):
     safety: SafetyConfig
     composite: CompositeConfig
     cascade: CascadeConfig
+    keep: KeepConfig
     disable_rules: list[str]
+    rule_severity: dict[str, Literal["info", "warn", "drop"]]
     rules: list[str]
     output: OutputConfig
+    sources: list[SourceConfig]
 
     @field_validator("classifiers")
     @classmethod
@@ -266,6 +315,28 @@ class Config(Section):
                 raise ValueError(f"classifiers.{name}: the name must be an identifier and not a column winnow already writes")
         return classifiers
 
+    @model_validator(mode="after")
+    def _source_overrides(self) -> Config:
+        """Each sources entry's partial sections must validate once merged over the top-level ones."""
+        named = [s.name for s in self.sources if s.name]
+        twice = sorted({n for n in named if named.count(n) > 1})
+        if twice:
+            raise ValueError(f"sources: each entry needs its own name; {', '.join(twice)} is used twice")
+        for i, source in enumerate(self.sources):
+            for section, allowed in SOURCE_SECTIONS.items():
+                override = getattr(source, section)
+                if override is not None:
+                    _check_section_override(self, ("sources", str(i), section), override, allowed)
+            text = (source.dedup or {}).get("text")
+            if text is not None and text_parts(text) != text_parts(self.dedup.text):
+                same = [t for t in _literal_values(DedupConfig, "text") if text_parts(t) == text_parts(self.dedup.text)]
+                raise ValueError(
+                    f"sources[{i}].dedup.text: {text} compares {text_parts(text)} text(s) per row and dedup.text "
+                    f"{self.dedup.text} {text_parts(self.dedup.text)}; the signatures of all rows must have the same "
+                    f"parts to be compared, so a source may only use {' or '.join(same)} here"
+                )
+        return self
+
     def signal_options(self, name: str) -> Any:
         """The `signals.<name>` section of a registered signal (None when it has none)."""
         return getattr(self.signals, name, None)
@@ -273,6 +344,35 @@ class Config(Section):
     def as_dict(self) -> dict[str, Any]:
         """Plain data (for run.json, the config hash and Beam pickling)."""
         return self.model_dump(mode="json")
+
+
+def _check_section_override(
+    config: Config, where: tuple[str, ...], override: dict[str, Any], allowed: tuple[str, ...] | None
+) -> None:
+    """`override` (part of section `where[-1]`) merged over the config's section must validate as that section."""
+    section = where[-1]
+    base = getattr(config, section, None)
+    if not isinstance(base, BaseModel):
+        raise ValueError(f"{_dotted(where)}: there is no top-level {section} section to override")
+    model = type(base)
+    for key in override:
+        if key not in model.model_fields:
+            raise ValueError(_unknown_key_message([*where, str(key)], list(model.model_fields)))
+        if allowed is not None and key not in allowed:
+            raise ValueError(
+                f"{_dotted(where)}.{key}: only {', '.join(section + '.' + k for k in allowed)} can be set per source; "
+                f"the other {section} keys must be the same for every row (they shape the signatures and clusters "
+                f"that rows of all sources share); set them at the top level"
+            )
+    try:
+        model.model_validate(merge(base.model_dump(mode="json"), override, (section,)))
+    except ValidationError as e:
+        error = e.errors()[0]
+        raise ValueError(_message({**error, "loc": (*where, *error["loc"])}, {})) from None
+
+
+def _literal_values(model: type[BaseModel], field: str) -> tuple[str, ...]:
+    return tuple(getattr(model.model_fields[field].annotation, "__args__", ()))
 
 
 def default_config_data() -> dict[str, Any]:
@@ -333,16 +433,27 @@ _TYPE_HINTS = {
 }
 
 
+def _dotted(where: Sequence[str]) -> str:
+    """A key path as users write it: sources[0].dedup.text (list positions in brackets)."""
+    out = ""
+    for part in where:
+        out += f"[{part}]" if part.isdigit() else ("." if out else "") + part
+    return out
+
+
 def _unknown_key_message(where: Sequence[str], known: Sequence[str]) -> str:
     *parent, key = where
     close = difflib.get_close_matches(key, list(known), n=1)
-    hint = f"; did you mean {'.'.join([*parent, close[0]])}?" if close else ""
-    return f"unknown config key {'.'.join(where)}{hint} (known keys here: {', '.join(sorted(known))})"
+    hint = f"; did you mean {_dotted([*parent, close[0]])}?" if close else ""
+    return f"unknown config key {_dotted(where)}{hint} (known keys here: {', '.join(sorted(known))})"
 
 
 def _section_model(path: Sequence[str | int]) -> type[BaseModel] | None:
     model: Any = Config
     for part in path:
+        if str(part).isdigit() and getattr(model, "__origin__", None) is list:
+            model = model.__args__[0]  # an entry of a list of sections (sources)
+            continue
         field = model.model_fields.get(str(part)) if isinstance(model, type) and issubclass(model, BaseModel) else None
         if field is None:
             return None
@@ -352,20 +463,24 @@ def _section_model(path: Sequence[str | int]) -> type[BaseModel] | None:
 
 def _message(error: Any, data: dict[str, Any]) -> str:
     loc = [str(p) for p in error["loc"]]
-    where = ".".join(loc) or "<top>"
+    where = _dotted(loc) or "<top>"
     if error["type"] == "extra_forbidden":
         model = _section_model(loc[:-1])
         known = list(model.model_fields) if model else []
         return _unknown_key_message(loc, known)
     if error["type"] == "missing":
+        if any(p.isdigit() for p in loc):  # in a list entry (sources), which default.yaml cannot show
+            return f"config key {where} is missing"
         return f"config key {where} is missing (configs/default.yaml lists every key)"
     got = error.get("input")
     if error["type"] in ("literal_error", "enum"):
         return f"config key {where}: must be one of {error['ctx']['expected']}, got {got!r}"
     if error["type"] == "value_error":
         text = str(error["ctx"]["error"])
-        if text.startswith("unknown config key"):
+        if text.startswith(("unknown config key", "config key ")):
             return text
+        if not loc:  # a check across sections (Config's own validators) names its keys itself
+            return f"config key {text}"
         return f"config key {text}" if text.startswith(where + ".") else f"config key {where}: {text}"
     return f"config key {where}: {_hint(error)}, got {got!r}"
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from winnow.transforms.config import Config
 
 RUN_RECORD, RUN_ERROR = "run.json", "run.error.json"
-WORK_DIR = "_work"  # intermediate files of the near-duplicate stages, removed at the end
+WORK_DIR = "_work"  # intermediate files (scored parts, near-duplicate spills), removed at the end
 # Written into a run directory later by other commands; --overwrite removes them with the run they describe.
 EVALUATION = "evaluation.json"  # winnow evaluate
 DERIVED = (EVALUATION,)
@@ -33,8 +33,16 @@ class Output:
 
 
 OUTPUTS = (
-    Output("records/part-*.parquet", "one row per scored input row: id, shard, row, text, signal columns, flags, severity"),
+    Output(
+        "records/part-*.parquet",
+        "one row per scored input row: id, shard, row, text, signal columns, flags, severity, keep, drop_reasons",
+    ),
     Output("rejected/part-*.parquet", "rows that could not be read or mapped: shard, row, reason, raw"),
+    Output(
+        "kept/",
+        "the rows the keep policy keeps, in their input format, one file per input file (or part), named after it",
+        lambda config: config.output.kept,
+    ),
     Output(
         "duplicates/part-*.parquet",
         "members of near-duplicate clusters: cluster_id, cluster_size, keep, kept_id",

@@ -1,4 +1,4 @@
-"""Texts derived from a canonical batch: the whole conversation, its prompt, its answer.
+"""Texts derived from a canonical batch: the whole conversation, its prompt, its input, its answer.
 
 Signals, classifiers and near-duplicate signatures read the same views, so
 they live here rather than in any one of their users.
@@ -6,7 +6,7 @@ they live here rather than in any one of their users.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -39,18 +39,39 @@ def turn_text(batch: pa.RecordBatch, answer: bool) -> pa.Array:
     return pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), contents), "\n")
 
 
+# Views made of two texts, each compared on its own: [context, answer].
+TWO_PART_TEXTS = ("prompt_answer", "input_answer")
+
+
+def text_parts(which: str) -> int:
+    """How many texts `texts_of(batch, which)` returns (near-duplicate signatures have one part each)."""
+    return 2 if which in TWO_PART_TEXTS else 1
+
+
+def prompt_text(batch: pa.RecordBatch) -> pa.Array:
+    """System prompt and the user/tool turns, joined by newlines."""
+    prompt = turn_text(batch, answer=False)
+    system = batch.column("system")
+    return pc.if_else(pc.equal(system, ""), prompt, pc.binary_join_element_wise(system, prompt, "\n"))
+
+
 def texts_of(batch: pa.RecordBatch, which: str) -> list[pa.Array]:
-    """The text(s) named by `which`: one array, or [prompt, answer] for prompt_answer.
+    """The text(s) named by `which`: one array, or [context, answer] for the two-part views.
 
     prompt_answer: [system + user/tool turns, assistant turns]; near-duplicate
     rows must be similar in both parts, so rows that share a long template
     but answer differently are not.
+    input_answer: [the row's input field (Alpaca input, Dolly context), the
+    answer turns]: for templated sources, where every row repeats one
+    instruction and only the filled-in input tells rows apart. A row with no
+    input falls back to its prompt, so that an answer alone never decides.
     """
     if which == "prompt_answer":
-        prompt = turn_text(batch, answer=False)
-        system = batch.column("system")
-        prompt = pc.if_else(pc.equal(system, ""), prompt, pc.binary_join_element_wise(system, prompt, "\n"))
-        return [prompt, turn_text(batch, answer=True)]
+        return [prompt_text(batch), turn_text(batch, answer=True)]
+    if which == "input_answer":
+        given = batch.column("input")
+        empty = pc.equal(pc.utf8_trim_whitespace(pc.fill_null(given, "")), "")
+        return [pc.if_else(empty, prompt_text(batch), given), turn_text(batch, answer=True)]
     if which == "conversation":
         return [conversation_text(batch)]
     return [batch.column(which)]
@@ -114,3 +135,15 @@ def per_row_worst_and_mean(rows: np.ndarray, values: np.ndarray, n: int, worst: 
     extreme = np.full(n, np.inf if worst == "min" else -np.inf)
     (np.minimum if worst == "min" else np.maximum).at(extreme, r, v)
     return np.where(count > 0, extreme, np.nan), mean
+
+
+def collect_strings(value: Any, into: list[str]) -> None:
+    """Append every string leaf of a JSON value (dicts by value order, lists in order) to `into`."""
+    if isinstance(value, str):
+        into.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            collect_strings(v, into)
+    elif isinstance(value, list):
+        for v in value:
+            collect_strings(v, into)

@@ -579,3 +579,47 @@ def test_segments_of_a_few_rows_give_the_same_clusters(corpus_dir, tmp_path, mon
         i: (r["keep"], r["kept_id"], r["cluster_size"]) for i, r in want.items()
     }
     assert read_dataset_json(small)["dedup"]["verified_pairs"] == read_dataset_json(base)["dedup"]["verified_pairs"]
+
+
+# ---- templates: filled-in parts decide ----------------------------------------------
+
+
+_TOOL_TEXT = (
+    "You may call the atlas tool. It takes the name of a place and returns its country, its population and its "
+    "elevation in metres. Call it only when the question is about a place, and answer in one sentence."
+)
+
+
+def _templated_corpus() -> tuple[list[dict], dict[str, str]]:
+    """60 rows under one tool text with different questions and answers, 30 stock-answer rows, short
+    one-word-apart rows, and edited copies (id c*) of some of them; returns (rows, copy id -> source id)."""
+    rng = np.random.default_rng(77)
+    rows = [
+        alpaca(f"t{i:02d}", f"{_TOOL_TEXT}\nQuestion: {_random_text(rng, 6, 10)}", _random_text(rng, 25, 40)) for i in range(60)
+    ]
+    rows += [
+        alpaca(f"s{i:02d}", f"Is this remark kind or unkind? Remark: {_random_text(rng, 12, 20)}", "kind") for i in range(30)
+    ]
+    rows += [
+        alpaca(f"i{i:02d}", f"Were you made by {name}?", "No, a small research group made me.")
+        for i, name in enumerate(_FIRST[:8])
+    ]
+    copies = {}
+    for k, src in enumerate(["t03", "t17", "t41"]):
+        source = next(r for r in rows if r["id"] == src)
+        words = source["output"].split()
+        for j in rng.choice(len(words), 2, replace=False):
+            words[j] = "zz" + words[j]
+        rows.append(alpaca(f"c{k}", source["instruction"], " ".join(words)))
+        copies[f"c{k}"] = src
+    return rows, copies
+
+
+def test_template_aware_verification_keeps_fills_apart_and_finds_copies(tmp_path):
+    rows, copies = _templated_corpus()
+    d = tmp_path / "in"
+    write_files(d, {"tool.jsonl": rows})
+    out = str(tmp_path / "out")
+    assert score(str(d), out, "--direct_num_workers=1") == 0
+    clusters = clusters_of(read_duplicates(out, by_id=True))
+    assert clusters == {frozenset({copy, src}) for copy, src in copies.items()}

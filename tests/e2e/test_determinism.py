@@ -3,8 +3,8 @@
 A corpus of a few thousand rows in three files (two read in several parts),
 with near-duplicates across files, dead letters and rows with no language,
 is scored twice in the default mode (one process) and twice with two worker
-processes. Within a mode, every file under records/, rejected/, duplicates/
-and summary/ is byte-identical and run.json differs only in its times; across
+processes. Within a mode, every file under records/, rejected/, duplicates/,
+kept/ and summary/ is byte-identical and run.json differs only in its times; across
 modes the files have the same names and the same rows.
 
 Before the fix, KLL sketches seeded from the clock made summary/ differ
@@ -28,7 +28,7 @@ from winnow.transforms.summary.shard_stats import QUANTILES, SKETCHED
 pytestmark = pytest.mark.slow
 
 MODES = {"default": [], "multi_processing": ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]}
-FOLDERS = ("records", "rejected", "duplicates", "summary")
+FOLDERS = ("records", "rejected", "duplicates", "kept", "summary")
 SORT_KEYS = {"records": ["key"], "rejected": ["shard", "row"], "duplicates": ["key"]}
 SPLIT_BYTES = 150_000  # the JSONL files (~400 KB) are read in several parts
 TIMES = ("started", "finished")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from conftest import alpaca, canonical_batch, text_row
 
-from winnow.transforms.textviews import answer_pairs, per_row_worst_and_mean
+from winnow.transforms.textviews import answer_pairs, per_row_worst_and_mean, text_parts, texts_of
 
 
 def _conversation(*turns: tuple[str, str]) -> dict:
@@ -58,3 +58,26 @@ def test_worst_and_mean_per_row_ignore_unjudged_pairs():
     assert all(math.isnan(x) for x in (low[1], low[2], low[3], mean[2]))
     high, _ = per_row_worst_and_mean(rows, values, 4, "max")
     assert high[0] == 0.8
+
+
+def test_input_answer_is_the_rows_input_and_its_answer_or_its_prompt_without_input():
+    dolly = {"instruction": "Summarize the passage.", "context": "Otters hold hands asleep.", "response": "They hold hands."}
+    rows = [
+        alpaca("a", "Translate this sentence into French.", "Le chat dort.", input="The cat is sleeping."),
+        dolly,
+        alpaca("c", "Name a primary colour.", "Red.", input="   "),
+        _conversation(("system", "Answer briefly."), ("user", "Capital of Peru?"), ("assistant", "Lima.")),
+    ]
+    batch = canonical_batch(rows)
+    fills, answers = texts_of(batch, "input_answer")
+    # Without an input, the prompt (system prompt included), as prompt_answer has it.
+    assert fills.to_pylist() == [
+        "The cat is sleeping.",
+        "Otters hold hands asleep.",
+        "Name a primary colour.",
+        "Answer briefly.\nCapital of Peru?",
+    ]
+    assert answers.to_pylist() == ["Le chat dort.", "They hold hands.", "Red.", "Lima."]
+    assert answers.to_pylist() == texts_of(batch, "prompt_answer")[1].to_pylist()
+    parts = {t: text_parts(t) for t in ("prompt_answer", "input_answer", "conversation", "instruction", "response")}
+    assert parts == {"prompt_answer": 2, "input_answer": 2, "conversation": 1, "instruction": 1, "response": 1}

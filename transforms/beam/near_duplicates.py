@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
+from winnow.transforms.arrow_bytes import unique_sorted
 from winnow.transforms.dedup import components as cc
 from winnow.transforms.dedup import lsh, spill
 from winnow.transforms.dedup.keep import choose_keep
@@ -131,9 +132,13 @@ class AttachFirstFn(beam.DoFn):
             return
         out_pairs = spill.SpillWriter(work_dir(self._output, "first"), f"g{segment:012d}")
         out_sides = spill.SpillWriter(work_dir(self._output, "first_side"), f"g{segment:012d}")
+        # verify: exact also takes the signatures, for a cheap first look at each pair (verify.plausible).
+        out_sigs = (
+            spill.SpillWriter(work_dir(self._output, "first_sig"), f"g{segment:012d}") if self._params.verify == "exact" else None
+        )
         for dest, (p,) in _split(segment_of(pairs[:, 1]), [pairs]):
             out_pairs.add(dest, p)
-            firsts = np.unique(p[:, 0])
+            firsts = unique_sorted(p[:, 0])
             table, idx = self._side.rows(segment, firsts)
             key_words = firsts.astype(np.uint64).view(np.uint32).reshape(-1, 2)
             if self._params.verify in SEQUENCE_VERIFIERS:
@@ -144,10 +149,14 @@ class AttachFirstFn(beam.DoFn):
                     values = pc.list_flatten(part_lists).to_numpy(zero_copy_only=False).astype(np.uint32)
                     owner = np.repeat(np.arange(len(firsts)), lengths)
                     out_sides.add(dest, np.column_stack([key_words[owner], np.full(len(owner), k, np.uint32), values]))
+                if out_sigs is not None:
+                    out_sigs.add(dest, np.column_stack([key_words, signatures_at(table, idx, self._params.width)]))
             else:
                 out_sides.add(dest, np.column_stack([key_words, signatures_at(table, idx, self._params.width)]))
         out_pairs.flush()
         out_sides.flush()
+        if out_sigs is not None:
+            out_sigs.flush()
         yield segment
 
 
@@ -161,7 +170,7 @@ class VerifyFn(beam.DoFn):
     def setup(self) -> None:
         self._side = SideCache(self._output, self._references)
 
-    def process(self, segment: int, _written: Any) -> Iterator[Any]:
+    def process(self, segment: int, _written: Any, template: np.ndarray | None = None) -> Iterator[Any]:
         p = self._params
         pairs = spill.read_partition(work_dir(self._output, "first"), segment, 3).astype(np.int64)
         if len(pairs) == 0:
@@ -169,7 +178,10 @@ class VerifyFn(beam.DoFn):
         table, idx = self._side.rows(segment, pairs[:, 1])
         width = 4 if p.verify in SEQUENCE_VERIFIERS else p.width + 2
         sides = spill.read_partition(work_dir(self._output, "first_side"), segment, width).astype(np.uint32)
-        ok = verify_pairs(pairs, sides, table, idx, p)
+        sigs = None
+        if p.verify == "exact":
+            sigs = spill.read_partition(work_dir(self._output, "first_sig"), segment, p.width + 2).astype(np.uint32)
+        ok = verify_pairs(pairs, sides, table, idx, p, template, sigs)
         Metrics.counter(NAMESPACE, "dedup_verified_pairs").inc(int(ok.sum()))
         yield beam.pvalue.TaggedOutput("totals", ("verified_pairs", int(ok.sum())))
         yield beam.pvalue.TaggedOutput("totals", ("rejected_pairs", int((~ok).sum())))
@@ -214,8 +226,16 @@ def _assign_in_memory(chunks: list[tuple[int, np.ndarray]], max_rounds: int) -> 
 class AttachMembersFn(beam.DoFn):
     """Attach id, keep attributes, signature and content hash; key by component partition."""
 
-    def __init__(self, output: str, partitions: int, shard_names: dict[int, str], references: dict[int, str] | None = None):
+    def __init__(
+        self,
+        output: str,
+        partitions: int,
+        shard_names: dict[int, str],
+        references: dict[int, str] | None = None,
+        with_shingles: bool = False,
+    ):
         self._output, self._partitions, self._names, self._references = output, partitions, shard_names, references or {}
+        self._with_shingles = with_shingles  # verify: exact splits clusters with the exact test
 
     def setup(self) -> None:
         self._side = SideCache(self._output, self._references)
@@ -226,24 +246,25 @@ class AttachMembersFn(beam.DoFn):
         asg = np.concatenate(list(chunks))
         table, idx = self._side.rows(segment, asg[:, 0])
         rows = table.take(pa.array(idx))
-        batch = pa.RecordBatch.from_pydict(
-            {
-                "component": pa.array(asg[:, 1], pa.int64()),
-                "key": rows.column("key").combine_chunks(),
-                "id": rows.column("id").combine_chunks(),
-                "shard": pa.array([self._names[shard]] * len(asg), pa.string()),
-                "row": rows.column("row").combine_chunks(),
-                "content_hash": rows.column("content_hash").combine_chunks(),
-                "quality": rows.column("quality").combine_chunks(),
-                "response_chars": rows.column("response_chars").combine_chunks(),
-                "instruction_chars": rows.column("instruction_chars").combine_chunks(),
-                "n_turns": rows.column("n_turns").combine_chunks(),
-                "signature": rows.column("signature").combine_chunks(),
-                "is_reference": pa.array(np.full(len(asg), shard >= REFERENCE_BASE)),
-            }
-        )
+        columns = {
+            "component": pa.array(asg[:, 1], pa.int64()),
+            "key": rows.column("key").combine_chunks(),
+            "id": rows.column("id").combine_chunks(),
+            "shard": pa.array([self._names[shard]] * len(asg), pa.string()),
+            "row": rows.column("row").combine_chunks(),
+            "content_hash": rows.column("content_hash").combine_chunks(),
+            "quality": rows.column("quality").combine_chunks(),
+            "response_chars": rows.column("response_chars").combine_chunks(),
+            "instruction_chars": rows.column("instruction_chars").combine_chunks(),
+            "n_turns": rows.column("n_turns").combine_chunks(),
+            "signature": rows.column("signature").combine_chunks(),
+            "is_reference": pa.array(np.full(len(asg), shard >= REFERENCE_BASE)),
+        }
+        if self._with_shingles:
+            columns["shingles"] = rows.column("shingles").combine_chunks()
+        batch = pa.RecordBatch.from_pydict(columns)
         part = cc.partition_of(asg[:, 1], self._partitions)
-        for p in np.unique(part):
+        for p in unique_sorted(part):
             yield int(p), batch.filter(pa.array(part == p))
 
 
@@ -257,9 +278,9 @@ class ChooseKeepFn(beam.DoFn):
     def __init__(self, params: DedupParams, output: str):
         self._params, self._output = params, output
 
-    def process(self, element: tuple[int, list[pa.RecordBatch]]) -> Iterator[Any]:
+    def process(self, element: tuple[int, list[pa.RecordBatch]], template: np.ndarray | None = None) -> Iterator[Any]:
         partition, batches = element
-        out, totals, per_shard = choose_keep(pa.Table.from_batches(list(batches)), self._params)
+        out, totals, per_shard = choose_keep(pa.Table.from_batches(list(batches)), self._params, template)
         if out.num_rows:
             path = files.join(self._output, "duplicates", parquet_out.partition_name(partition))
             parquet_out.write_table(path, pa.Table.from_batches([out]).sort_by("key"))
@@ -285,6 +306,7 @@ def NearDuplicates(
     shard_names: dict[int, str],
     references: dict[int, str] | None = None,
     one_worker: bool = False,
+    template: Any = None,
 ):
     """Clusters from the band entries the scoring stage spilled to files.
 
@@ -293,9 +315,11 @@ def NearDuplicates(
     totals): the component partitions, each once its duplicates/ file is
     written (none for a partition without clusters), (shard, [rows in
     clusters, removed, exact removed]) and (name, count) totals.
+    `template`: the dataset's template shingles (a singleton side input) for verify: exact.
     """
     p = written.pipeline
     references = references or {}
+    templates = {} if template is None else {"template": template}
     ref_totals = []
     if references:
         ref = (
@@ -328,7 +352,9 @@ def NearDuplicates(
         | "ListSecond" >> beam.FlatMap(spill.partitions_written, beam.pvalue.AsList(first))
         | "SpreadSecond" >> Spread(one_worker)
         | "Verify"
-        >> beam.ParDo(VerifyFn(output, params, references), beam.pvalue.AsList(first)).with_outputs("totals", main="arcs")
+        >> beam.ParDo(VerifyFn(output, params, references), beam.pvalue.AsList(first), **templates).with_outputs(
+            "totals", main="arcs"
+        )
     )
     totals = [cand_totals, accept, verified.totals, *ref_totals]
     arcs = verified.arcs
@@ -349,12 +375,14 @@ def NearDuplicates(
     members = (
         assigned.asg
         | "GroupByNodeSegment" >> beam.GroupByKey()
-        | "AttachMembers" >> beam.ParDo(AttachMembersFn(output, params.partitions, names, references))
+        | "AttachMembers"
+        >> beam.ParDo(AttachMembersFn(output, params.partitions, names, references, with_shingles=params.verify == "exact"))
     )
     chosen = (
         members
         | "GroupByCluster" >> beam.GroupByKey()
-        | "ChooseKeep" >> beam.ParDo(ChooseKeepFn(params, output)).with_outputs("totals", "per_shard", main="written")
+        | "ChooseKeep"
+        >> beam.ParDo(ChooseKeepFn(params, output), **templates).with_outputs("totals", "per_shard", main="written")
     )
     totals.append(chosen.totals)
     per_shard = chosen.per_shard | "SumPerShard" >> beam.CombinePerKey(_sum_arrays)

@@ -18,14 +18,17 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from winnow.transforms.beam.answers import ReusedAnswers
+from winnow.transforms.beam.curation import KeepAndWrite
 from winnow.transforms.beam.ids import ID_TALLY_TAG, IDS_TAG, RepeatedIds, tagged_chunks
 from winnow.transforms.beam.near_duplicates import NearDuplicates, Spread
 from winnow.transforms.beam.worker_process import Driver
 from winnow.transforms.config import Config
+from winnow.transforms.curate import scored_path
 from winnow.transforms.dedup.params import DedupParams, reference_files
 from winnow.transforms.dedup.sidefiles import SegmentSideFiles, work_dir
 from winnow.transforms.dedup.signer import Signer
 from winnow.transforms.dedup.spill import SpillWriter
+from winnow.transforms.dedup.templates import ShingleRowCounter, dataset_template
 from winnow.transforms.io import files
 from winnow.transforms.io.canonical import normalize_batch, rejected_batch
 from winnow.transforms.io.formats import FieldMap
@@ -37,6 +40,7 @@ from winnow.transforms.schema import REJECTED
 from winnow.transforms.signals import answer_reuse
 from winnow.transforms.signals.rules import Rule
 from winnow.transforms.signals.scorer import Scorer, fired_counts, scored_schema
+from winnow.transforms.sources import config_for_shard, source_index
 from winnow.transforms.summary import shard_stats as summary
 from winnow.transforms.summary.dataset import write_summary
 from winnow.transforms.summary.ids import MIN_PARTITIONS, IdCollector, id_partitions
@@ -46,6 +50,8 @@ NAMESPACE = "winnow"
 REJECTED_TAG = "rejected"
 STATS_TAG = "stats"
 BANDS_TAG = "bands"
+SHINGLE_ROWS_TAG = "shingle_rows"  # (rows, hashes, rows per hash) of a part's frequent shingles
+SCORED_TAG = "scored"
 
 
 class _Progress:
@@ -81,13 +87,15 @@ _PROGRESS = _Progress()
 class ScoreShardFn(beam.DoFn):
     """Read one part of a shard, normalize and score it batch by batch.
 
-    Writes the part's records/ and rejected/ files (io.parquet_out: one each,
-    rows in row order, skipped when empty) before it emits the part's stats,
-    so a step that waits for the stats finds them written.
+    Writes the part's rejected/ file and its scored rows into the work
+    directory (io.parquet_out: one file each, rows in row order, skipped when
+    empty; the keep stage, transforms.curate, turns the scored rows into the
+    part's records/ file) before it emits the part's stats and the part itself
+    (`scored`), so a step that waits for either finds them written.
     Main output: scored record batches. Tagged outputs: dead-letter batches
     (`rejected`), one (shard, (part, ShardStats)) per part (`stats`), the
     part's ids as (hash partition, IdChunk) (`ids`) and its IdTally (`id_tally`).
-    `records_schema`: of the records/ files; by default the config's.
+    `records_schema`: of the scored rows; by default the config's.
     """
 
     def __init__(
@@ -109,6 +117,8 @@ class ScoreShardFn(beam.DoFn):
         self._driver.attach()  # a worker process outlives a killed driver by 0.5 s at most
         self._scorer = Scorer(self._config, self._rules)
         self._scorer.load_models()
+        # One scorer per sources entry (None: no entry), made on its first shard; they share the models.
+        self._scorers: dict[int | None, Scorer] = {None: self._scorer}
         dedup = self._config.dedup.enabled
         self._signer = Signer(DedupParams.from_config(self._config)) if dedup else None
         self._fields = FieldMap.from_config(self._config)
@@ -124,8 +134,17 @@ class ScoreShardFn(beam.DoFn):
             counter = self._counters[name] = Metrics.counter(NAMESPACE, name)
         counter.inc(value)
 
+    def _scorer_for(self, shard: Shard) -> tuple[Scorer, Config]:
+        """The scorer and effective config of a shard's source (config `sources`)."""
+        key = source_index(self._config, shard.path, shard.name)
+        scorer = self._scorers.get(key)
+        if scorer is None:
+            scorer = self._scorers[key] = self._scorer.for_config(config_for_shard(self._config, shard.path, shard.name))
+        return scorer, scorer.config
+
     def process(self, split: Split, reused_answers: dict[int, int] | None = None) -> Iterator[Any]:
         shard = split.shard
+        scorer, shard_config = self._scorer_for(shard)
         dataset = {} if reused_answers is None else {answer_reuse.DATASET_KEY: reused_answers}
         inp = self._config.input
         raw_max = self._config.output.raw_max_chars
@@ -137,16 +156,18 @@ class ScoreShardFn(beam.DoFn):
         if self._signer:
             side = SegmentSideFiles(self._output, split.part, self._signer.schema)
             bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}-{split.part:05d}")
+        dp = self._signer.params if self._signer else None
+        shingle_rows = ShingleRowCounter(dp.template_share) if dp is not None and dp.finds_templates else None
         name = part_name(shard.index, split.part)
-        records = BatchFile(files.join(self._output, "records", name), self._records_schema)
+        records = BatchFile(scored_path(self._output, shard.index, split.part), self._records_schema)
         dead = BatchFile(files.join(self._output, "rejected", name), REJECTED)
         ids = IdCollector(self._id_partitions)
         for raw in read_split(split, inp.batch_size, inp.max_row_bytes, raw_max):
             batch, rejected, replaced_ids = normalize_batch(raw, shard, self._fields, raw_max)
-            scored = self._scorer.score(batch, files.local_dir(shard.path), dataset) if batch.num_rows else None
+            scored = scorer.score(batch, files.local_dir(shard.path), dataset) if batch.num_rows else None
             stats.add_batch(scored, rejected, len(raw))
             if scored is not None and self._signer is not None and side is not None and bands is not None:
-                side_rows, entries, shingles = self._signer.sign(batch, scored)
+                side_rows, entries, shingles = self._signer.sign(batch, scored, shard_config.dedup.text, shingle_rows)
                 side.write(side_rows)
                 stats.add_diversity(batch, shingles, div.self_bleu_sample)
                 for part, arr in entries.items():
@@ -173,9 +194,12 @@ class ScoreShardFn(beam.DoFn):
             side.close()
             bands.flush()
             yield beam.pvalue.TaggedOutput(BANDS_TAG, shard.index)
+        if shingle_rows is not None:
+            yield beam.pvalue.TaggedOutput(SHINGLE_ROWS_TAG, shingle_rows.report())
         yield from tagged_chunks(ids.flush())
         yield beam.pvalue.TaggedOutput(ID_TALLY_TAG, ids.tally)
         yield beam.pvalue.TaggedOutput(STATS_TAG, (shard.name, (split.part, stats)))
+        yield beam.pvalue.TaggedOutput(SCORED_TAG, split)
 
 
 class MergeStatsFn(beam.CombineFn):
@@ -257,7 +281,7 @@ def ScoreCorpus(
     run_base: dict[str, Any] | None = None,
     one_worker: bool = False,
 ):
-    """The whole scoring job: shards in, records/ rejected/ summary/ out.
+    """The whole scoring job: shards in, records/ rejected/ kept/ summary/ out.
 
     With `run_base` the job also ends the run itself once every output is
     written: it accounts for every row and writes run.json (run_record.py).
@@ -273,18 +297,32 @@ def ScoreCorpus(
         dataset_facts["reused_answers"] = beam.pvalue.AsSingleton(reused)
     outputs = parts | "ReadNormalizeScore" >> beam.ParDo(
         ScoreShardFn(config, rule_list, output, schema, partitions), **dataset_facts
-    ).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, IDS_TAG, ID_TALLY_TAG, main="records")
-    # ReadNormalizeScore writes records/ and rejected/ itself, each part's before its
-    # stats, so the summary (which needs every part's stats) is written after them.
+    ).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, IDS_TAG, ID_TALLY_TAG, SCORED_TAG, SHINGLE_ROWS_TAG, main="records")
+    # ReadNormalizeScore writes rejected/ and the scored rows itself, each part's before its
+    # stats; KeepAndWrite writes records/ and kept/ from them (after duplicates/, with dedup),
+    # and the summary, which needs both, is written after them.
     written: list[Any] = []
     side_inputs: dict[str, Any] = {}
+    duplicates = None
     if config.dedup.enabled:
         params = DedupParams.from_config(config)
+        template = None
+        if params.finds_templates:
+            # Shingles in many rows (templates) are counted over every part before any pair is verified.
+            template = beam.pvalue.AsSingleton(
+                outputs[SHINGLE_ROWS_TAG]
+                | "AllShingleRows" >> beam.combiners.ToList()
+                | "TemplateShingles" >> beam.Map(dataset_template, params.template_share, params.template_min_rows)
+            )
         duplicates, per_shard, totals = outputs[BANDS_TAG] | "NearDuplicates" >> NearDuplicates(
-            params, output, {s.index: s.name for s in shards}, reference_files(params), one_worker=one_worker
+            params, output, {s.index: s.name for s in shards}, reference_files(params), one_worker=one_worker, template=template
         )
         written.append(duplicates)
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}
+    keep_counts = outputs[SCORED_TAG] | "KeepAndWrite" >> KeepAndWrite(
+        config, rule_list, output, frozenset(s.name for s in shards), duplicates, one_worker
+    )
+    side_inputs["keep_counts"] = beam.pvalue.AsDict(keep_counts)
     side_inputs["ids"] = beam.pvalue.AsSingleton(
         (outputs[IDS_TAG], outputs[ID_TALLY_TAG]) | "RepeatedIds" >> RepeatedIds({s.index: s.name for s in shards})
     )

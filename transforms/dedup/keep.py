@@ -10,7 +10,8 @@ import pyarrow.compute as pc
 
 from winnow.transforms.dedup.params import DUPLICATES, DedupParams
 from winnow.transforms.dedup.sidefiles import signatures_at
-from winnow.transforms.dedup.verify import is_similar, similarity
+from winnow.transforms.dedup.templates import pair_similarity
+from winnow.transforms.dedup.verify import is_duplicate, is_similar, part_shingles, similarity
 
 
 def keep_order(keep: tuple[str, ...]) -> list[tuple[str, str, str]]:
@@ -27,14 +28,35 @@ def keep_order(keep: tuple[str, ...]) -> list[tuple[str, str, str]]:
     return keys
 
 
-def split_clusters(component: np.ndarray, sig: np.ndarray, params: DedupParams) -> tuple[np.ndarray, np.ndarray]:
+class ExactTest:
+    """The exact duplicate test between rows of one table (its shingles column) and the template shingles."""
+
+    def __init__(self, shingles: pa.Array, template: np.ndarray | None, params: DedupParams):
+        self.shingles = shingles.combine_chunks() if isinstance(shingles, pa.ChunkedArray) else shingles
+        self.template = np.zeros(0, np.uint32) if template is None else template
+        self.params = params
+
+    def similarity(self, a: np.ndarray, b: np.ndarray):
+        take = self.shingles.take
+        parts = self.params.parts
+        first, second = part_shingles(take(pa.array(a)), parts), part_shingles(take(pa.array(b)), parts)
+        return pair_similarity(first, second, self.template, len(a))
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return is_duplicate(self.similarity(a, b), self.params)
+
+
+def split_clusters(
+    component: np.ndarray, sig: np.ndarray, params: DedupParams, exact: ExactTest | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Split connected components so every member is similar to its cluster's kept row.
 
     Rows arrive sorted by component, then by the keep rule. Within a
     component, the first unassigned row becomes a kept row and takes every
     unassigned row that passes the duplicate test (`is_similar`) against
     it; repeat. With verify: none every member joins the first row. Chains (A~B, B~C, A!~C) thus never merge dissimilar rows.
-    The test here is on MinHash estimates; with verify: rouge_l (whose
+    With `exact` (verify: exact) the test is the verification's own;
+    otherwise it is on MinHash estimates, and with verify: rouge_l (whose
     verify_threshold is on the ROUGE-L scale) the content must reach the
     Jaccard `threshold` of the LSH instead.
     Returns (index of each row's kept row, is-kept flag).
@@ -43,31 +65,41 @@ def split_clusters(component: np.ndarray, sig: np.ndarray, params: DedupParams) 
         params = dataclasses.replace(params, verify_threshold=params.threshold)
     n = len(component)
     kept_of = np.full(n, -1, dtype=np.int64)
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(component)) + 1, [n]))
-    for lo, hi in zip(starts[:-1], starts[1:]):
-        free = np.arange(lo, hi)
-        while len(free):
-            centre = free[0]
-            if params.verify == "none":
-                take = np.ones(len(free), dtype=bool)
-            else:
-                take = is_similar(*similarity(sig[free], np.broadcast_to(sig[centre], sig[free].shape), params), params)
-            take[0] = True
-            kept_of[free[take]] = centre
-            free = free[~take]
+    free = np.arange(n)
+    # Round by round over every component at once (components are independent):
+    # each component's first free row becomes a kept row and takes the free rows that pass.
+    while len(free):
+        comp = component[free]
+        first = np.concatenate(([True], comp[1:] != comp[:-1]))
+        centre = free[np.maximum.accumulate(np.where(first, np.arange(len(free)), 0))]
+        take = first.copy()
+        others = ~first
+        if params.verify == "none":
+            take[:] = True
+        elif exact is not None:
+            take[others] = exact(centre[others], free[others])
+        else:
+            take[others] = is_similar(*similarity(sig[free[others]], sig[centre[others]], params), params)
+        kept_of[free[take]] = centre[take]
+        free = free[~take]
     return kept_of, kept_of == np.arange(n)
 
 
-def choose_keep(members: pa.Table, params: DedupParams) -> tuple[pa.RecordBatch, dict[str, int], dict[str, np.ndarray]]:
+def choose_keep(
+    members: pa.Table, params: DedupParams, template: np.ndarray | None = None
+) -> tuple[pa.RecordBatch, dict[str, int], dict[str, np.ndarray]]:
     """Per cluster of `members` (one or more components): the row to keep by the keep rule,
     and every member with its similarity to it.
+
+    With verify: exact, `members` has a shingles column and `template` holds the template shingles.
 
     Returns (duplicates/ batch, totals, per shard [rows in clusters, removed, exact removed]).
     """
     table = members.sort_by(keep_order(params.keep))
     sig = signatures_at(table, np.arange(table.num_rows), params.width)
     ch = table.column("content_hash").combine_chunks()
-    kept_idx, is_kept = split_clusters(table.column("component").to_numpy(), sig, params)
+    exact_test = ExactTest(table.column("shingles"), template, params) if "shingles" in table.schema.names else None
+    kept_idx, is_kept = split_clusters(table.column("component").to_numpy(), sig, params, exact_test)
     exact = pc.equal(ch, ch.take(pa.array(kept_idx))).to_numpy(zero_copy_only=False)
     sizes = np.bincount(kept_idx, minlength=table.num_rows)
     reference = table.column("is_reference").to_numpy(zero_copy_only=False)
@@ -77,7 +109,10 @@ def choose_keep(members: pa.Table, params: DedupParams) -> tuple[pa.RecordBatch,
     cluster_id = np.full(table.num_rows, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(cluster_id, kept_idx, keys)
     sel = np.flatnonzero(in_cluster)
-    sim_to_kept = similarity(sig[sel], sig[kept_idx[sel]], params)[0].astype(np.float32)
+    if exact_test is not None:
+        sim_to_kept = exact_test.similarity(sel, kept_idx[sel]).parts[-1].astype(np.float32)
+    else:
+        sim_to_kept = similarity(sig[sel], sig[kept_idx[sel]], params)[0].astype(np.float32)
     ids = table.column("id").combine_chunks()
     out = pa.RecordBatch.from_pydict(
         {

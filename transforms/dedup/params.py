@@ -17,6 +17,7 @@ from winnow.transforms.configfiles import ConfigError
 from winnow.transforms.dedup import minhash
 from winnow.transforms.dedup.shingles import ShingleSpec
 from winnow.transforms.io import files
+from winnow.transforms.textviews import text_parts
 
 if TYPE_CHECKING:
     from winnow.transforms.config import Config
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 # Shard indices from here on name files of an earlier run's exported signatures.
 REFERENCE_BASE = 1 << 22
 # Parameters that must match for signatures of two runs to be comparable.
-COMPATIBLE = ("text", "shingle", "ngram", "char_ngram", "char_mode_share", "num_perm", "seed")
+COMPATIBLE = ("text", "shingle", "ngram", "char_ngram", "char_mode_share", "num_perm", "seed", "verify")
 
 DUPLICATES = pa.schema(
     [
@@ -36,7 +37,10 @@ DUPLICATES = pa.schema(
         ("cluster_size", pa.int64()),
         ("keep", pa.bool_()),
         ("kept_id", pa.string()),
-        ("similarity", pa.float32()),  # estimated Jaccard to the kept row (of the answer, for prompt_answer)
+        (
+            "similarity",
+            pa.float32(),
+        ),  # Jaccard to the kept row (of the answer in two-part modes; exact and template-aware with verify: exact, else estimated)
         ("exact", pa.bool_()),  # same content hash as the kept row
     ]
 )
@@ -59,11 +63,21 @@ class DedupParams:
     export_signatures: bool
     part_threshold: float = 0.1
     reference: tuple[str, ...] = ()
+    row_threshold: float = 0.0
+    short_shingles: int = 0
+    short_answer_shingles: int = 0
+    template_share: float = 0.0
+    template_min_rows: int = 0
+
+    @property
+    def finds_templates(self) -> bool:
+        """The exact test drops template shingles, which a count over the dataset finds first."""
+        return self.verify == "exact" and (self.template_share > 0 or self.template_min_rows > 0)
 
     @property
     def parts(self) -> int:
-        """Signature parts: prompt and answer are hashed (and must match) separately."""
-        return 2 if self.text == "prompt_answer" else 1
+        """Signature parts: prompt (or input) and answer are hashed (and must match) separately."""
+        return text_parts(self.text)
 
     @property
     def width(self) -> int:
@@ -92,6 +106,11 @@ class DedupParams:
             d.export_signatures,
             d.part_threshold,
             tuple(d.reference),
+            d.row_threshold,
+            d.short_shingles,
+            d.short_answer_shingles,
+            d.template_share,
+            d.template_min_rows,
         )
 
 
@@ -106,6 +125,7 @@ def signature_params(params: DedupParams) -> dict[str, Any]:
         "char_mode_share": s.spaceless_share,
         "num_perm": params.num_perm,
         "seed": params.seed,
+        "verify": params.verify,  # exact and rouge_l need the reference rows' shingles or tokens
     }
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from winnow.transforms.arrow_bytes import unique_sorted
 from winnow.transforms.dedup.params import REFERENCE_BASE, DedupParams
 from winnow.transforms.io import files
 from winnow.transforms.io.parquet_out import BatchFile
@@ -83,7 +84,7 @@ class SegmentSideFiles:
         if not batch.num_rows:
             return
         segments = segment_of(batch.column("key").to_numpy())
-        for seg in np.unique(segments):
+        for seg in unique_sorted(segments):
             writer = self._writers.get(int(seg))
             if writer is None:
                 writer = self._writers[int(seg)] = BatchFile(

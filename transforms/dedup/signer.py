@@ -12,8 +12,9 @@ from winnow.transforms.dedup import lsh, minhash
 from winnow.transforms.dedup.params import DedupParams
 from winnow.transforms.dedup.shingles import shingle_hashes
 from winnow.transforms.dedup.sidefiles import side_schema
+from winnow.transforms.dedup.templates import ShingleRowCounter
 from winnow.transforms.signals.overlap import rouge_token_ids
-from winnow.transforms.textviews import texts_of
+from winnow.transforms.textviews import text_parts, texts_of
 
 
 def band_entries_of(keys: np.ndarray, sigs: np.ndarray, exact: np.ndarray, p: DedupParams) -> dict[int, np.ndarray]:
@@ -36,15 +37,30 @@ class Signer:
         self.schema = side_schema(params)
         self.timings: dict[str, float] = defaultdict(float)
 
-    def sign(self, batch: pa.RecordBatch, scored: pa.RecordBatch) -> tuple[pa.RecordBatch, dict[int, np.ndarray], np.ndarray]:
+    def sign(
+        self,
+        batch: pa.RecordBatch,
+        scored: pa.RecordBatch,
+        text: str | None = None,
+        shingle_rows: ShingleRowCounter | None = None,
+    ) -> tuple[pa.RecordBatch, dict[int, np.ndarray], np.ndarray]:
         """(side-file batch, band entries per partition, shingle hashes).
 
-        `batch` is the canonical batch (its text), `scored` the same rows with signals.
+        `batch` is the canonical batch (its text), `scored` the same rows with
+        signals. `text`: the rows' text mode when their source sets its own
+        dedup.text (config `sources`); it has as many parts as params.text, so
+        that every row's signature compares with every other's. `shingle_rows`
+        counts the rows each shingle is in (to find templates: dedup.templates).
         """
         p = self.params
+        text = text or p.text
+        if text_parts(text) != p.parts:
+            raise ValueError(f"dedup text {text!r} has {text_parts(text)} part(s), the run's {p.text!r} {p.parts}")
         t = time.perf_counter()
-        texts = texts_of(batch, p.text)
+        texts = texts_of(batch, text)
         shingled = [shingle_hashes(text, p.spec) for text in texts]
+        if shingle_rows is not None:
+            shingle_rows.add(shingled)
         t1 = time.perf_counter()
         sigs = np.concatenate([minhash.signatures(h, o, p.num_perm, p.seed) for h, o in shingled], axis=1)
         t2 = time.perf_counter()

@@ -1,8 +1,11 @@
-"""The duplicate test for candidate pairs: estimated or exact Jaccard, or ROUGE-L.
+"""The duplicate test for candidate pairs: exact template-aware Jaccard, estimated Jaccard, or ROUGE-L.
 
-In prompt_answer mode the content is the answer and the context the
-prompt: both must be similar, so a shared template or a stock answer alone
-never makes two rows duplicates.
+In two-part modes (prompt_answer, input_answer) the content is the answer
+and the context the prompt: both must be similar, so a shared template or
+a stock answer alone never makes two rows duplicates. The exact test
+(dedup.templates) also drops the shingles of templates before it compares,
+asks the whole row to reach row_threshold, and asks short rows to match
+exactly.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pyarrow.compute as pc
 from winnow.transforms.dedup import lsh, minhash
 from winnow.transforms.dedup.params import DedupParams
 from winnow.transforms.dedup.sidefiles import signatures_at
+from winnow.transforms.dedup.templates import PairSimilarity, PartShingles, pair_similarity
 from winnow.transforms.signals.overlap import rouge_l_sequences
 
 
@@ -37,48 +41,113 @@ def is_similar(content: np.ndarray, context: np.ndarray, params: DedupParams) ->
     return (content >= params.verify_threshold) & (context >= params.part_threshold)
 
 
-def _jaccard(x: set, y: set) -> float:
-    return len(x & y) / len(x | y) if (x or y) else 1.0
+def is_duplicate(sim: PairSimilarity, p: DedupParams) -> np.ndarray:
+    """The exact test: every part and the whole row similar enough; short rows identical part by
+    part, short answers identical (two-part modes)."""
+    content, context = sim.parts[-1], sim.parts[0]
+    ok = is_similar(content, context, p) & (sim.row >= p.row_threshold)
+    identical = np.logical_and.reduce([s >= 1.0 for s in sim.parts])
+    ok &= (sim.shingles >= p.short_shingles) | identical
+    if p.parts > 1:
+        ok &= (sim.content_shingles >= p.short_answer_shingles) | (content >= 1.0)
+    return ok
 
 
-def verify_pairs(pairs: np.ndarray, sides: np.ndarray, table: pa.Table, idx: np.ndarray, p: DedupParams) -> np.ndarray:
+def part_shingles(lists: pa.Array, parts: int) -> list[PartShingles]:
+    """Each part's shingles of the rows of a list<list<uint32>> column (row i becomes pair i)."""
+    lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
+    out = []
+    for k in range(parts):
+        part_lists = pc.list_element(lists, k)
+        lengths = pc.fill_null(pc.list_value_length(part_lists), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = pc.list_flatten(part_lists).to_numpy(zero_copy_only=False).astype(np.uint32)
+        out.append(PartShingles(np.repeat(np.arange(len(lists), dtype=np.int64), lengths), values))
+    return out
+
+
+def _spilled_shingles(first_keys: np.ndarray, side_keys: np.ndarray, sides: np.ndarray, parts: int) -> list[PartShingles]:
+    """Each part's shingles of the first rows of pairs, from spilled [key words, part, hash] rows.
+
+    A first row may be spilled more than once (by several writers): sets do not mind.
+    """
+    order = np.argsort(side_keys, kind="stable")
+    keys, part, hashes = side_keys[order], sides[order, 2], sides[order, 3]
+    lo = np.searchsorted(keys, first_keys, side="left")
+    hi = np.searchsorted(keys, first_keys, side="right")
+    lengths = hi - lo
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+    at = np.repeat(lo - offsets[:-1], lengths) + np.arange(offsets[-1])
+    pair = np.repeat(np.arange(len(first_keys), dtype=np.int64), lengths)
+    return [PartShingles(pair[part[at] == k], hashes[at][part[at] == k].astype(np.uint32)) for k in range(parts)]
+
+
+# Below the exact test's thresholds by this much, a pair's MinHash estimate
+# rules it out before its shingle sets are compared (about 2.5 standard
+# deviations of a 128-permutation estimate near 0.3).
+PLAUSIBLE_MARGIN = 0.1
+
+
+def _keys_of(spilled: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(spilled[:, :2]).view(np.uint64).ravel().astype(np.int64)
+
+
+def _rows_of(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Positions of `wanted` keys among spilled rows (a row spilled more than once: any copy)."""
+    order = np.argsort(keys, kind="stable")
+    return order[np.searchsorted(keys, wanted, sorter=order)]
+
+
+def plausible(a: np.ndarray, b: np.ndarray, p: DedupParams) -> np.ndarray:
+    """Pairs whose MinHash estimates leave room for the exact test to pass (signatures side by side)."""
+    content, _ = similarity(a, b, p)
+    ok = content >= p.verify_threshold - PLAUSIBLE_MARGIN
+    if p.parts > 1:
+        n = p.num_perm
+        whole_a, whole_b = np.minimum(a[:, :n], a[:, n:]), np.minimum(b[:, :n], b[:, n:])
+        ok &= minhash.estimated_jaccard(whole_a, whole_b) >= p.row_threshold - PLAUSIBLE_MARGIN
+    return ok
+
+
+def verify_pairs(
+    pairs: np.ndarray,
+    sides: np.ndarray,
+    table: pa.Table,
+    idx: np.ndarray,
+    p: DedupParams,
+    template: np.ndarray | None = None,
+    first_sigs: np.ndarray | None = None,
+) -> np.ndarray:
     """Which candidate pairs [first key, second key, evidence] are duplicates.
 
     `sides` holds the first rows' spilled data ([key words, signature] or
-    [key words, part, token] rows), `table`/`idx` the second rows' side rows.
+    [key words, part, token] rows), `table`/`idx` the second rows' side rows,
+    `template` the dataset's template shingles (sorted; exact only) and
+    `first_sigs` the first rows' [key words, signature] rows (exact only: a
+    pair whose estimates are far below the thresholds is not compared).
     Exact copies (same content hash) always pass.
     """
-    side_keys = np.ascontiguousarray(sides[:, :2]).view(np.uint64).ravel().astype(np.int64)
+    side_keys = _keys_of(sides)
     if p.verify == "exact":
-        content, context = _exact_from_rows(pairs[:, 0], side_keys, sides, table.column("shingles").take(pa.array(idx)), p.parts)
-        ok = is_similar(content, context, p)
+        ok = np.zeros(len(pairs), dtype=bool)
+        look = np.ones(len(pairs), dtype=bool)
+        if first_sigs is not None and len(first_sigs):
+            a = first_sigs[_rows_of(_keys_of(first_sigs), pairs[:, 0]), 2:]
+            look = plausible(a, signatures_at(table, idx, p.width), p)
+        sel = np.flatnonzero(look)
+        first = _spilled_shingles(pairs[sel, 0], side_keys, sides, p.parts)
+        second = part_shingles(table.column("shingles").take(pa.array(idx[sel])), p.parts)
+        empty = np.zeros(0, np.uint32)
+        ok[sel] = is_duplicate(pair_similarity(first, second, empty if template is None else template, len(sel)), p)
     elif p.verify == "rouge_l":
         content, context = _rouge_l_from_rows(pairs[:, 0], side_keys, sides, table.column("tokens").take(pa.array(idx)), p.parts)
         ok = is_similar(content, context, p)
     elif p.verify == "estimate":
         # A first row is spilled once per destination, possibly by several writers: any copy will do.
-        order = np.argsort(side_keys, kind="stable")
-        pos = order[np.searchsorted(side_keys, pairs[:, 0], sorter=order)]
+        pos = _rows_of(side_keys, pairs[:, 0])
         ok = is_similar(*similarity(sides[pos, 2:], signatures_at(table, idx, p.width), p), p)
     else:
         ok = np.ones(len(pairs), dtype=bool)
     return ok | ((pairs[:, 2] & lsh.EXACT) != 0)
-
-
-def _exact_from_rows(pair_ids, side_ids, sides, second: pa.Array, parts: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact Jaccard (content, context) from the first rows' spilled shingles
-    [key, part, hash] and the second rows' shingle lists."""
-    first: dict[int, list[set]] = {}
-    for pid, k, h in zip(side_ids.tolist(), sides[:, 2].tolist(), sides[:, 3].tolist()):
-        first.setdefault(pid, [set() for _ in range(parts)])[k].add(h)
-    content = np.zeros(len(pair_ids), dtype=np.float32)
-    context = np.zeros(len(pair_ids), dtype=np.float32)
-    for i, (pid, lists) in enumerate(zip(pair_ids.tolist(), second.to_pylist())):
-        a_sets = first.get(pid, [set() for _ in range(parts)])
-        b_sets = [set(x or ()) for x in lists]
-        content[i] = _jaccard(a_sets[-1], b_sets[-1])
-        context[i] = _jaccard(a_sets[0], b_sets[0])
-    return content, context
 
 
 def _rouge_l_from_rows(pair_ids, side_ids, sides, second: pa.Array, parts: int) -> tuple[np.ndarray, np.ndarray]:

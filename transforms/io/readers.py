@@ -6,16 +6,23 @@ cannot be read becomes a `RawRow` with an error reason instead of an
 exception, so one bad line never stops a run. A file that breaks (cut,
 corrupt, unreadable from some point) keeps every row before the break and
 adds one dead letter that says where it broke, with the cut line as raw.
+
+`original_rows` and `original_batches` read a part again for the rows as
+they are in the input (a JSONL line's bytes, a JSON array element's text, a
+Parquet record), numbered exactly as `read_split` numbers them: the same
+line and element iterators serve both.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from winnow.transforms.io import files
@@ -97,11 +104,8 @@ def _read_json(path: str, max_row_bytes: int, raw_max_chars: int) -> Iterator[Ra
         except Exception as e:  # nothing decoded: one dead letter for the whole file
             yield _file_error(-1, _read_error(e))
             return
-        stripped = head.lstrip()
-        if stripped.startswith(codecs.BOM_UTF8):
-            head = head[head.index(codecs.BOM_UTF8) + len(codecs.BOM_UTF8) :]
-            stripped = head.lstrip()
-        if stripped[:1] == b"[":
+        head = _skip_bom(head)
+        if head.lstrip()[:1] == b"[":
             rows = _read_json_array(f, head, max_row_bytes, raw_max_chars)
         else:  # JSONL, or blank so far: a break after blank lines is reported, not taken for an empty file
             rows = _read_jsonl(f, head, max_row_bytes, raw_max_chars)
@@ -113,6 +117,14 @@ def _read_json(path: str, max_row_bytes: int, raw_max_chars: int) -> Iterator[Ra
         if empty:
             yield _file_error(-1, "empty_file: the file has no rows")
         yield from _trailing(f, last + 1)
+
+
+def _skip_bom(head: bytes) -> bytes:
+    """The file's first bytes without a UTF-8 byte order mark (after leading whitespace, if any)."""
+    stripped = head.lstrip()
+    if stripped.startswith(codecs.BOM_UTF8):
+        return head[head.index(codecs.BOM_UTF8) + len(codecs.BOM_UTF8) :]
+    return head
 
 
 def _parse_line(row: int, line: bytes, max_row_bytes: int, raw_max_chars: int) -> RawRow:
@@ -133,7 +145,15 @@ def _parse_line(row: int, line: bytes, max_row_bytes: int, raw_max_chars: int) -
 def _read_jsonl(
     f, head: bytes, max_row_bytes: int, raw_max_chars: int, row: int = 0, limit: int | None = None
 ) -> Iterator[RawRow]:
-    """Lines from `head` on; with `limit`, only lines that begin within `limit` bytes of it."""
+    """Lines from `head` on, parsed; with `limit`, only lines that begin within `limit` bytes of it."""
+    for item in _lines(f, head, raw_max_chars, row, limit):
+        yield item if isinstance(item, RawRow) else _parse_line(item[0], item[1], max_row_bytes, raw_max_chars)
+
+
+def _lines(f, head: bytes, raw_max_chars: int, row: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes] | RawRow]:
+    """(row, bytes) of every non-blank line from `head` on, without its newline; a read that
+    breaks ends with its dead letter (a RawRow). With `limit`, only lines that begin within
+    `limit` bytes of `head`'s start."""
     pending = head
     consumed = 0  # bytes of the lines already passed, from the start of `head`
     while True:
@@ -149,7 +169,7 @@ def _read_jsonl(
             if limit is not None and consumed >= limit:
                 return
             if line.strip():
-                yield _parse_line(row, line, max_row_bytes, raw_max_chars)
+                yield row, line
             row += 1
             consumed += len(line) + 1
         if broken is not None:
@@ -170,7 +190,13 @@ def _cut_off(row: int, error: Exception, partial: bytes, raw_max_chars: int) -> 
 
 
 def _read_line_range(path: str, start: int, end: int, first_row: int, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
-    """The JSONL lines that begin in bytes [start, end); the first is row `first_row` or the next."""
+    """The JSONL lines that begin in bytes [start, end), parsed; the first is row `first_row` or the next."""
+    for item in _line_range(path, start, end, first_row, raw_max_chars):
+        yield item if isinstance(item, RawRow) else _parse_line(item[0], item[1], max_row_bytes, raw_max_chars)
+
+
+def _line_range(path: str, start: int, end: int, first_row: int, raw_max_chars: int) -> Iterator[tuple[int, bytes] | RawRow]:
+    """(row, bytes) of the non-blank lines that begin in bytes [start, end), or dead letters where reading fails."""
     try:
         f = open_decompressed(path)
     except Exception as e:
@@ -180,10 +206,9 @@ def _read_line_range(path: str, start: int, end: int, first_row: int, max_row_by
         try:
             if start == 0:
                 head, offset, row = f.read(CHUNK_BYTES), 0, 0
-                stripped = head.lstrip()
-                if stripped.startswith(codecs.BOM_UTF8):
-                    offset = head.index(codecs.BOM_UTF8) + len(codecs.BOM_UTF8)
-                    head = head[offset:]
+                skipped = _skip_bom(head)
+                offset = len(head) - len(skipped)
+                head = skipped
             else:
                 # A line that begins before `start` belongs to the part before.
                 f.seek(start - 1)
@@ -201,9 +226,9 @@ def _read_line_range(path: str, start: int, end: int, first_row: int, max_row_by
             yield _file_error(first_row, f"unreadable_file: {type(e).__name__}: {e} (rows from {first_row} on are lost)")
             return
         if start == 0:  # line 0 begins at byte 0, before any BOM
-            yield from _read_jsonl(f, head, max_row_bytes, raw_max_chars, row, max(end - offset, 1))
+            yield from _lines(f, head, raw_max_chars, row, max(end - offset, 1))
         elif offset < end:
-            yield from _read_jsonl(f, head, max_row_bytes, raw_max_chars, row, end - offset)
+            yield from _lines(f, head, raw_max_chars, row, end - offset)
 
 
 def _parse_int(text: str) -> int | float:
@@ -221,7 +246,8 @@ _TAIL = 32
 _NUMBER_CHARS = frozenset("0123456789.eE+-")
 
 
-def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> Iterator[RawRow]:
+def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int, source: bool = False) -> Iterator[RawRow]:
+    """Elements of a JSON array; with `source`, a good element's `raw` is its text in the file."""
     decoder = json.JSONDecoder(parse_int=_parse_int)
     utf8 = codecs.getincrementaldecoder("utf-8")("strict")
     try:
@@ -318,7 +344,7 @@ def _read_json_array(f, head: bytes, max_row_bytes: int, raw_max_chars: int) -> 
                     buf[pos : pos + raw_max_chars],
                 )
             else:
-                yield RawRow(row, value, None, "")
+                yield RawRow(row, value, None, buf[pos:end] if source else "")
             row += 1
             pos = end
             expect_value = False
@@ -365,6 +391,82 @@ def _read_parquet(
         yield _file_error(row, f"unreadable_file: {type(e).__name__}: {e} (rows from {row} on are lost)")
     finally:
         f.close()
+
+
+# JSON whitespace outside strings; a string literal is matched first and kept whole.
+_JSON_TOKEN = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*")|[ \t\n\r]+', re.DOTALL)
+
+
+def minify_json(text: str) -> str:
+    """JSON text on one line: whitespace between tokens removed, every token (strings, numbers) as written."""
+    return _JSON_TOKEN.sub(lambda m: m.group(1) or "", text)
+
+
+def is_json_array(split: Split) -> bool:
+    """Whether a JSON part is a JSON array (its first non-blank byte, after a BOM, is '['), as the reader decides."""
+    if split.kind != "whole":
+        return False
+    with open_decompressed(split.shard.path) as f:
+        return _skip_bom(f.read(CHUNK_BYTES)).lstrip()[:1] == b"["
+
+
+def original_rows(split: Split, max_row_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """(row, the row as it is in the input) for every row of a JSON part that reads: a JSONL line's
+    bytes without its newline (a CR before it kept, a leading BOM not), or a JSON array element's
+    text on one line (`minify_json`). Rows that do not read (dead letters) are left out; a read
+    error is raised. Row numbers are read_split's."""
+    path = split.shard.path
+    if split.kind == "lines":
+        items: Iterator[Any] = _line_range(path, split.start, split.end, split.first_row, 0)
+    elif is_json_array(split):
+        items = _original_elements(path, max_row_bytes)
+    else:
+        items = _line_range(path, 0, 1 << 62, 0, 0)
+    for item in items:
+        if not isinstance(item, RawRow):
+            yield item
+
+
+def _original_elements(path: str, max_row_bytes: int) -> Iterator[tuple[int, bytes]]:
+    with open_decompressed(path) as f:
+        head = _skip_bom(f.read(CHUNK_BYTES))
+        for r in _read_json_array(f, head, max_row_bytes, 0, source=True):
+            if r.error is None:
+                yield r.row, minify_json(r.raw).encode("utf-8")
+
+
+def original_batches(split: Split, batch_size: int) -> tuple[pa.Schema, Iterator[tuple[int, pa.RecordBatch]]]:
+    """A Parquet part's schema (with its metadata) and its record batches as stored, each with the
+    row number of its first row (read_split's numbering)."""
+    f = open_decompressed(split.shard.path)
+    try:
+        pf = pq.ParquetFile(f)
+    except Exception:
+        f.close()
+        raise
+    groups = list(range(split.start, split.end)) if split.kind == "row_groups" else None
+    first = split.first_row if split.kind == "row_groups" else 0
+
+    def batches() -> Iterator[tuple[int, pa.RecordBatch]]:
+        row = first
+        try:
+            for batch in pf.iter_batches(batch_size=batch_size, row_groups=groups):
+                yield row, batch
+                row += batch.num_rows
+        finally:
+            f.close()
+
+    return pf.schema_arrow, batches()
+
+
+def parquet_codec(split: Split) -> str:
+    """The compression codec of a Parquet input's first column chunk, as pyarrow names it ("snappy", "zstd", "none")."""
+    with open_decompressed(split.shard.path) as f:
+        meta = pq.ParquetFile(f).metadata
+        if meta.num_row_groups == 0 or meta.num_columns == 0:
+            return "snappy"
+        codec = meta.row_group(0).column(0).compression.lower()
+    return {"uncompressed": "none", "lz4_raw": "lz4"}.get(codec, codec)
 
 
 def _is_empty(path: str) -> bool:

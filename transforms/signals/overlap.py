@@ -29,10 +29,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.transforms.arrow_bytes import as_numpy, hex_u64, mix64, utf8_buffer
+from winnow.transforms.arrow_bytes import as_numpy, hex_u64, mix64, unique_sorted, utf8_buffer
 from winnow.transforms.dedup.shingles import _token_bounds, normalize, token_hashes
 from winnow.transforms.signals.base import Context, Signal
-from winnow.transforms.textviews import answer_pairs, per_row_worst_and_mean
+from winnow.transforms.textviews import answer_pairs, collect_strings, per_row_worst_and_mean
 
 if TYPE_CHECKING:
     from winnow.transforms.config import Config
@@ -521,23 +521,12 @@ def _chain_seed(length: np.ndarray) -> np.ndarray:
     return mix64(length.astype(np.uint64) * _GOLDEN + np.uint64(1))
 
 
-def _collect_strings(obj: Any, out: list[str]) -> None:
-    if isinstance(obj, str):
-        out.append(obj)
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            _collect_strings(v, out)
-    elif isinstance(obj, list):
-        for v in obj:
-            _collect_strings(v, out)
-
-
 def _collect_fields(obj: Any, fields: Sequence[str], out: list[str]) -> None:
     """Strings under `fields` of every object in the JSON tree (records may be nested)."""
     if isinstance(obj, dict):
         for k, v in obj.items():
             if k in fields:
-                _collect_strings(v, out)
+                collect_strings(v, out)
             else:
                 _collect_fields(v, fields, out)
     elif isinstance(obj, list):
@@ -582,7 +571,7 @@ class ContaminationIndex:
         hashes = [np.zeros(0, dtype=np.uint64)]
         for i in range(0, len(arr), _ROWS_PER_CHUNK):
             hashes.append(_ngram_hashes64(arr.slice(i, _ROWS_PER_CHUNK), n)[0])
-        self.hashes = np.unique(np.concatenate(hashes))
+        self.hashes = unique_sorted(np.concatenate(hashes))
         self.n_texts = len(arr)
         # A bitmap of the hashes' top bits (16 bits per n-gram, at most 16 MB)
         # answers most misses without a binary search.
@@ -610,7 +599,7 @@ class ContaminationIndex:
         for path in paths:
             for value in _read_json_values(str(path)):
                 if text_fields is None:
-                    _collect_strings(value, texts)
+                    collect_strings(value, texts)
                 else:
                     _collect_fields(value, tuple(text_fields), texts)
         return cls(texts, n)

@@ -19,7 +19,9 @@ Conditions (one key of each kind per mapping; `all`, `any`, `not` nest):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -122,8 +124,9 @@ def parse_pack(data: dict[str, Any], source: str) -> list[Rule]:
     return out
 
 
-def load_rules(packs: list[str], disabled: list[str] | None = None) -> list[Rule]:
-    """Rules from packs named in config: a shipped pack name or a YAML path."""
+def load_rules(packs: list[str], disabled: list[str] | None = None, severity: Mapping[str, str] | None = None) -> list[Rule]:
+    """Rules from packs named in config (a shipped pack name or a YAML path), less the disabled ones,
+    with the severity overrides applied."""
     rules: list[Rule] = []
     for pack in packs:
         if "/" in pack or pack.endswith((".yaml", ".yml")):
@@ -142,8 +145,27 @@ def load_rules(packs: list[str], disabled: list[str] | None = None) -> list[Rule
         seen.add(r.name)
     for name in disabled or []:
         if name not in seen:
-            raise ConfigError(f"config key disable_rules: no rule named {name!r} (known: {', '.join(sorted(seen))})")
-    return [r for r in rules if r.name not in set(disabled or [])]
+            raise ConfigError(unknown_rule_message("disable_rules", name, seen))
+    for name in severity or {}:
+        if name not in seen:
+            raise ConfigError(unknown_rule_message("rule_severity", name, seen))
+    return configured(rules, disabled or [], severity or {})
+
+
+def configured(rule_list: list[Rule], disabled: Collection[str], severity: Mapping[str, str]) -> list[Rule]:
+    """The rules that fire, with their severities: `disabled` left out, `severity` overriding.
+
+    Applying it twice changes nothing, so the scorer applies its (shard's) config to any rule list.
+    """
+    off = set(disabled)
+    return [replace(r, severity=severity[r.name]) if r.name in severity else r for r in rule_list if r.name not in off]
+
+
+def unknown_rule_message(key: str, name: str, known: Collection[str]) -> str:
+    """A config key naming a rule no pack defines: the closest name and the known ones."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"config key {key}: no rule named {name!r}{hint} (known: {', '.join(sorted(known))})"
 
 
 def columns_needed(cond: dict[str, Any]) -> set[str]:

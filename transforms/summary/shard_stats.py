@@ -21,6 +21,7 @@ from winnow.transforms.arrow_bytes import hex_u64
 from winnow.transforms.signals.registry import mean_columns
 from winnow.transforms.signals.safety import skew
 from winnow.transforms.summary import diversity
+from winnow.transforms.summary.keep_counts import KeepTally, KeptFile
 from winnow.transforms.summary.quantiles import QuantileSketch
 
 SKETCHED = ("instruction_chars", "response_chars", "response_words", "n_turns")
@@ -69,6 +70,11 @@ class ShardStats:
     dup_rows: int = 0
     dup_removed: int = 0
     dup_exact_removed: int = 0
+    # The keep policy's verdicts, filled in after the records are final (summary.keep_counts).
+    rows_kept: int = 0
+    rows_dropped: int = 0
+    drop_reasons: Counter = field(default_factory=Counter)
+    kept_files: list[KeptFile] = field(default_factory=list)
 
     def add_diversity(self, batch: pa.RecordBatch, shingle_hashes: np.ndarray, sample_size: int) -> None:
         """Distinct shingles, instruction types and the response sample of one canonical batch."""
@@ -147,6 +153,10 @@ class ShardStats:
         self.dup_rows += other.dup_rows
         self.dup_removed += other.dup_removed
         self.dup_exact_removed += other.dup_exact_removed
+        self.rows_kept += other.rows_kept
+        self.rows_dropped += other.rows_dropped
+        self.drop_reasons.update(other.drop_reasons)
+        self.kept_files = sorted([*self.kept_files, *other.kept_files], key=lambda f: f.path)
         return self
 
     def safety_totals(self) -> dict[str, Any]:
@@ -159,6 +169,12 @@ class ShardStats:
             "demographics": groups,
             "demographic_skew": skew(groups) if groups else None,
         }
+
+    def set_keep(self, tally: KeepTally) -> None:
+        """The keep policy's counts for this shard, and its kept/ files."""
+        self.rows_kept, self.rows_dropped = tally.rows_kept, tally.rows_dropped
+        self.drop_reasons = Counter(tally.reasons)
+        self.kept_files = list(tally.files)
 
     def set_duplicates(self, counts: Any) -> None:
         """Counts from clustering: rows in clusters, rows removed, exact copies removed."""
@@ -203,6 +219,9 @@ class ShardStats:
             "formats": sorted(self.formats.items()),
             "lang_counts": sorted(self.langs.items()),
             "topic_counts": sorted(self.topics.items()),
+            "rows_kept": self.rows_kept,
+            "rows_dropped": self.rows_dropped,
+            "drop_reasons": sorted(self.drop_reasons.items()),
         }
         for name in mean_columns():
             n = self.counts.get(name, 0)
@@ -224,6 +243,9 @@ class ShardStats:
             "rows_scored": self.rows_scored,
             "rows_rejected": self.rows_rejected,
             "rows_flagged": self.rows_flagged,
+            "rows_kept": self.rows_kept,
+            "rows_dropped": self.rows_dropped,
+            "drop_reasons": dict(sorted(self.drop_reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
             "error_rate": row["error_rate"],
             "drop_rate": row["drop_rate"],
             "rules": [
@@ -247,6 +269,9 @@ class ShardStats:
         }
 
 
+MAP_COLUMNS = ("flag_counts", "reject_reasons", "formats", "lang_counts", "topic_counts", "drop_reasons")
+
+
 def _map_type() -> pa.DataType:
     return pa.list_(pa.struct([("key", pa.string()), ("count", pa.int64())]))
 
@@ -255,11 +280,11 @@ def shards_table(stats: list[ShardStats]) -> pa.Table:
     """summary/shards.parquet: one row per input file, sorted by shard index."""
     rows = [s.as_row() for s in sorted(stats, key=lambda s: s.shard_index)]
     for row in rows:
-        for key in ("flag_counts", "reject_reasons", "formats", "lang_counts", "topic_counts"):
+        for key in MAP_COLUMNS:
             row[key] = [{"key": k, "count": c} for k, c in row[key]]
     fields = []
     for name, value in rows[0].items():
-        if name in ("flag_counts", "reject_reasons", "formats", "lang_counts", "topic_counts"):
+        if name in MAP_COLUMNS:
             fields.append(pa.field(name, _map_type()))
         elif name.startswith("sketch_"):
             fields.append(pa.field(name, pa.binary()))
