@@ -132,6 +132,7 @@ class DedupConfig(Section):
     row_threshold: Fraction
     short_shingles: NonNegativeInt
     short_answer_shingles: NonNegativeInt
+    short_prompt_shingles: NonNegativeInt
     template_share: Fraction
     template_min_rows: NonNegativeInt
     partitions: PositiveInt

@@ -66,6 +66,7 @@ class DedupParams:
     row_threshold: float = 0.0
     short_shingles: int = 0
     short_answer_shingles: int = 0
+    short_prompt_shingles: int = 0
     template_share: float = 0.0
     template_min_rows: int = 0
 
@@ -109,6 +110,7 @@ class DedupParams:
             d.row_threshold,
             d.short_shingles,
             d.short_answer_shingles,
+            d.short_prompt_shingles,
             d.template_share,
             d.template_min_rows,
         )

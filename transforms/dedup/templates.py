@@ -125,6 +125,7 @@ class PairSimilarity(NamedTuple):
     row: np.ndarray  # the same over all parts together
     shingles: np.ndarray  # int64: the smaller side's shingle count, summed over parts (short rows)
     content_shingles: np.ndarray  # int64: the smaller side's shingle count of the last part (short answers)
+    context_shingles: np.ndarray  # int64: the same of the first part (short prompts)
 
 
 def _filled(keys: np.ndarray, template: np.ndarray) -> np.ndarray:
@@ -149,7 +150,7 @@ def pair_similarity(a: list[PartShingles], b: list[PartShingles], template: np.n
         row = _similarity(unique_sorted(np.concatenate(keys_a)), unique_sorted(np.concatenate(keys_b)), template, n)[0]
     else:
         row = sims[0]
-    return PairSimilarity(list(sims), row, np.sum(sizes, axis=0), sizes[-1])
+    return PairSimilarity(list(sims), row, np.sum(sizes, axis=0), sizes[-1], sizes[0])
 
 
 class ShingleRowCounter:

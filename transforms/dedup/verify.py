@@ -45,6 +45,9 @@ def is_duplicate(sim: PairSimilarity, p: DedupParams) -> np.ndarray:
     """The exact test: every part and the whole row similar enough; short rows identical part by
     part, short answers identical (two-part modes)."""
     content, context = sim.parts[-1], sim.parts[0]
+    if p.parts > 1:
+        short_prompt = (sim.context_shingles < p.short_prompt_shingles) & (content >= SHORT_PROMPT_ANSWER)
+        context = np.where(short_prompt, 1.0, context)
     ok = is_similar(content, context, p) & (sim.row >= p.row_threshold)
     identical = np.logical_and.reduce([s >= 1.0 for s in sim.parts])
     ok &= (sim.shingles >= p.short_shingles) | identical
@@ -85,6 +88,9 @@ def _spilled_shingles(first_keys: np.ndarray, side_keys: np.ndarray, sides: np.n
 # rules it out before its shingle sets are compared (about 2.5 standard
 # deviations of a 128-permutation estimate near 0.3).
 PLAUSIBLE_MARGIN = 0.1
+# A prompt of fewer than short_prompt_shingles shingles loses them all to one
+# edited word; its similarity is waived when the answer reaches this.
+SHORT_PROMPT_ANSWER = 0.6
 
 
 def _keys_of(spilled: np.ndarray) -> np.ndarray:

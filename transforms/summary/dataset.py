@@ -65,6 +65,7 @@ def write_summary(
             "row_threshold": params.row_threshold,
             "short_shingles": params.short_shingles,
             "short_answer_shingles": params.short_answer_shingles,
+            "short_prompt_shingles": params.short_prompt_shingles,
             "template_share": params.template_share,
             "template_min_rows": params.template_min_rows,
             "max_rounds": params.max_rounds,

@@ -149,3 +149,17 @@ def test_jaccard_by_pair_is_exact():
     j, size_a, size_b = jaccard_by_pair(a, b, 3)
     assert j.tolist() == [0.25, 0.0, 0.0] and size_a.tolist() == [3, 1, 0] and size_b.tolist() == [2, 0, 1]
     assert jaccard_by_pair(PartShingles(np.zeros(0, np.int64), np.zeros(0, np.uint32)), b, 3)[0][1] == 1.0
+
+
+def test_a_short_prompt_with_one_word_edited_still_matches_when_the_answers_do():
+    rng = random.Random(21)
+    answer = " ".join(sentence(rng, 10) for _ in range(4))
+    rows = [("Describe the amber harbor.", answer), ("Describe the cobalt harbor.", edit(answer, 0.05, rng))]
+    other = ("Describe the amber harbor.", " ".join(sentence(rng, 10) for _ in range(4)))
+    rows.append(other)
+    empty = np.zeros(0, np.uint32)
+    # The prompts share no 3-gram; the answers are an edited copy: a duplicate.
+    assert duplicates(rows, [(0, 1)], empty) == [True]
+    assert duplicates(rows, [(0, 1)], empty, short_prompt_shingles=0) == [False]
+    # The same short prompt with another answer is not.
+    assert duplicates(rows, [(0, 2)], empty) == [False]
