@@ -20,6 +20,9 @@ REQUIRED = [
     "sacrebleu>=2.3",
     "pydantic>=2.6,<3",
     "wordfreq>=3.1",
+    # `winnow review import`: agreement statistics (Krippendorff's alpha, Cohen's kappa).
+    "krippendorff>=0.8",
+    "scikit-learn>=1.3",
 ]
 
 EXTRAS = {

@@ -17,6 +17,7 @@ from apache_beam.runners.portability import flink_runner  # noqa: F401 - registe
 from winnow.pipelines import score
 from winnow.pipelines.evaluate import run_evaluation
 from winnow.pipelines.inspect import inspect_file
+from winnow.pipelines.review import run_import
 from winnow.pipelines.storage_emulator import use_emulator_credentials
 from winnow.pipelines.train import DEFAULT_SYNTHETIC, SYNTHETIC_KINDS, train_quality
 from winnow.transforms import run_layout
@@ -284,6 +285,44 @@ def _evaluate_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0): the same seed, the same interval")
 
 
+def _review_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "review",
+        help="human review of a sample: import annotators' labels and measure their agreement",
+        description="Human review. `winnow review import` reads annotation exports; sampling rows for review "
+        "(`review export`) and calibrating against the labels (`review calibrate`) come later.",
+    )
+    review = p.add_subparsers(dest="review_command", required=True, metavar="SUBCOMMAND")
+    imp = review.add_parser(
+        "import",
+        help="read Label Studio, CSV or Argilla exports; write labels.parquet and agreement.json",
+        description="Read annotation exports (several annotators per row) and write LABELS_DIR/labels.parquet\n"
+        "(id, annotator, verdict, rating, note) and LABELS_DIR/agreement.json (Krippendorff's alpha,\n"
+        "Cohen's kappa per annotator pair, counts, and the rows where annotators disagree).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              winnow review import project-1.json --output labels/
+              winnow review import alice.csv bob.csv --output labels/
+              winnow review import argilla/records.json --output labels/ --overwrite
+
+            files (format found from the content; .csv by name):
+              Label Studio JSON     tasks with data.id and annotations[] whose results are
+                                    from_name verdict (Choices good/bad), rating (Rating 1-5),
+                                    note (TextArea); cancelled annotations are skipped
+              Label Studio JSON_MIN flat objects: id (or winnow_id), annotator, verdict, rating, note
+              CSV                   header id, annotator, verdict, rating, note
+              Argilla 2.x           records.json of Dataset.to_disk: metadata.id (or id) and
+                                    responses verdict/rating/note per user_id (submitted only)
+            """
+        ),
+    )
+    imp.add_argument("files", nargs="+", metavar="FILE", help="annotation exports, local or gs://")
+    imp.add_argument("--output", "-o", required=True, metavar="LABELS_DIR", help="where labels.parquet and agreement.json go")
+    imp.add_argument("--overwrite", action="store_true", help="replace labels.parquet and agreement.json already in LABELS_DIR")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="winnow",
@@ -294,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inspect_parser(sub)
     _train_parser(sub)
     _evaluate_parser(sub)
+    _review_parser(sub)
     return parser
 
 
@@ -416,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "evaluate":
             run_evaluation(args)
+            return 0
+        if args.command == "review":
+            run_import(args)
             return 0
         return cmd_inspect(args)
     except (ConfigError, InputError) as e:
