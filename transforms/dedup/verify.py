@@ -42,16 +42,17 @@ def is_similar(content: np.ndarray, context: np.ndarray, params: DedupParams) ->
 
 
 def is_duplicate(sim: PairSimilarity, p: DedupParams) -> np.ndarray:
-    """The exact test: every part and the whole row similar enough; short rows identical part by
-    part, short answers identical (two-part modes)."""
+    """The exact test: every part similar enough; short rows identical part by part; in two-part
+    modes also the whole row similar enough and short answers identical."""
     content, context = sim.parts[-1], sim.parts[0]
     if p.parts > 1:
         short_prompt = (sim.context_shingles < p.short_prompt_shingles) & (content >= SHORT_PROMPT_ANSWER)
         context = np.where(short_prompt, 1.0, context)
-    ok = is_similar(content, context, p) & (sim.row >= p.row_threshold)
+    ok = is_similar(content, context, p)
     identical = np.logical_and.reduce([s >= 1.0 for s in sim.parts])
     ok &= (sim.shingles >= p.short_shingles) | identical
     if p.parts > 1:
+        ok &= sim.row >= p.row_threshold
         ok &= (sim.content_shingles >= p.short_answer_shingles) | (content >= 1.0)
     return ok
 
