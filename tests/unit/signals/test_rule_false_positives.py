@@ -38,12 +38,12 @@ def tool_row(user: str, answer: str, tools: Any, system: str = "") -> dict[str, 
 
 CURRENCY_TOOL = [
     {
-        "name": "convert_currency",
-        "description": "Convert an amount from one currency to another",
+        "name": "exchange_money",
+        "description": "Turn a sum given in one money into its worth in a second money",
         "parameters": {
             "type": "object",
-            "properties": {"amount": {"type": "number"}, "from": {"type": "string"}, "to": {"type": "string"}},
-            "required": ["amount", "from", "to"],
+            "properties": {"sum": {"type": "number"}, "from": {"type": "string"}, "to": {"type": "string"}},
+            "required": ["sum", "from", "to"],
         },
     }
 ]
@@ -181,7 +181,7 @@ REFUSAL_NEGATIVE = {
             {"role": "user", "content": "Please order a large pizza to my flat."},
             {
                 "role": "assistant",
-                "content": "I'm sorry, but I am unable to order food. The only function I have converts currencies, "
+                "content": "I'm sorry, but ordering food is beyond what I can do here. The only function I have converts currencies, "
                 "so I can help with exchange rates instead.",
             },
         ],
