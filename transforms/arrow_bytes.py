@@ -68,6 +68,11 @@ def hex_u64(hashes: pa.Array, start: int = 0) -> np.ndarray:
     return np.bitwise_or.reduce(nibbles << shifts, axis=1)
 
 
+def one_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A chunked array as one contiguous array; a plain array as it is."""
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
 def as_numpy(arr: pa.Array) -> np.ndarray:
     """Any Arrow array as numpy (a copy where Arrow cannot share its buffer: nulls, strings, bools)."""
     return arr.to_numpy(zero_copy_only=False)

@@ -27,7 +27,7 @@ from winnow.transforms.io import files
 from winnow.transforms.io.inputs import shard_kind
 from winnow.transforms.io.kept_out import KeptLines, KeptParquet, kept_name, read_back
 from winnow.transforms.io.parquet_out import BatchFile, part_name
-from winnow.transforms.io.readers import is_json_array, original_batches, original_rows, parquet_codec
+from winnow.transforms.io.readers import batched, is_json_array, original_batches, original_rows, parquet_codec
 from winnow.transforms.io.splits import Split
 from winnow.transforms.keep_policy import KeepPolicy, records_schema, with_decisions
 from winnow.transforms.redaction import redact_batch, redact_values
@@ -139,7 +139,7 @@ def write_kept(split: Split, output: str, config: Config, rows: np.ndarray, shar
     else:
         name = kept_name(shard.name, split.part, split.parts, is_json_array(split), shard_names)
         lines = KeptLines(output, name)
-        for chunk in _chunks(_selected(original_rows(split, config.input.max_row_bytes), rows), config.input.batch_size):
+        for chunk in batched(_selected(original_rows(split, config.input.max_row_bytes), rows), config.input.batch_size):
             for line in redact_lines(chunk) if redact else chunk:
                 lines.write(line)
         lines.close()
@@ -168,17 +168,6 @@ def _selected(originals: Iterator[tuple[int, bytes]], sorted_rows: np.ndarray) -
         if row == target:
             yield data
             target = next(wanted, None)
-
-
-def _chunks(items: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
-    chunk: list[bytes] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def redact_lines(lines: list[bytes]) -> list[bytes]:

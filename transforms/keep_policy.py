@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.transforms.arrow_bytes import one_array
 from winnow.transforms.configfiles import ConfigError
 from winnow.transforms.signals import registry
 from winnow.transforms.signals.rules import Rule, configured
@@ -85,7 +86,7 @@ def decide(
         texts.append(reasons.cast(pa.string()))
 
     if policy.drop_rules:
-        flags = _array(scored.column("flags"))
+        flags = one_array(scored.column("flags"))
         flat = pc.list_flatten(flags)
         hit = pc.is_in(flat, value_set=pa.array(sorted(policy.drop_rules), pa.string()))
         parent = pc.list_parent_indices(flags).to_numpy(zero_copy_only=False)
@@ -93,12 +94,12 @@ def decide(
         add(parent[mask], pc.binary_join_element_wise(RULE, flat.filter(hit), ""))
     if policy.near_duplicates and duplicates is not None and duplicates.num_rows:
         dropped = duplicates.filter(pc.invert(pc.fill_null(duplicates.column("keep"), True)))
-        at = pc.index_in(_array(scored.column("key")), value_set=_array(dropped.column("key")))
+        at = pc.index_in(one_array(scored.column("key")), value_set=one_array(dropped.column("key")))
         found = pc.is_valid(at).to_numpy(zero_copy_only=False)
-        kept_ids = pc.fill_null(_array(dropped.column("kept_id")).take(pc.drop_null(at)), "")
+        kept_ids = pc.fill_null(one_array(dropped.column("kept_id")).take(pc.drop_null(at)), "")
         add(np.flatnonzero(found), pc.binary_join_element_wise(NEAR_DUPLICATE_OF, kept_ids, ""))
     for column, threshold in policy.min:
-        values = pc.cast(_array(scored.column(column)), pa.float64())
+        values = pc.cast(one_array(scored.column(column)), pa.float64())
         missing = pc.fill_null(pc.is_nan(values), True).to_numpy(zero_copy_only=False)  # null or NaN
         below = pc.fill_null(pc.less(values, threshold), False).to_numpy(zero_copy_only=False) & ~missing
         where = np.flatnonzero(below)
@@ -166,7 +167,3 @@ def check_keep_policy(config: Config) -> None:
             close = difflib.get_close_matches(column, numeric, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise ConfigError(f"config key {where}.{column}: {why}{hint} (numeric columns: {', '.join(numeric)})")
-
-
-def _array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column

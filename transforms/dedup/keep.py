@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.transforms.arrow_bytes import one_array
 from winnow.transforms.dedup.params import DUPLICATES, DedupParams
 from winnow.transforms.dedup.sidefiles import signatures_at
 from winnow.transforms.dedup.templates import pair_similarity
@@ -32,7 +33,7 @@ class ExactTest:
     """The exact duplicate test between rows of one table (its shingles column) and the template shingles."""
 
     def __init__(self, shingles: pa.Array, template: np.ndarray | None, params: DedupParams):
-        self.shingles = shingles.combine_chunks() if isinstance(shingles, pa.ChunkedArray) else shingles
+        self.shingles = one_array(shingles)
         self.template = np.zeros(0, np.uint32) if template is None else template
         self.params = params
 

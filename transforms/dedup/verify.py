@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.transforms.arrow_bytes import one_array
 from winnow.transforms.dedup import lsh, minhash
 from winnow.transforms.dedup.params import DedupParams
 from winnow.transforms.dedup.sidefiles import signatures_at
@@ -59,7 +60,7 @@ def is_duplicate(sim: PairSimilarity, p: DedupParams) -> np.ndarray:
 
 def part_shingles(lists: pa.Array, parts: int) -> list[PartShingles]:
     """Each part's shingles of the rows of a list<list<uint32>> column (row i becomes pair i)."""
-    lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
+    lists = one_array(lists)
     out = []
     for k in range(parts):
         part_lists = pc.list_element(lists, k)
@@ -82,7 +83,8 @@ def _spilled_shingles(first_keys: np.ndarray, side_keys: np.ndarray, sides: np.n
     offsets = np.concatenate(([0], np.cumsum(lengths)))
     at = np.repeat(lo - offsets[:-1], lengths) + np.arange(offsets[-1])
     pair = np.repeat(np.arange(len(first_keys), dtype=np.int64), lengths)
-    return [PartShingles(pair[part[at] == k], hashes[at][part[at] == k].astype(np.uint32)) for k in range(parts)]
+    part, hashes = part[at], hashes[at].astype(np.uint32)
+    return [PartShingles(pair[part == k], hashes[part == k]) for k in range(parts)]
 
 
 # Below the exact test's thresholds by this much, a pair's MinHash estimate
@@ -106,10 +108,10 @@ def _rows_of(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
 
 def plausible(a: np.ndarray, b: np.ndarray, p: DedupParams) -> np.ndarray:
     """Pairs whose MinHash estimates leave room for the exact test to pass (signatures side by side)."""
-    content, _ = similarity(a, b, p)
+    n = p.num_perm
+    content = minhash.estimated_jaccard(a[:, -n:], b[:, -n:])  # the answer (or the one text)
     ok = content >= p.verify_threshold - PLAUSIBLE_MARGIN
     if p.parts > 1:
-        n = p.num_perm
         whole_a, whole_b = np.minimum(a[:, :n], a[:, n:]), np.minimum(b[:, :n], b[:, n:])
         ok &= minhash.estimated_jaccard(whole_a, whole_b) >= p.row_threshold - PLAUSIBLE_MARGIN
     return ok
@@ -162,7 +164,7 @@ def _rouge_l_from_rows(pair_ids, side_ids, sides, second: pa.Array, parts: int) 
     [key, part, hash] (in text order) and the second rows' token lists."""
     order = np.lexsort((np.arange(len(sides)), sides[:, 2], side_ids))  # by pair, then part; text order kept
     ids, part, tok = side_ids[order], sides[order, 2].astype(np.int64), sides[order, 3].astype(np.int64)
-    second = second.combine_chunks() if isinstance(second, pa.ChunkedArray) else second
+    second = one_array(second)
     out = []
     for k in (parts - 1, 0):  # content is the last part (the answer), context the first
         sel = part == k

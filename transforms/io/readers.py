@@ -19,7 +19,7 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -50,7 +50,7 @@ def read_shard(path: str, batch_size: int, max_row_bytes: int, raw_max_chars: in
         rows = _read_parquet(path, batch_size, max_row_bytes, raw_max_chars)
     else:
         rows = _read_json(path, max_row_bytes, raw_max_chars)
-    return _batched(rows, batch_size)
+    return batched(rows, batch_size)
 
 
 def read_split(split: Split, batch_size: int, max_row_bytes: int, raw_max_chars: int = 2000) -> Iterator[list[RawRow]]:
@@ -63,12 +63,16 @@ def read_split(split: Split, batch_size: int, max_row_bytes: int, raw_max_chars:
         rows = _read_parquet(path, batch_size, max_row_bytes, raw_max_chars, groups, split.first_row)
     else:
         return read_shard(path, batch_size, max_row_bytes, raw_max_chars)
-    return _batched(rows, batch_size)
+    return batched(rows, batch_size)
 
 
-def _batched(rows: Iterator[RawRow], batch_size: int) -> Iterator[list[RawRow]]:
-    batch: list[RawRow] = []
-    for item in rows:
+T = TypeVar("T")
+
+
+def batched(items: Iterator[T], batch_size: int) -> Iterator[list[T]]:
+    """Lists of at most `batch_size` consecutive items (itertools.batched, Python 3.12)."""
+    batch: list[T] = []
+    for item in items:
         batch.append(item)
         if len(batch) >= batch_size:
             yield batch

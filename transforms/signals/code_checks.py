@@ -27,7 +27,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.transforms.arrow_bytes import as_numpy
+from winnow.transforms.arrow_bytes import as_numpy, one_array
 from winnow.transforms.signals.base import Signal
 
 if TYPE_CHECKING:
@@ -85,10 +85,6 @@ COLUMNS = {
 }
 
 
-def _arr(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-
-
 def _mask(arr: pa.Array) -> np.ndarray:
     return as_numpy(pc.fill_null(arr, False)).astype(bool)
 
@@ -135,7 +131,7 @@ def _scan(
     `groups[i]` is the row of text i (non-decreasing), so the caps on
     Python parsing apply per row even when a row has many turns.
     """
-    texts = _arr(texts)
+    texts = one_array(texts)
     n = len(texts)
     out: dict[str, Any] = {
         "code_blocks": np.zeros(n_groups, np.int32),
@@ -297,7 +293,7 @@ def python_syntax_errors(texts: pa.Array, untagged_python: bool = True) -> np.nd
 
 def _turn_columns(turns: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray]:
     """Roles, contents and row index of every turn."""
-    turns = _arr(turns)
+    turns = one_array(turns)
     flat = turns.flatten()
     parent = as_numpy(pc.list_parent_indices(turns)).astype(np.int64)
     return pc.struct_field(flat, "role"), pc.struct_field(flat, "content"), parent
@@ -441,7 +437,7 @@ def tool_call_stats(
     call_rows = parent[calls_at]
     declared: dict[int, set[str] | None] = {}
     if meta is not None:
-        meta = _arr(meta)
+        meta = one_array(meta)
         rows = np.unique(call_rows)
         sub = pc.fill_null(meta.take(pa.array(rows)), "")
         has_tools = np.zeros(len(rows), bool)
@@ -489,7 +485,7 @@ def media_placeholder_stats(turns: pa.Array, media: pa.Array, formats: pa.Array 
         rows = parent[counted]
         placeholders = _per_row(rows, n, as_numpy(pc.count_substring_regex(hit, _PLACEHOLDER)).astype(np.float64))
         images = _per_row(rows, n, as_numpy(pc.count_substring(hit, "<image>")).astype(np.float64))
-    n_media = as_numpy(pc.fill_null(pc.list_value_length(_arr(media)), 0)).astype(np.int32)
+    n_media = as_numpy(pc.fill_null(pc.list_value_length(one_array(media)), 0)).astype(np.int32)
     mismatch = (placeholders != n_media) & ((n_media > 0) | (images > 0))
     if formats is not None:
         mismatch &= ~((placeholders == 0) & _mask(pc.equal(formats, "openai")))
@@ -509,7 +505,7 @@ def media_file_stats(media: pa.Array, base_dir: str | Sequence[str | None] | pa.
     whose base is missing or remote (gs://). A null or empty reference, or
     one naming a directory, counts as missing.
     """
-    media = _arr(media)
+    media = one_array(media)
     n = len(media)
     missing = np.zeros(n, np.int32)
     unchecked = np.zeros(n, np.int32)

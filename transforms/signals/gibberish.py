@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.transforms.arrow_bytes import one_array
 from winnow.transforms.signals.base import Context, Signal
 
 # fastText (lid.176) codes whose wordfreq list has another name.
@@ -108,7 +109,7 @@ def _load_lexicon(lang: str) -> dict[str, float] | None:
 
 def _lookup(words: pa.Array, lexicon: dict[str, float], fallback: dict[str, float] | None) -> np.ndarray:
     """Zipf of each word (0 for unknown words), looking up each distinct word once."""
-    encoded = pc.dictionary_encode(words).combine_chunks() if isinstance(words, pa.ChunkedArray) else pc.dictionary_encode(words)
+    encoded = one_array(pc.dictionary_encode(words))
     distinct = encoded.dictionary.to_pylist()
     if fallback is None:
         scores = [lexicon.get(w, 0.0) for w in distinct]
