@@ -133,6 +133,7 @@ class DedupConfig(Section):
     short_shingles: NonNegativeInt
     short_answer_shingles: NonNegativeInt
     short_prompt_shingles: NonNegativeInt
+    order_threshold: Fraction
     template_share: Fraction
     template_min_rows: NonNegativeInt
     partitions: PositiveInt

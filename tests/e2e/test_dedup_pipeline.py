@@ -133,8 +133,10 @@ _PRESS = (  # noqa: SIM905 - prose reads better than a list of words
 _N1 = "it was a big step for all of us and we can see its mark in how we read and".split()  # noqa: SIM905 - prose reads better than a list of words
 _N2 = "so on to this day the new tools of our age owe a lot to that old and odd box".split()  # noqa: SIM905 - prose reads better than a list of words
 PRESS_1 = " ".join(_PRESS)  # A: the longest
-PRESS_2 = " ".join(_PRESS[20:] + _N1)  # B ~ A (40 shared words)
-PRESS_3 = " ".join(_PRESS[40:] + _N1 + _N2)  # C ~ B, but C !~ A (20 shared words)
+# B ~ A and C ~ B (50 of 60 words shared, in order), but C !~ A (40 shared: their whole-row word 5-gram
+# Jaccard is 0.45, 0.64 for the others, and their word order (ROUGE-L) falls below dedup.order_threshold).
+PRESS_2 = " ".join(_PRESS[10:] + _N1[:10])
+PRESS_3 = " ".join(_PRESS[20:] + _N1[:10] + _N2[:10])
 WALL_Q = "请简要介绍长城的历史。"
 WALL_A = (
     "长城是中国古代修建的巨大防御工程，最早可以追溯到春秋战国时期。秦始皇统一六国后，把各国的城墙连接起来。"
@@ -592,7 +594,8 @@ _TOOL_TEXT = (
 
 def _templated_corpus() -> tuple[list[dict], dict[str, str]]:
     """60 rows under one tool text with different questions and answers, 30 stock-answer rows, short
-    one-word-apart rows, and edited copies (id c*) of some of them; returns (rows, copy id -> source id)."""
+    one-word-apart rows, rows whose answers are the same phrases reordered (r*a, r*b), and edited copies
+    (id c*) of some of them; returns (rows, copy id -> source id)."""
     rng = np.random.default_rng(77)
     rows = [
         alpaca(f"t{i:02d}", f"{_TOOL_TEXT}\nQuestion: {_random_text(rng, 6, 10)}", _random_text(rng, 25, 40)) for i in range(60)
@@ -604,6 +607,11 @@ def _templated_corpus() -> tuple[list[dict], dict[str, str]]:
         alpaca(f"i{i:02d}", f"Were you made by {name}?", "No, a small research group made me.")
         for i, name in enumerate(_FIRST[:8])
     ]
+    for k in range(3):  # the same five-word phrases in another order: most 3-grams shared, not the same text
+        prompt = f"List the tags of this note in any order. Note: {_random_text(rng, 30, 31)}"
+        phrases = [_random_text(rng, 5, 6) for _ in range(16)]
+        shuffled = [phrases[j] for j in rng.permutation(len(phrases))]
+        rows += [alpaca(f"r{k}a", prompt, ", ".join(phrases)), alpaca(f"r{k}b", prompt, ", ".join(shuffled))]
     copies = {}
     for k, src in enumerate(["t03", "t17", "t41"]):
         source = next(r for r in rows if r["id"] == src)
@@ -623,3 +631,8 @@ def test_template_aware_verification_keeps_fills_apart_and_finds_copies(tmp_path
     assert score(str(d), out, "--direct_num_workers=1") == 0
     clusters = clusters_of(read_duplicates(out, by_id=True))
     assert clusters == {frozenset({copy, src}) for copy, src in copies.items()}
+    # Without the word-order check the reordered rows merge (through the spilled token sequences).
+    sets_only = str(tmp_path / "sets_only")
+    assert score(str(d), sets_only, "--direct_num_workers=1", config={"dedup": {"order_threshold": 0}}) == 0
+    reordered = {frozenset({f"r{k}a", f"r{k}b"}) for k in range(3)}
+    assert clusters_of(read_duplicates(sets_only, by_id=True)) - clusters == reordered

@@ -21,10 +21,9 @@ from winnow.transforms.arrow_bytes import unique_sorted
 from winnow.transforms.dedup import components as cc
 from winnow.transforms.dedup import lsh, spill
 from winnow.transforms.dedup.keep import choose_keep
-from winnow.transforms.dedup.params import REFERENCE_BASE, DedupParams
+from winnow.transforms.dedup.params import REFERENCE_BASE, SEQUENCE_COLUMNS, DedupParams
 from winnow.transforms.dedup.sidefiles import (
     _BLOCK_BITS,
-    SEQUENCE_VERIFIERS,
     SideCache,
     read_side,
     segment_of,
@@ -141,14 +140,19 @@ class AttachFirstFn(beam.DoFn):
             firsts = unique_sorted(p[:, 0])
             table, idx = self._side.rows(segment, firsts)
             key_words = firsts.astype(np.uint64).view(np.uint32).reshape(-1, 2)
-            if self._params.verify in SEQUENCE_VERIFIERS:
-                lists = table.column(SEQUENCE_VERIFIERS[self._params.verify]).take(pa.array(idx)).combine_chunks()
-                for k in range(self._params.parts):
-                    part_lists = pc.list_element(lists, k)
-                    lengths = pc.list_value_length(part_lists).to_numpy(zero_copy_only=False)
-                    values = pc.list_flatten(part_lists).to_numpy(zero_copy_only=False).astype(np.uint32)
-                    owner = np.repeat(np.arange(len(firsts)), lengths)
-                    out_sides.add(dest, np.column_stack([key_words[owner], np.full(len(owner), k, np.uint32), values]))
+            if self._params.verify in SEQUENCE_COLUMNS:
+                # [key words, slot, value] rows in text order; slot = column * parts + part
+                # (exact: shingles in slots below parts, word tokens above).
+                parts = self._params.parts
+                for c, name in enumerate(SEQUENCE_COLUMNS[self._params.verify]):
+                    lists = table.column(name).take(pa.array(idx)).combine_chunks()
+                    for k in range(parts):
+                        part_lists = pc.list_element(lists, k)
+                        lengths = pc.list_value_length(part_lists).to_numpy(zero_copy_only=False)
+                        values = pc.list_flatten(part_lists).to_numpy(zero_copy_only=False).astype(np.uint32)
+                        owner = np.repeat(np.arange(len(firsts)), lengths)
+                        slot = np.full(len(owner), c * parts + k, np.uint32)
+                        out_sides.add(dest, np.column_stack([key_words[owner], slot, values]))
                 if out_sigs is not None:
                     out_sigs.add(dest, np.column_stack([key_words, signatures_at(table, idx, self._params.width)]))
             else:
@@ -176,7 +180,7 @@ class VerifyFn(beam.DoFn):
         if len(pairs) == 0:
             return
         table, idx = self._side.rows(segment, pairs[:, 1])
-        width = 4 if p.verify in SEQUENCE_VERIFIERS else p.width + 2
+        width = 4 if p.verify in SEQUENCE_COLUMNS else p.width + 2
         sides = spill.read_partition(work_dir(self._output, "first_side"), segment, width).astype(np.uint32)
         sigs = None
         if p.verify == "exact":
@@ -235,7 +239,7 @@ class AttachMembersFn(beam.DoFn):
         with_shingles: bool = False,
     ):
         self._output, self._partitions, self._names, self._references = output, partitions, shard_names, references or {}
-        self._with_shingles = with_shingles  # verify: exact splits clusters with the exact test
+        self._with_shingles = with_shingles  # verify: exact splits clusters with the exact test (shingles and word order)
 
     def setup(self) -> None:
         self._side = SideCache(self._output, self._references)
@@ -262,6 +266,7 @@ class AttachMembersFn(beam.DoFn):
         }
         if self._with_shingles:
             columns["shingles"] = rows.column("shingles").combine_chunks()
+            columns["tokens"] = rows.column("tokens").combine_chunks()
         batch = pa.RecordBatch.from_pydict(columns)
         part = cc.partition_of(asg[:, 1], self._partitions)
         for p in unique_sorted(part):

@@ -12,7 +12,7 @@ from winnow.transforms.arrow_bytes import one_array
 from winnow.transforms.dedup.params import DUPLICATES, DedupParams
 from winnow.transforms.dedup.sidefiles import signatures_at
 from winnow.transforms.dedup.templates import pair_similarity
-from winnow.transforms.dedup.verify import is_duplicate, is_similar, part_shingles, similarity
+from winnow.transforms.dedup.verify import in_order, is_duplicate, is_similar, part_shingles, row_sequences, similarity
 
 
 def keep_order(keep: tuple[str, ...]) -> list[tuple[str, str, str]]:
@@ -30,10 +30,12 @@ def keep_order(keep: tuple[str, ...]) -> list[tuple[str, str, str]]:
 
 
 class ExactTest:
-    """The exact duplicate test between rows of one table (its shingles column) and the template shingles."""
+    """The exact duplicate test between rows of one table (its shingles and tokens columns)
+    and the template shingles: shingle sets first, then word order (dedup.order_threshold)."""
 
-    def __init__(self, shingles: pa.Array, template: np.ndarray | None, params: DedupParams):
+    def __init__(self, shingles: pa.Array, tokens: pa.Array | None, template: np.ndarray | None, params: DedupParams):
         self.shingles = one_array(shingles)
+        self.tokens = None if tokens is None else one_array(tokens)
         self.template = np.zeros(0, np.uint32) if template is None else template
         self.params = params
 
@@ -44,7 +46,14 @@ class ExactTest:
         return pair_similarity(first, second, self.template, len(a))
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return is_duplicate(self.similarity(a, b), self.params)
+        ok = is_duplicate(self.similarity(a, b), self.params)
+        if self.params.order_threshold > 0 and self.tokens is not None:
+            check = np.flatnonzero(ok)
+            take = self.tokens.take
+            ok[check] = in_order(
+                row_sequences(take(pa.array(a[check]))), row_sequences(take(pa.array(b[check]))), self.params.order_threshold
+            )
+        return ok
 
 
 def split_clusters(
@@ -92,14 +101,16 @@ def choose_keep(
     """Per cluster of `members` (one or more components): the row to keep by the keep rule,
     and every member with its similarity to it.
 
-    With verify: exact, `members` has a shingles column and `template` holds the template shingles.
+    With verify: exact, `members` has shingles and tokens columns and `template` holds the template shingles.
 
     Returns (duplicates/ batch, totals, per shard [rows in clusters, removed, exact removed]).
     """
     table = members.sort_by(keep_order(params.keep))
     sig = signatures_at(table, np.arange(table.num_rows), params.width)
     ch = table.column("content_hash").combine_chunks()
-    exact_test = ExactTest(table.column("shingles"), template, params) if "shingles" in table.schema.names else None
+    names = table.schema.names
+    tokens = table.column("tokens") if "tokens" in names else None
+    exact_test = ExactTest(table.column("shingles"), tokens, template, params) if "shingles" in names else None
     kept_idx, is_kept = split_clusters(table.column("component").to_numpy(), sig, params, exact_test)
     exact = pc.equal(ch, ch.take(pa.array(kept_idx))).to_numpy(zero_copy_only=False)
     sizes = np.bincount(kept_idx, minlength=table.num_rows)

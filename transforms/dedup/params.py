@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 # Shard indices from here on name files of an earlier run's exported signatures.
 REFERENCE_BASE = 1 << 22
 # Parameters that must match for signatures of two runs to be comparable.
-COMPATIBLE = ("text", "shingle", "ngram", "char_ngram", "char_mode_share", "num_perm", "seed", "verify")
+COMPATIBLE = ("text", "shingle", "ngram", "char_ngram", "char_mode_share", "num_perm", "seed", "verify", "side_columns")
+# Verifiers that need each row's token sequences, and the side-file columns holding them:
+# exact compares shingle sets, then the word order of the pairs that pass; rouge_l the word order.
+SEQUENCE_COLUMNS = {"exact": ("shingles", "tokens"), "rouge_l": ("tokens",)}
 
 DUPLICATES = pa.schema(
     [
@@ -69,6 +72,7 @@ class DedupParams:
     short_prompt_shingles: int = 0
     template_share: float = 0.0
     template_min_rows: int = 0
+    order_threshold: float = 0.0
 
     @property
     def finds_templates(self) -> bool:
@@ -113,6 +117,7 @@ class DedupParams:
             d.short_prompt_shingles,
             d.template_share,
             d.template_min_rows,
+            d.order_threshold,
         )
 
 
@@ -128,6 +133,7 @@ def signature_params(params: DedupParams) -> dict[str, Any]:
         "num_perm": params.num_perm,
         "seed": params.seed,
         "verify": params.verify,  # exact and rouge_l need the reference rows' shingles or tokens
+        "side_columns": list(SEQUENCE_COLUMNS.get(params.verify, ())),  # what the side files hold besides signatures
     }
 
 

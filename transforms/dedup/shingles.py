@@ -124,21 +124,19 @@ def _combine(token_hashes: np.ndarray, starts: np.ndarray, count: np.ndarray) ->
     return (h >> np.uint64(32)).astype(np.uint32)
 
 
-def shingle_hashes(texts: pa.Array, spec: ShingleSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Shingle hashes (uint32) of every row and the row offsets into them.
-
-    Row i's shingles are hashes[offsets[i]:offsets[i+1]]; a row with no
-    token has none.
-    """
+def _tokens(texts: pa.Array, spec: ShingleSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """64-bit hash of every token in text order, each token's row, and each row's shingle size."""
     normalized = normalize(texts)
     char_rows = char_mode_rows(normalized, spec)
     buf, offsets = utf8_buffer(normalized)
     starts, ends, rows = _token_bounds(buf, offsets, char_rows)
-    tok = token_hashes(buf, starts, ends)
-    n = len(texts)
+    return token_hashes(buf, starts, ends), rows, np.where(char_rows, spec.char_n, spec.word_n)
+
+
+def _shingles_of(tok: np.ndarray, rows: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = len(size)
     tokens_per_row = np.bincount(rows, minlength=n)
     first_token = np.concatenate(([0], np.cumsum(tokens_per_row)[:-1]))
-    size = np.where(char_rows, spec.char_n, spec.word_n)
     shingles_per_row = np.where(tokens_per_row == 0, 0, np.maximum(tokens_per_row - size + 1, 1))
     row_of_shingle = np.repeat(np.arange(n), shingles_per_row)
     k = np.arange(shingles_per_row.sum()) - np.repeat(np.cumsum(shingles_per_row) - shingles_per_row, shingles_per_row)
@@ -147,6 +145,30 @@ def shingle_hashes(texts: pa.Array, spec: ShingleSpec) -> tuple[np.ndarray, np.n
     hashes = _combine(tok, shingle_start, count)
     row_offsets = np.concatenate(([0], np.cumsum(shingles_per_row)))
     return hashes, row_offsets
+
+
+def shingle_hashes(texts: pa.Array, spec: ShingleSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle hashes (uint32) of every row and the row offsets into them.
+
+    Row i's shingles are hashes[offsets[i]:offsets[i+1]]; a row with no
+    token has none.
+    """
+    return _shingles_of(*_tokens(texts, spec))
+
+
+def shingles_and_tokens(
+    texts: pa.Array, spec: ShingleSpec, max_tokens: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(shingle hashes, row offsets) as shingle_hashes gives them, and (token hashes, row offsets):
+    each row's first `max_tokens` tokens in text order, as uint32 (the word order of a row)."""
+    tok, rows, size = _tokens(texts, spec)
+    n = len(size)
+    tokens_per_row = np.bincount(rows, minlength=n)
+    first_token = np.concatenate(([0], np.cumsum(tokens_per_row)[:-1]))
+    keep = (np.arange(len(rows)) - first_token[rows]) < max_tokens
+    kept_per_row = np.minimum(tokens_per_row, max_tokens)
+    order = ((tok[keep] >> np.uint64(32)).astype(np.uint32), np.concatenate(([0], np.cumsum(kept_per_row))))
+    return _shingles_of(tok, rows, size), order
 
 
 # ---- Pure-Python reference, for datasketch and for tests ---------------------

@@ -15,14 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from winnow.transforms.arrow_bytes import unique_sorted
-from winnow.transforms.dedup.params import REFERENCE_BASE, DedupParams
+from winnow.transforms.dedup.params import REFERENCE_BASE, SEQUENCE_COLUMNS, DedupParams
 from winnow.transforms.io import files
 from winnow.transforms.io.parquet_out import BatchFile
 from winnow.transforms.run_layout import WORK_DIR
 from winnow.transforms.schema import ROW_BITS
 
-# Verifiers that need each row's token sequences, and the side-file column holding them.
-SEQUENCE_VERIFIERS = {"exact": "shingles", "rouge_l": "tokens"}
 # Side files are read back by later stages and later runs, never by users: zstd, pyarrow's defaults otherwise.
 SIDE_FILE_OPTIONS = {"compression": "zstd"}
 
@@ -39,9 +37,9 @@ def side_schema(params: DedupParams) -> pa.Schema:
         ("n_turns", pa.int64()),
         ("signature", pa.binary(4 * params.width)),
     ]
-    if params.verify in SEQUENCE_VERIFIERS:
-        # Per signature part: the shingle hashes (exact) or the word-token hashes in order (rouge_l).
-        fields.append((SEQUENCE_VERIFIERS[params.verify], pa.list_(pa.list_(pa.uint32()))))
+    if params.verify in SEQUENCE_COLUMNS:
+        # Per signature part: the shingle hashes, or the word-token hashes in order.
+        fields.extend((name, pa.list_(pa.list_(pa.uint32()))) for name in SEQUENCE_COLUMNS[params.verify])
     return pa.schema(fields)
 
 

@@ -10,10 +10,10 @@ import pyarrow as pa
 
 from winnow.transforms.dedup import lsh, minhash
 from winnow.transforms.dedup.params import DedupParams
-from winnow.transforms.dedup.shingles import shingle_hashes
+from winnow.transforms.dedup.shingles import shingle_hashes, shingles_and_tokens
 from winnow.transforms.dedup.sidefiles import side_schema
 from winnow.transforms.dedup.templates import ShingleRowCounter
-from winnow.transforms.signals.overlap import rouge_token_ids
+from winnow.transforms.signals.overlap import ROUGE_MAX_TOKENS, rouge_token_ids
 from winnow.transforms.textviews import text_parts, texts_of
 
 
@@ -58,7 +58,11 @@ class Signer:
             raise ValueError(f"dedup text {text!r} has {text_parts(text)} part(s), the run's {p.text!r} {p.parts}")
         t = time.perf_counter()
         texts = texts_of(batch, text)
-        shingled = [shingle_hashes(text, p.spec) for text in texts]
+        if p.verify == "exact":
+            both = [shingles_and_tokens(text, p.spec, ROUGE_MAX_TOKENS) for text in texts]
+            shingled, ordered = [s for s, _ in both], [o for _, o in both]
+        else:
+            shingled = [shingle_hashes(text, p.spec) for text in texts]
         if shingle_rows is not None:
             shingle_rows.add(shingled)
         t1 = time.perf_counter()
@@ -83,6 +87,7 @@ class Signer:
         }
         if p.verify == "exact":
             cols["shingles"] = _per_part_lists(shingled)
+            cols["tokens"] = _per_part_lists(ordered)
         elif p.verify == "rouge_l":
             cols["tokens"] = _per_part_lists([rouge_token_ids(text) for text in texts])
         side = pa.RecordBatch.from_arrays([cols[f.name] for f in self.schema], schema=self.schema)

@@ -70,21 +70,53 @@ def part_shingles(lists: pa.Array, parts: int) -> list[PartShingles]:
     return out
 
 
-def _spilled_shingles(first_keys: np.ndarray, side_keys: np.ndarray, sides: np.ndarray, parts: int) -> list[PartShingles]:
-    """Each part's shingles of the first rows of pairs, from spilled [key words, part, hash] rows.
-
-    A first row may be spilled more than once (by several writers): sets do not mind.
-    """
-    order = np.argsort(side_keys, kind="stable")
-    keys, part, hashes = side_keys[order], sides[order, 2], sides[order, 3]
+def _spilled_sequences(
+    first_keys: np.ndarray, side_keys: np.ndarray, sides: np.ndarray, slots: range
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first rows' values in `slots` of spilled [key words, slot, value] rows, slot after slot in
+    text order: (values, offsets per pair). Each first row is spilled once per destination."""
+    sel = (sides[:, 2] >= slots.start) & (sides[:, 2] < slots.stop)
+    keys, slot, values = side_keys[sel], sides[sel, 2], sides[sel, 3]
+    order = np.lexsort((np.arange(len(keys)), slot, keys))  # by row, then slot; text order kept
+    keys, values = keys[order], values[order]
     lo = np.searchsorted(keys, first_keys, side="left")
     hi = np.searchsorted(keys, first_keys, side="right")
-    lengths = hi - lo
-    offsets = np.concatenate(([0], np.cumsum(lengths)))
-    at = np.repeat(lo - offsets[:-1], lengths) + np.arange(offsets[-1])
-    pair = np.repeat(np.arange(len(first_keys), dtype=np.int64), lengths)
-    part, hashes = part[at], hashes[at].astype(np.uint32)
-    return [PartShingles(pair[part == k], hashes[part == k]) for k in range(parts)]
+    offsets = np.concatenate(([0], np.cumsum(hi - lo)))
+    return values[np.repeat(lo - offsets[:-1], hi - lo) + np.arange(offsets[-1])], offsets
+
+
+def row_sequences(lists: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's values of a list<list<uint32>> column, its parts one after the other: (values, row offsets)."""
+    lists = one_array(lists)
+    inner = pc.list_flatten(lists)  # one list per (row, part)
+    parent = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    inner_lengths = pc.fill_null(pc.list_value_length(inner), 0).to_numpy(zero_copy_only=False)
+    lengths = np.bincount(parent, weights=inner_lengths, minlength=len(lists)).astype(np.int64)
+    values = pc.list_flatten(pc.list_flatten(lists)).to_numpy(zero_copy_only=False).astype(np.uint32)
+    return values, np.concatenate(([0], np.cumsum(lengths)))
+
+
+def in_order(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], threshold: float) -> np.ndarray:
+    """Whether each pair's two token sequences (values, offsets) reach `threshold` ROUGE-L F.
+
+    Shingle sets ignore where the shared shingles are: rows stitched from
+    the same sentences in another order, or sharing scattered stock phrases,
+    have similar sets but not the same text. Two empty rows are in order.
+    """
+    (va, oa), (vb, ob) = a, b
+    empty = (np.diff(oa) == 0) & (np.diff(ob) == 0)
+    return empty | (rouge_l_sequences(va.astype(np.int64), oa, vb.astype(np.int64), ob) >= threshold)
+
+
+def _spilled_shingles(first_keys: np.ndarray, side_keys: np.ndarray, sides: np.ndarray, parts: int) -> list[PartShingles]:
+    """Each part's shingles of the first rows of pairs, from spilled [key words, part, hash] rows."""
+    out = []
+    for k in range(parts):
+        values, offsets = _spilled_sequences(first_keys, side_keys, sides, range(k, k + 1))
+        out.append(
+            PartShingles(np.repeat(np.arange(len(first_keys), dtype=np.int64), np.diff(offsets)), values.astype(np.uint32))
+        )
+    return out
 
 
 # Below the exact test's thresholds by this much, a pair's MinHash estimate
@@ -93,7 +125,7 @@ def _spilled_shingles(first_keys: np.ndarray, side_keys: np.ndarray, sides: np.n
 PLAUSIBLE_MARGIN = 0.1
 # A prompt of fewer than short_prompt_shingles shingles loses them all to one
 # edited word; its similarity is waived when the answer reaches this.
-SHORT_PROMPT_ANSWER = 0.6
+SHORT_PROMPT_ANSWER = 0.5
 
 
 def _keys_of(spilled: np.ndarray) -> np.ndarray:
@@ -147,6 +179,11 @@ def verify_pairs(
         second = part_shingles(table.column("shingles").take(pa.array(idx[sel])), p.parts)
         empty = np.zeros(0, np.uint32)
         ok[sel] = is_duplicate(pair_similarity(first, second, empty if template is None else template, len(sel)), p)
+        if p.order_threshold > 0:
+            check = sel[ok[sel]]
+            first_words = _spilled_sequences(pairs[check, 0], side_keys, sides, range(p.parts, 2 * p.parts))
+            second_words = row_sequences(table.column("tokens").take(pa.array(idx[check])))
+            ok[check] = in_order(first_words, second_words, p.order_threshold)
     elif p.verify == "rouge_l":
         content, context = _rouge_l_from_rows(pairs[:, 0], side_keys, sides, table.column("tokens").take(pa.array(idx)), p.parts)
         ok = is_similar(content, context, p)
@@ -162,19 +199,12 @@ def verify_pairs(
 def _rouge_l_from_rows(pair_ids, side_ids, sides, second: pa.Array, parts: int) -> tuple[np.ndarray, np.ndarray]:
     """ROUGE-L F (content, context) from the first rows' spilled token sequences
     [key, part, hash] (in text order) and the second rows' token lists."""
-    order = np.lexsort((np.arange(len(sides)), sides[:, 2], side_ids))  # by pair, then part; text order kept
-    ids, part, tok = side_ids[order], sides[order, 2].astype(np.int64), sides[order, 3].astype(np.int64)
     second = one_array(second)
     out = []
     for k in (parts - 1, 0):  # content is the last part (the answer), context the first
-        sel = part == k
-        a_ids, a_tok = ids[sel], tok[sel]
-        lo = np.searchsorted(a_ids, pair_ids, side="left")
-        hi = np.searchsorted(a_ids, pair_ids, side="right")
-        a_off = np.concatenate(([0], np.cumsum(hi - lo)))
-        a_seq = a_tok[np.repeat(lo - a_off[:-1], hi - lo) + np.arange(a_off[-1])]
+        a_seq, a_off = _spilled_sequences(pair_ids, side_ids, sides, range(k, k + 1))
         b_lists = pc.list_element(second, k)
         b_off = np.asarray(b_lists.offsets, dtype=np.int64)
         b_seq = np.asarray(b_lists.values, dtype=np.int64)[b_off[0] : b_off[-1]]
-        out.append(rouge_l_sequences(a_seq, a_off, b_seq, b_off - b_off[0]).astype(np.float32))
+        out.append(rouge_l_sequences(a_seq.astype(np.int64), a_off, b_seq, b_off - b_off[0]).astype(np.float32))
     return out[0], out[1]
