@@ -15,10 +15,8 @@ import warnings
 from collections import Counter
 from typing import Any, Literal
 
-import krippendorff
 import numpy as np
 import pyarrow as pa
-from sklearn.metrics import cohen_kappa_score
 
 from winnow.transforms.review.labels import RATINGS, VERDICTS
 
@@ -58,12 +56,16 @@ def krippendorff_alpha(by_item: dict[str, dict[str, Any]], level: Level, domain:
     for j, item in enumerate(items):
         for annotator, value in multi[item].items():
             data[annotators.index(annotator), j] = domain.index(value)
+    import krippendorff  # heavy imports load when labels are imported, not with every winnow command
+
     value = krippendorff.alpha(reliability_data=data, level_of_measurement=level, value_domain=list(range(len(domain))))
     return {"value": _float(value), "level": level, "pairable_values": pairable}
 
 
 def cohen_kappas(by_item: dict[str, dict[str, Any]], domain: list[Any]) -> list[dict[str, Any]]:
     """Unweighted Cohen's kappa of every annotator pair on the items both labelled, with n and raw agreement."""
+    from sklearn.metrics import cohen_kappa_score  # 2 s to import: only when labels are imported
+
     annotators = sorted({a for v in by_item.values() for a in v})
     out = []
     for a, b in itertools.combinations(annotators, 2):
