@@ -29,8 +29,15 @@ Sections (all by default; choose with --sections):
            (train-quality cross-validated, and the composite). The logic is in
            scripts/validity.py. Knobs: --validity-junk, --validity-real,
            --validity-seed.
+  kept     how the curate stage gets the kept rows' input bytes (issue 12):
+           re-reading each input part (today: original_rows/original_batches
+           and curate's selection) against carrying every row's raw bytes in
+           the scored spill _work/scored/ (build the column, write it with the
+           spill's Parquet options, read it back filtered to the kept rows),
+           on the dedup corpus as JSONL, JSONL.gz and Parquet, 70 % of rows
+           kept; one thread, best of 3.
 
-Usage: python scripts/bench.py [--rows 200000] [--sections scoring,dedup,memory,quickstart,validity]
+Usage: python scripts/bench.py [--rows 200000] [--sections scoring,dedup,memory,quickstart,validity,kept]
                                [--data ../shared/data] [--workdir DIR]
 Targets: scoring >= 10,000 rows/s end to end without dedup (issue 2) and
 >= 3,000 rows/s with every default signal (issue 4); dedup stages >= 5,000
@@ -581,15 +588,221 @@ def section_validity(data_dir: str, workdir: str, real_per_source: int, per_clas
     print(f"\nvalidity section: {time.perf_counter() - t:.0f} s")
 
 
+KEPT_SHARE = 0.7  # share of rows the kept section keeps (seeded draw per part)
+KEPT_REPEATS = 3
+EVEN = 1.2  # times closer than this are called even: runs on a shared machine vary about that much
+
+
+def kept_inputs(jsonl_dir: str, workdir: str) -> dict[str, str]:
+    """The same rows as JSONL (as given), JSONL.gz (gzip level 6, as kept/ writes it) and Parquet (pyarrow defaults)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from winnow.transforms.io.compress import open_compressed
+
+    out = {"jsonl": jsonl_dir}
+    gz_dir, pq_dir = os.path.join(workdir, "kept-inputs", "jsonl.gz"), os.path.join(workdir, "kept-inputs", "parquet")
+    for d in (gz_dir, pq_dir):
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+    for name in sorted(os.listdir(jsonl_dir)):
+        with open(os.path.join(jsonl_dir, name), "rb") as f:
+            data = f.read()
+        gz = open_compressed(open(os.path.join(gz_dir, name + ".gz"), "wb"), "gzip")
+        gz.write(data)
+        gz.close()
+        rows = [json.loads(line) for line in data.splitlines() if line.strip()]
+        pq.write_table(pa.Table.from_pylist(rows), os.path.join(pq_dir, name.replace(".jsonl", ".parquet")))
+    out["jsonl.gz"], out["parquet"] = gz_dir, pq_dir
+    return out
+
+
+def numbered_parts(directory: str, split_bytes: int) -> list:
+    """The input's parts as the scoring stage plans and numbers them (transforms.beam.scoring.ReadableParts)."""
+    from winnow.transforms.io.inputs import match_inputs
+    from winnow.transforms.io.splits import count_newlines, number_splits, plan_splits
+
+    shards, _ = match_inputs([directory])
+    parts = []
+    for shard in shards:
+        splits = plan_splits(shard, split_bytes)
+        newlines = {
+            s.part: count_newlines(shard.path, s.start, s.end) for s in splits if s.kind == "lines" and s.part < s.parts - 1
+        }
+        parts += number_splits(splits, newlines)
+    return parts
+
+
+def best_of(fn, repeats: int = KEPT_REPEATS, before=None) -> tuple[float, Any]:
+    """Smallest wall time of `repeats` calls of fn() (before() runs untimed ahead of each), and fn's last result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        if before is not None:
+            before()
+        t = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, result
+
+
+def remove_file(path: str) -> None:
+    if os.path.exists(path):
+        os.unlink(path)
+
+
+def section_kept(real, rows: int, workdir: str, copies_per_rate: int) -> None:
+    """Re-read the input for the kept rows (curate today) vs carry the raw rows in the scored spill."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from winnow.transforms.config import load_config
+    from winnow.transforms.curate import _members, _selected, scored_path
+    from winnow.transforms.io import files
+    from winnow.transforms.io.inputs import shard_kind
+    from winnow.transforms.io.parquet_out import BatchFile
+    from winnow.transforms.io.readers import batched, original_batches, original_rows
+
+    wdir, _, _ = build_dedup_corpus(real, rows, workdir, "kept", copies_per_rate)
+    inputs = kept_inputs(wdir, workdir)
+    inp = load_config().input
+    cpu, io = pa.cpu_count(), pa.io_thread_count()
+    pa.set_cpu_count(1)  # one thread: Arrow's pools too
+    pa.set_io_thread_count(1)
+    results = []
+    try:
+        for fmt, directory in inputs.items():
+            parts = numbered_parts(directory, inp.split_bytes)
+            out = os.path.join(workdir, f"out-kept-{fmt}")
+            shutil.rmtree(out, ignore_errors=True)
+            rng = np.random.default_rng(12)
+            n_rows = n_kept = 0
+            reread = write = read = 0.0
+            spill_bytes = 0
+            for split in parts:
+                parquet = shard_kind(split.shard.path) == "parquet"
+                # Untimed: what the scoring stage already holds when it would build the raw column
+                # (the part's batches of lines or of records), the part's row numbers, the kept rows.
+                held: list[Any]
+                if parquet:
+                    schema, batches = original_batches(split, inp.batch_size)
+                    held = list(batches)
+                    numbers = np.concatenate([first + np.arange(b.num_rows) for first, b in held])
+                    raw_type = pa.struct(list(schema))
+                else:
+                    held = [list(chunk) for chunk in batched(original_rows(split, inp.max_row_bytes), inp.batch_size)]
+                    numbers = np.array([row for chunk in held for row, _ in chunk], dtype=np.int64)
+                    raw_type = pa.binary()
+                kept = np.sort(rng.choice(numbers, size=round(KEPT_SHARE * len(numbers)), replace=False))
+                keep = _members(numbers, kept)
+                spill_schema = pa.schema([("raw", raw_type)])
+                spill = scored_path(out, split.shard.index, split.part)
+
+                def reread_part(split=split, kept=kept, parquet=parquet) -> list:
+                    """curate.write_kept's read and selection, without the kept/ writer (both ways write kept/ alike)."""
+                    if parquet:
+                        _, batches = original_batches(split, inp.batch_size)
+                        return [b.filter(pa.array(_members(first + np.arange(b.num_rows), kept))) for first, b in batches]
+                    return [
+                        line
+                        for chunk in batched(_selected(original_rows(split, inp.max_row_bytes), kept), inp.batch_size)
+                        for line in chunk
+                    ]
+
+                def carry_write(held=held, spill=spill, spill_schema=spill_schema, parquet=parquet) -> None:
+                    """The scoring stage: the raw column from the rows it read, into the spill (BatchFile, its options)."""
+                    writer = BatchFile(spill, spill_schema)
+                    for item in held:
+                        if parquet:
+                            column = pa.StructArray.from_arrays(item[1].columns, fields=list(item[1].schema))
+                        else:
+                            column = pa.array([line for _, line in item], pa.binary())
+                        writer.write(pa.RecordBatch.from_arrays([column], schema=spill_schema))
+                    writer.close()
+
+                def carry_read(spill=spill, keep=keep, parquet=parquet) -> list:
+                    """The curate stage: the raw column read back as it reads the spill, filtered by keep."""
+                    got, at = [], 0
+                    with files.open_read(spill) as f:
+                        for batch in pq.ParquetFile(f).iter_batches(columns=["raw"]):
+                            column = batch.column(0).filter(pa.array(keep[at : at + batch.num_rows]))
+                            at += batch.num_rows
+                            if parquet:
+                                got.append(pa.RecordBatch.from_struct_array(column))
+                            else:
+                                got.extend(column.to_pylist())
+                    return got
+
+                secs, reread_rows = best_of(reread_part)
+                reread += secs
+                secs, _ = best_of(carry_write, before=lambda spill=spill: remove_file(spill))
+                write += secs
+                spill_bytes += os.path.getsize(spill)
+                secs, carried = best_of(carry_read)
+                read += secs
+                if parquet:  # both ways give the same kept rows
+                    same = pa.Table.from_batches(carried).equals(pa.Table.from_batches(reread_rows))  # metadata aside
+                else:
+                    same = carried == reread_rows
+                if not same:
+                    raise RuntimeError(f"kept: re-read and carried rows differ in {split.shard.name} part {split.part}")
+                n_rows += len(numbers)
+                n_kept += len(kept)
+            input_bytes = sum(p.shard.size for p in parts if p.part == 0)
+            results.append((fmt, n_rows, n_kept, len(parts), input_bytes, reread, write, read, spill_bytes))
+    finally:
+        pa.set_cpu_count(cpu)
+        pa.set_io_thread_count(io)
+    mb = 2**20
+    print(
+        f"\n## kept: the kept rows' input bytes for curate, re-read vs carried in the scored spill "
+        f"({KEPT_SHARE:.0%} of rows kept, seeded; one thread, best of {KEPT_REPEATS})\n"
+    )
+    print(
+        f"{'format':<10}{'rows':>9}{'parts':>6}{'input MiB':>11}{'re-read s':>11}{'rows/s':>11}"
+        f"{'carry s':>9}{'(write':>8}{'+ read)':>8}{'extra spill MiB':>17}{'carry/re-read':>15}"
+    )
+    for fmt, n, _, n_parts, size, rr, w, r, extra in results:
+        print(
+            f"{fmt:<10}{n:>9,}{n_parts:>6}{size / mb:>11.1f}{rr:>11.2f}{n / rr:>11,.0f}"
+            f"{w + r:>9.2f}{w:>8.2f}{r:>8.2f}{extra / mb:>17.1f}{(w + r) / rr:>15.2f}"
+        )
+    print(
+        "re-read: each input part read again (decompress, split lines or decode row groups) and the kept rows\n"
+        "  selected, as curate.write_kept does; it reads 'input MiB' again from the input's storage.\n"
+        "carry: a binary column of each row's raw line (Parquet: the input record as a struct), built from the rows\n"
+        "  the scoring stage holds, written with the scored spill's writer and options (BatchFile: snappy), read\n"
+        "  back and filtered by keep; 'extra spill MiB' is written once and read once.\n"
+        "On a distributed runner the scored spill goes through the filesystem the same way (written once by the\n"
+        "scoring task, read once by the curate task), while the re-read reads the input again from its storage.\n"
+        "Both measured warm (page cache); the kept/ writer, the same either way, is left out."
+    )
+    verdicts = []
+    for fmt, _, _, _, size, rr, w, r, extra in results:
+        cost = w + r
+        if max(cost, rr) / min(cost, rr) < EVEN:
+            verdicts.append(f"{fmt}: about even, carry/re-read {cost / rr:.2f} (within the bench's noise)")
+        elif cost < rr:
+            verdicts.append(f"{fmt}: carrying is cheaper, re-reading costs {rr / cost:.1f}x its time")
+        else:
+            verdicts.append(f"{fmt}: re-reading is cheaper, carrying costs {cost / rr:.1f}x its time")
+        verdicts[-1] += f", and carrying adds {extra / size:.0%} of the input's bytes to the spill"
+    total_rr = sum(x[5] for x in results)
+    total_carry = sum(x[6] + x[7] for x in results)
+    overall = "re-reading" if total_rr <= total_carry else "carrying"
+    factor = max(total_rr, total_carry) / min(total_rr, total_carry)
+    print(f"conclusion: {'; '.join(verdicts)}; summed over the formats, {overall} is cheaper by {factor:.1f}x.")
+
+
 def run_sections(args: argparse.Namespace, sections: list[str], workdir: str) -> None:
     if "quickstart" in sections:
         section_quickstart(workdir, args.repeats)
     if "validity" in sections:
         section_validity(args.data, workdir, args.validity_real, args.validity_junk, args.validity_seed)
-    if not {"scoring", "dedup", "memory"} & set(sections):
+    if not {"scoring", "dedup", "memory", "kept"} & set(sections):
         return
     if not os.path.isdir(args.data):
-        print(f"bench: {args.data} not found; the scoring, dedup and memory sections need ../shared/data", file=sys.stderr)
+        print(f"bench: {args.data} not found; the scoring, dedup, memory and kept sections need ../shared/data", file=sys.stderr)
         return
     real = real_rows(args.data)
     print(f"# winnow bench: {len(real):,} real rows from {args.data}; {os.cpu_count()} cores")
@@ -599,12 +812,14 @@ def run_sections(args: argparse.Namespace, sections: list[str], workdir: str) ->
         section_dedup(real, args.rows, workdir, args.copies_per_rate)
     if "memory" in sections:
         section_memory(real, workdir, tuple(int(x) for x in args.memory_rows.split(",")))
+    if "kept" in sections:
+        section_kept(real, args.rows, workdir, args.copies_per_rate)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=200_000)
-    ap.add_argument("--sections", default="scoring,dedup,memory,quickstart,validity")
+    ap.add_argument("--sections", default="scoring,dedup,memory,quickstart,validity,kept")
     ap.add_argument("--repeats", type=int, default=3, help="runs per mode in the quickstart section")
     ap.add_argument("--copies-per-rate", type=int, default=1000)
     ap.add_argument("--memory-rows", default="100000,400000")
