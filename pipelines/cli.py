@@ -18,6 +18,8 @@ from winnow.pipelines import score
 from winnow.pipelines.evaluate import run_evaluation
 from winnow.pipelines.inspect import inspect_file
 from winnow.pipelines.review import run_import
+from winnow.pipelines.review_calibrate import run_calibrate
+from winnow.pipelines.review_export import run_export
 from winnow.pipelines.storage_emulator import use_emulator_credentials
 from winnow.pipelines.train import DEFAULT_SYNTHETIC, SYNTHETIC_KINDS, train_quality
 from winnow.transforms import run_layout
@@ -285,27 +287,72 @@ def _evaluate_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0): the same seed, the same interval")
 
 
-def _review_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "review",
-        help="human review of a sample: import annotators' labels and measure their agreement",
-        description="Human review. `winnow review import` reads annotation exports; sampling rows for review "
-        "(`review export`) and calibrating against the labels (`review calibrate`) come later.",
-    )
-    review = p.add_subparsers(dest="review_command", required=True, metavar="SUBCOMMAND")
-    imp = review.add_parser(
-        "import",
-        help="read Label Studio, CSV or Argilla exports; write labels.parquet and agreement.json",
-        description="Read annotation exports (several annotators per row) and write LABELS_DIR/labels.parquet\n"
-        "(id, annotator, verdict, rating, note) and LABELS_DIR/agreement.json (Krippendorff's alpha,\n"
-        "Cohen's kappa per annotator pair, counts, and the rows where annotators disagree).",
+def _review_export_parser(review: Any) -> None:
+    p = review.add_parser(
+        "export",
+        help="draw a stratified sample of a run for people to label (Label Studio, Argilla, CSV)",
+        description="Draw a stratified sample of N scored rows of RUN_DIR and write it to DIR for annotators:\n"
+        "a Label Studio project, an Argilla 2.x dataset, sample.parquet/csv and guidelines.md. Every row\n"
+        "falls in one stratum (near-duplicate cluster representatives, then the rarest rule that fired,\n"
+        "then languages other than the most common, then composite deciles) and carries its inclusion\n"
+        "probability, so labels can be reweighted to the whole corpus.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=textwrap.dedent(
             """\
             examples:
-              winnow review import project-1.json --output labels/
-              winnow review import alice.csv bob.csv --output labels/
-              winnow review import argilla/records.json --output labels/ --overwrite
+              winnow review export out/ --size 300 --output review/
+              winnow review export gs://bucket/runs/2026-12-01 --size 500 --seed 7 --output review/
+              winnow review export out/ --size 200 --output review/ --config review.yaml --overwrite
+
+            written to DIR (export.json last: the export is complete when it exists):
+              export.json             export_id, the run (config hash, finish time), seed, size,
+                                      and per stratum its population, sample and inclusion probability
+              sample.parquet, .csv    id, stratum, inclusion_probability, shard, keep, flags, scores
+              labelstudio/config.xml  labeling config: Choices verdict (good/bad), Rating rating (1-5),
+                                      TextArea note, over the dialogue (Paragraphs) and the flags
+              labelstudio/tasks.json  tasks to import, winnow's verdict as a prediction
+              argilla/                the same as an Argilla 2.x dataset (rg.Dataset.from_disk)
+              guidelines.md           what good and bad mean, the rating scale, and every rule
+                                      with an example from the sample
+
+            strata sizes: the `review:` section of the config (configs/default.yaml), from
+            the run's config, then --config FILE.
+            """
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished `winnow score` run (local or gs://)")
+    p.add_argument("--size", "-n", type=int, required=True, metavar="N", help="rows to sample (all rows when the run has fewer)")
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="where the export goes (local or gs://)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0): the same seed, the same sample")
+    p.add_argument("--config", "-c", metavar="FILE", help="YAML config whose `review:` section sets the strata sizes")
+    p.add_argument("--overwrite", action="store_true", help="write into a DIR that is not empty")
+
+
+def _review_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "review",
+        help="human review: export a stratified sample, import annotators' labels, calibrate thresholds and rules",
+        description="Human review, with files only: `review export` draws a stratified sample of a run for Label "
+        "Studio or Argilla, `review import` reads the annotators' labels and measures their agreement, and "
+        "`review calibrate` weighs the labels back to the whole corpus to set thresholds and rule severities.",
+    )
+    review = p.add_subparsers(dest="review_command", required=True, metavar="SUBCOMMAND")
+    _review_export_parser(review)
+    imp = review.add_parser(
+        "import",
+        help="read Label Studio, CSV or Argilla exports; write labels.parquet and agreement.json",
+        description="Read annotation exports (several annotators per row) of the sample `review export` wrote to\n"
+        "DIR, and write LABELS_DIR/labels.parquet (id, annotator, verdict, rating, note),\n"
+        "LABELS_DIR/agreement.json (Krippendorff's alpha, Cohen's kappa per annotator pair, counts, and the\n"
+        "rows where annotators disagree) and a copy of DIR's sample.parquet and export.json. A label of a row\n"
+        "that is not in DIR's sample, or a task from another export, stops the import.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              winnow review import review/ project-1.json --output labels/
+              winnow review import review/ alice.csv bob.csv --output labels/
+              winnow review import review/ argilla/records.json --output labels/ --overwrite
 
             files (format found from the content; .csv by name):
               Label Studio JSON     tasks with data.id and annotations[] whose results are
@@ -318,9 +365,88 @@ def _review_parser(sub: Any) -> None:
             """
         ),
     )
+    imp.add_argument("export_dir", metavar="DIR", help="the folder `winnow review export` wrote (export.json, sample.parquet)")
     imp.add_argument("files", nargs="+", metavar="FILE", help="annotation exports, local or gs://")
     imp.add_argument("--output", "-o", required=True, metavar="LABELS_DIR", help="where labels.parquet and agreement.json go")
     imp.add_argument("--overwrite", action="store_true", help="replace labels.parquet and agreement.json already in LABELS_DIR")
+    _review_calibrate_parser(review)
+
+
+def _review_calibrate_parser(review: Any) -> None:
+    cal = review.add_parser(
+        "calibrate",
+        help="measure rules and scores against the human verdicts; write calibration.json and calibrated.yaml",
+        description="The majority human verdict per labelled row (positive class: bad) against every rule and\n"
+        "score column of RUN_DIR: precision, recall and F1 weighted by 1 / inclusion probability\n"
+        "(Horvitz-Thompson, estimates for the whole corpus) with Wilson 95% intervals; a recommended\n"
+        "threshold per score column; drop rules whose precision is too low for their severity. Writes\n"
+        "DIR/calibration.json and DIR/calibrated.yaml, a config overlay for `winnow score --config`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              winnow review calibrate labels/ out/ --output calib/
+              winnow review calibrate labels/ out/ --output calib/ --target-precision 0.9 --apply quality
+              winnow review calibrate labels/ out/ --output calib/ --retrain quality-v2.bin
+              winnow score data/ --output out2/ --config calib/calibrated.yaml
+
+            LABELS_DIR holds labels.parquet, sample.parquet and export.json (`winnow review import`);
+            RUN_DIR is the finished run the sample was exported from.
+
+            thresholds: the highest recall whose precision's Wilson lower bound reaches
+            --target-precision; if none does, the best F1. keep.min gets the thresholds of the
+            --apply columns (default: composite, else quality). A rule of a severity that drops
+            rows, fired on at least --min-labels labelled rows, whose precision's upper bound is
+            below the target becomes warn (rule_severity).
+            """
+        ),
+    )
+    cal.add_argument("labels_dir", metavar="LABELS_DIR", help="labels.parquet, sample.parquet, export.json (local or gs://)")
+    cal.add_argument("run_dir", metavar="RUN_DIR", help="the finished `winnow score` run the sample was drawn from")
+    cal.add_argument("--output", "-o", required=True, metavar="DIR", help="where calibration.json and calibrated.yaml go")
+    cal.add_argument(
+        "--target-precision",
+        type=float,
+        default=0.8,
+        metavar="P",
+        help="precision a drop must reach with 95%% confidence (Wilson lower bound; default 0.8)",
+    )
+    cal.add_argument(
+        "--apply",
+        action="append",
+        metavar="COLUMN",
+        help="score column whose recommended threshold goes into keep.min (repeatable; default composite, else quality)",
+    )
+    cal.add_argument(
+        "--columns",
+        metavar="A,B",
+        help="score columns to calibrate (default: every float column of records/ and the length columns)",
+    )
+    cal.add_argument(
+        "--min-labels",
+        type=int,
+        default=5,
+        metavar="N",
+        help="labelled firings a rule needs before its severity is judged (default 5)",
+    )
+    cal.add_argument(
+        "--retrain",
+        metavar="MODEL_OUT",
+        help="also retrain the run's quality model with the human labels added; writes MODEL_OUT and its card, "
+        "and held-out accuracy and ROC-AUC before and after",
+    )
+    cal.add_argument(
+        "--label-weight",
+        default="auto",
+        metavar="N",
+        help="with --retrain: repeat each human-labelled row N times in training (auto, the default: "
+        "enough for them to be a quarter of the training rows)",
+    )
+    cal.add_argument(
+        "--folds", type=int, default=5, metavar="K", help="with --retrain: K-fold by row id for the held-out figures (default 5)"
+    )
+    cal.add_argument("--seed", type=int, default=1, help="with --retrain: training seed (default 1)")
+    cal.add_argument("--overwrite", action="store_true", help="replace outputs already there")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -456,6 +582,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "evaluate":
             run_evaluation(args)
+            return 0
+        if args.command == "review" and args.review_command == "export":
+            run_export(args)
+            return 0
+        if args.command == "review" and args.review_command == "calibrate":
+            run_calibrate(args)
             return 0
         if args.command == "review":
             run_import(args)

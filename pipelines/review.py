@@ -1,5 +1,10 @@
 """`winnow review import`: annotation exports in, labels.parquet and agreement.json out.
 
+The labels must be of the sample `winnow review export` wrote to DIR: every
+id in its sample.parquet, and no task from another export. LABELS_DIR also
+gets a copy of the sample and export.json, so `winnow review calibrate`
+reweights by the inclusion probabilities from LABELS_DIR alone.
+
 Every file is read and checked, and the statistics computed, before anything
 is written, so a bad file leaves LABELS_DIR as it was; each output is written
 atomically (winnow.transforms.io.files.write_atomically).
@@ -19,10 +24,12 @@ import pyarrow.parquet as pq
 from winnow.transforms.io import files
 from winnow.transforms.io.files import UnwritableError
 from winnow.transforms.review.agreement import agreement_report
-from winnow.transforms.review.labels import ImportedFile, ReviewError, labels_table, read_labels
+from winnow.transforms.review.labels import ImportedFile, ReviewError, check_sample, labels_table, read_labels
 
 LABELS = "labels.parquet"
 AGREEMENT = "agreement.json"
+SAMPLE = "sample.parquet"  # written by review export; copied into LABELS_DIR
+EXPORT = "export.json"
 
 
 def _read(path: str) -> bytes:
@@ -39,13 +46,33 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def import_labels(inputs: list[str], output: str, overwrite: bool = False) -> tuple[list[ImportedFile], dict[str, Any]]:
-    """Read every input, then write LABELS_DIR/labels.parquet and agreement.json; returns what was read and the report."""
+def read_export(export_dir: str) -> tuple[dict[str, Any], bytes, set[str]]:
+    """(export.json, sample.parquet's bytes, the sampled ids) of a `review export` DIR."""
+    try:
+        export = json.loads(files.read_bytes(files.join(export_dir, EXPORT)))
+        sample = files.read_bytes(files.join(export_dir, SAMPLE))
+        ids = pq.read_table(pa.BufferReader(sample), columns=["id"]).column("id").to_pylist()
+    except Exception as e:
+        raise ReviewError(
+            f"{export_dir}: not a `winnow review export` folder (it needs {EXPORT} and {SAMPLE}): {e or type(e).__name__}"
+        ) from e
+    if not isinstance(export, dict) or not export.get("export_id"):
+        raise ReviewError(f"{files.join(export_dir, EXPORT)}: no export_id")
+    return export, sample, set(ids)
+
+
+def import_labels(
+    export_dir: str, inputs: list[str], output: str, overwrite: bool = False
+) -> tuple[list[ImportedFile], dict[str, Any]]:
+    """Read the export and every input, then write LABELS_DIR/labels.parquet, agreement.json and a copy of
+    the export's sample.parquet and export.json; returns what was read and the report."""
     output = output.rstrip("/") or "/"
-    labels_path, agreement_path = files.join(output, LABELS), files.join(output, AGREEMENT)
-    if not overwrite and (files.exists(labels_path) or files.exists(agreement_path)):
-        raise ReviewError(f"{output} already holds {LABELS} or {AGREEMENT}; pass --overwrite to replace them")
+    names = (LABELS, AGREEMENT, SAMPLE, EXPORT)
+    if not overwrite and any(files.exists(files.join(output, n)) for n in names):
+        raise ReviewError(f"{output} already holds {', '.join(names)} or some of them; pass --overwrite to replace them")
+    export, sample, sample_ids = read_export(export_dir)
     imported = [read_labels(_read(path), path) for path in inputs]
+    check_sample(imported, sample_ids, str(export["export_id"]), export_dir)
     table = labels_table(imported)
     if table.num_rows == 0:
         raise ReviewError(f"no annotation in {', '.join(inputs)}: nothing to import")
@@ -53,14 +80,17 @@ def import_labels(inputs: list[str], output: str, overwrite: bool = False) -> tu
     for f in imported:
         skipped.update(f.skipped)
     report = agreement_report(table, skipped)
+    report["export"] = {"dir": export_dir, "export_id": export["export_id"], "sampled_rows": len(sample_ids)}
     report["inputs"] = [
         {"path": f.path, "format": f.format, "annotations": len(f.rows), "skipped": dict(sorted(f.skipped.items()))}
         for f in imported
     ]
     data = (json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
     try:
-        files.write_atomically(labels_path, _parquet_bytes(table))
-        files.write_atomically(agreement_path, data)
+        files.write_atomically(files.join(output, SAMPLE), sample)
+        files.write_atomically(files.join(output, EXPORT), json.dumps(export, indent=2).encode())
+        files.write_atomically(files.join(output, LABELS), _parquet_bytes(table))
+        files.write_atomically(files.join(output, AGREEMENT), data)
     except Exception as e:
         raise UnwritableError(output, str(e) or type(e).__name__) from e
     return imported, report
@@ -90,10 +120,10 @@ def print_summary(imported: list[ImportedFile], report: dict[str, Any], output: 
             file=out,
         )
     print(f"{len(report['disagreements'])} rows where annotators disagree", file=out)
-    print(f"wrote {files.join(output, LABELS)} and {files.join(output, AGREEMENT)}", file=out)
+    print(f"wrote {files.join(output, LABELS)}, {AGREEMENT}, and the export's {SAMPLE} and {EXPORT}", file=out)
 
 
 def run_import(args: argparse.Namespace, out: TextIO | None = None) -> dict[str, Any]:
-    imported, report = import_labels(args.files, args.output, args.overwrite)
+    imported, report = import_labels(args.export_dir, args.files, args.output, args.overwrite)
     print_summary(imported, report, args.output.rstrip("/") or "/", out or sys.stdout)
     return report

@@ -261,6 +261,16 @@ class OutputConfig(Section):
         return data
 
 
+class ReviewConfig(Section):
+    """`winnow review export`: rows per stratum of the review sample (transforms.review.sampling)."""
+
+    near_duplicate_rows: NonNegativeInt
+    rule_rows: NonNegativeInt
+    language_rows: NonNegativeInt
+    min_stratum_rows: PositiveInt
+    strata: dict[Annotated[str, Field(min_length=1)], PositiveInt]
+
+
 # Sections a sources entry may override, and which of their keys (None: all). Only dedup.text
 # may differ per source: the other dedup keys shape the signatures that rows of all sources share.
 SOURCE_SECTIONS: dict[str, tuple[str, ...] | None] = {"keep": None, "dedup": ("text",)}
@@ -307,6 +317,7 @@ class Config(Section):
     rules: list[str]
     output: OutputConfig
     sources: list[SourceConfig]
+    review: ReviewConfig
 
     @field_validator("classifiers")
     @classmethod

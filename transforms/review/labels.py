@@ -101,13 +101,16 @@ def _annotator(value: Any, where: str) -> str:
     return str(value)
 
 
-def _row(row_id: str, annotator: str, verdict: Any, rating: Any, note: Any, where: str) -> dict[str, Any]:
+def _row(row_id: str, annotator: str, verdict: Any, rating: Any, note: Any, where: str, export_id: Any = None) -> dict[str, Any]:
+    """One label; `where` (file and row) and the export the task came from stay beside it for the sample check."""
     return {
         "id": row_id,
         "annotator": annotator,
         "verdict": _verdict(verdict, where),
         "rating": _rating(rating, where),
         "note": _note(note),
+        "where": where,
+        "export_id": None if export_id is None else str(export_id),
     }
 
 
@@ -150,7 +153,11 @@ def read_labelstudio(items: list[Any], path: str) -> ImportedFile:
                 elif name == "note":
                     values["note"] = value.get("text")
             annotator = _annotator(ann.get("completed_by"), at)
-            out.rows.append(_row(row_id, annotator, values.get("verdict"), values.get("rating"), values.get("note"), at))
+            out.rows.append(
+                _row(
+                    row_id, annotator, values.get("verdict"), values.get("rating"), values.get("note"), at, data.get("export_id")
+                )
+            )
     return out
 
 
@@ -165,9 +172,8 @@ def read_labelstudio_min(items: list[Any], path: str) -> ImportedFile:
         where = f"{path}: object {i}"
         row_id = _row_id(obj.get("winnow_id", obj.get("id")), f"{where} (id)")
         at = f"{where} (id {row_id})"
-        out.rows.append(
-            _row(row_id, _annotator(obj.get("annotator"), at), obj.get("verdict"), obj.get("rating"), obj.get("note"), at)
-        )
+        annotator = _annotator(obj.get("annotator"), at)
+        out.rows.append(_row(row_id, annotator, obj.get("verdict"), obj.get("rating"), obj.get("note"), at, obj.get("export_id")))
     return out
 
 
@@ -207,7 +213,8 @@ def read_argilla(items: list[Any], path: str) -> ImportedFile:
                 by_user.setdefault(user, {})[question] = r.get("value")
         for user, values in by_user.items():
             at = f"{where} (id {row_id}), user {user}"
-            out.rows.append(_row(row_id, user, values.get("verdict"), values.get("rating"), values.get("note"), at))
+            export_id = metadata.get("export_id")
+            out.rows.append(_row(row_id, user, values.get("verdict"), values.get("rating"), values.get("note"), at, export_id))
     return out
 
 
@@ -279,6 +286,22 @@ def read_labels(data: bytes, path: str) -> ImportedFile:
             "`responses`/`fields` (Argilla records.json) or `verdict`/`annotator` (Label Studio JSON_MIN)"
         )
     return JSON_READERS[fmt](items, path)
+
+
+def check_sample(imported: list[ImportedFile], sample_ids: set[str], export_id: str, export_dir: str) -> None:
+    """Every label is of a row of this export's sample, and no task says it came from another export."""
+    for f in imported:
+        for row in f.rows:
+            if row["export_id"] is not None and row["export_id"] != export_id:
+                raise ReviewError(
+                    f"{row['where']}: the task is from export {row['export_id']}, not from {export_dir} "
+                    f"(export {export_id}): labels of another run or sample"
+                )
+            if row["id"] not in sample_ids:
+                raise ReviewError(
+                    f"{row['where']}: id {row['id']} is not in the sample of {export_dir} (sample.parquet): "
+                    "labels of another run or sample, or an edited id"
+                )
 
 
 def labels_table(imported: list[ImportedFile]) -> pa.Table:

@@ -4,15 +4,15 @@ statistics equal values computed here by hand (confusion and coincidence matrice
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from agreement_by_hand import alpha_by_hand, kappa_by_hand, nominal, ordinal
 
 from winnow.pipelines.cli import main
 from winnow.pipelines.review import import_labels
@@ -124,50 +124,23 @@ def csv_text() -> str:
     return "\n".join(lines) + "\n"
 
 
+EXPORT_ID = "e0a1b2c3d4e5"
+
+
+def _export(tmp_path: Path, ids: tuple[str, ...] = ("r1", "r2", "r3", "r4", "r5", "r6", "r7", "r9")) -> str:
+    """A `review export` folder as import reads it: export.json and sample.parquet (id, stratum, inclusion_probability)."""
+    d = tmp_path / "review"
+    d.mkdir(exist_ok=True)
+    (d / "export.json").write_text(json.dumps({"export_id": EXPORT_ID, "config_hash": "abc", "finished": "2026-12-01T00:00:00"}))
+    sample = {"id": list(ids), "stratum": ["composite:d0"] * len(ids), "inclusion_probability": [0.5] * len(ids)}
+    pq.write_table(pa.table(sample), d / "sample.parquet")
+    return str(d)
+
+
 def _write(tmp_path: Path, name: str, content: Any) -> str:
     path = tmp_path / name
     path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
     return str(path)
-
-
-# --- the statistics, by hand -------------------------------------------------------------
-
-
-def kappa_by_hand(x: list[Any], y: list[Any]) -> float:
-    """Cohen's kappa from the confusion matrix: (p_o - p_e) / (1 - p_e)."""
-    n = len(x)
-    confusion = Counter(zip(x, y))
-    p_o = sum(confusion[(v, v)] for v in set(x) | set(y)) / n
-    p_e = sum((x.count(v) / n) * (y.count(v) / n) for v in set(x) | set(y))
-    return (p_o - p_e) / (1 - p_e)
-
-
-def alpha_by_hand(units: list[list[Any]], delta: Callable[[Any, Any, dict[Any, float]], float]) -> float:
-    """Krippendorff's alpha from the coincidence matrix: 1 - (n - 1) sum o_ck d_ck / sum n_c n_k d_ck."""
-    o: Counter[tuple[Any, Any]] = Counter()
-    for values in units:
-        m = len(values)
-        if m < 2:
-            continue
-        for i, j in itertools.permutations(range(m), 2):
-            o[(values[i], values[j])] += 1 / (m - 1)
-    n_c: Counter[Any] = Counter()
-    for (c, _), w in o.items():
-        n_c[c] += w
-    n = sum(n_c.values())
-    observed = sum(w * delta(c, k, n_c) for (c, k), w in o.items())
-    expected = sum(n_c[c] * n_c[k] * delta(c, k, n_c) for c in n_c for k in n_c)
-    return 1 - (n - 1) * observed / expected
-
-
-def nominal(c: Any, k: Any, _: dict[Any, float]) -> float:
-    return 0.0 if c == k else 1.0
-
-
-def ordinal(c: int, k: int, n_c: dict[Any, float]) -> float:
-    """(sum of n_g for g from c to k, minus half of n_c and n_k) squared."""
-    lo, hi = min(c, k), max(c, k)
-    return (sum(n_c.get(g, 0) for g in range(lo, hi + 1)) - (n_c.get(c, 0) + n_c.get(k, 0)) / 2) ** 2
 
 
 def _values(index: int) -> dict[str, dict[str, Any]]:
@@ -180,7 +153,7 @@ def _values(index: int) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def imported(tmp_path: Path) -> tuple[Any, dict[str, Any], Path]:
     out = tmp_path / "labels"
-    _, report = import_labels([_write(tmp_path, "project.json", labelstudio_export())], str(out))
+    _, report = import_labels(_export(tmp_path), [_write(tmp_path, "project.json", labelstudio_export())], str(out))
     return pq.read_table(out / "labels.parquet"), report, out
 
 
@@ -267,7 +240,7 @@ def test_every_format_gives_the_same_labels(tmp_path: Path) -> None:
     tables = {}
     for fmt, path in inputs.items():
         out = tmp_path / fmt
-        imported, report = import_labels([path], str(out))
+        imported, report = import_labels(_export(tmp_path), [path], str(out))
         assert imported[0].format == fmt
         tables[fmt] = pq.read_table(out / "labels.parquet")
         assert report["verdict"]["krippendorff_alpha"]["value"] is not None
@@ -285,7 +258,7 @@ def test_annotators_split_over_files_are_joined(tmp_path: Path) -> None:
         with path.open("w", newline="") as f:
             csv.writer(f).writerows([header] + [r for r in body if r[1] == who])
         paths.append(str(path))
-    _, report = import_labels(paths, str(tmp_path / "out"))
+    _, report = import_labels(_export(tmp_path), paths, str(tmp_path / "out"))
     assert report["counts"]["annotations"] == 15
     assert report["counts"]["items_with_2_or_more_annotators"] == 5
 
@@ -325,7 +298,7 @@ def _task(data: dict[str, Any], result: list[dict[str, Any]]) -> list[dict[str, 
 def test_bad_json_names_the_file_and_the_row(tmp_path: Path, content: Any, message: str) -> None:
     path = _write(tmp_path, "export.json", content)
     with pytest.raises(ReviewError) as e:
-        import_labels([path], str(tmp_path / "out"))
+        import_labels(_export(tmp_path), [path], str(tmp_path / "out"))
     assert str(e.value).startswith(path)
     assert message in str(e.value)
     assert not (tmp_path / "out").exists()  # nothing half-written
@@ -343,7 +316,7 @@ def test_bad_json_names_the_file_and_the_row(tmp_path: Path, content: Any, messa
 def test_bad_csv_names_the_file_and_the_line(tmp_path: Path, text: str, message: str) -> None:
     path = _write(tmp_path, "labels.csv", text)
     with pytest.raises(ReviewError) as e:
-        import_labels([path], str(tmp_path / "out"))
+        import_labels(_export(tmp_path), [path], str(tmp_path / "out"))
     assert str(e.value).startswith(path)
     assert message in str(e.value)
 
@@ -351,7 +324,7 @@ def test_bad_csv_names_the_file_and_the_line(tmp_path: Path, text: str, message:
 def test_cli_review_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ls = _write(tmp_path, "project.json", labelstudio_export())
     out = tmp_path / "labels"
-    assert main(["review", "import", ls, "--output", str(out)]) == 0
+    assert main(["review", "import", _export(tmp_path), ls, "--output", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "15 annotations of 6 rows by 3 annotators" in printed
     assert "skipped 1 cancelled annotation" in printed
@@ -360,10 +333,10 @@ def test_cli_review_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     report = json.loads((out / "agreement.json").read_text())
     assert set(report) >= {"counts", "verdict", "rating", "disagreements", "inputs"}
     # An earlier import is kept unless --overwrite; a bad file leaves it as it was.
-    assert main(["review", "import", ls, "--output", str(out)]) == 2
+    assert main(["review", "import", _export(tmp_path), ls, "--output", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     bad = _write(tmp_path, "bad.csv", "id,annotator,verdict\nr1,a,great\n")
-    assert main(["review", "import", bad, "--output", str(out), "--overwrite"]) == 2
+    assert main(["review", "import", _export(tmp_path), bad, "--output", str(out), "--overwrite"]) == 2
     assert "bad.csv: line 2 (id r1): verdict must be good or bad; got 'great'" in capsys.readouterr().err
     assert json.loads((out / "agreement.json").read_text()) == report
     assert (
@@ -371,6 +344,7 @@ def test_cli_review_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
             [
                 "review",
                 "import",
+                _export(tmp_path),
                 ls,
                 _write(tmp_path, "more.csv", "id,annotator,verdict\nr7,dave,bad\n"),
                 "--output",
@@ -381,3 +355,33 @@ def test_cli_review_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         == 0
     )
     assert pq.read_table(out / "labels.parquet").num_rows == 16
+
+
+def test_labels_are_checked_against_the_export(tmp_path: Path) -> None:
+    """Ids outside the sample, tasks of another export, and a folder that is not an export stop the import."""
+    out = tmp_path / "labels"
+    ls = labelstudio_export()
+    for task in ls:
+        task["data"]["export_id"] = EXPORT_ID
+    path = _write(tmp_path, "ls.json", ls)
+    _, report = import_labels(_export(tmp_path), [path], str(out))
+    assert report["export"]["export_id"] == EXPORT_ID
+    assert pq.read_table(out / "sample.parquet").column("inclusion_probability").to_pylist()[0] == 0.5
+    assert json.loads((out / "export.json").read_text())["export_id"] == EXPORT_ID
+
+    smaller = tmp_path / "small"
+    smaller.mkdir()
+    with pytest.raises(ReviewError, match=r"ls\.json: task 4 \(id r4\), annotation 1: id r4 is not in the sample of"):
+        import_labels(_export(smaller, ("r1", "r2", "r3")), [path], str(tmp_path / "o1"))
+    ls[1]["data"]["export_id"] = "ffffffffffff"
+    other = _write(tmp_path, "other.json", ls)
+    with pytest.raises(ReviewError, match=r"other\.json: task 2 \(id r2\), annotation 1: the task is from export ffffffffffff"):
+        import_labels(_export(tmp_path), [other], str(tmp_path / "o2"))
+    argilla = argilla_records()
+    argilla[2]["metadata"]["export_id"] = "ffffffffffff"
+    with pytest.raises(ReviewError, match=r"records\.json: record 3 .*from export ffffffffffff"):
+        import_labels(_export(tmp_path), [_write(tmp_path, "records.json", argilla)], str(tmp_path / "o3"))
+    with pytest.raises(ReviewError, match="not a `winnow review export` folder"):
+        import_labels(str(tmp_path / "nowhere"), [path], str(tmp_path / "o4"))
+    for name in ("o1", "o2", "o3", "o4"):
+        assert not (tmp_path / name).exists()  # nothing half-written
