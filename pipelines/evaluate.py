@@ -45,7 +45,7 @@ def _read_file(path: str, option: str) -> bytes:
         raise LabelError(f"{option} {path}: cannot read it: {reason}") from e
 
 
-def _run_record(run_dir: str) -> dict[str, Any]:
+def read_run_record(run_dir: str) -> dict[str, Any]:
     """run.json of a finished run; an InputError for a folder that is not one."""
     path = files.join(run_dir, RUN_RECORD)
     try:
@@ -111,7 +111,7 @@ def run_evaluation(args: argparse.Namespace, out: TextIO | None = None) -> dict[
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be 0 (no interval) or a number of resamples; got {args.bootstrap}")
     run_dir = args.run_dir.rstrip("/") or "/"
-    record = _run_record(run_dir)
+    record = read_run_record(run_dir)
     paths = record_files(run_dir)
     grades = _read_file(args.grades, "--grades") if args.grades else None
     labels = parse_labels(_read_file(args.labels, "--labels"), args.labels, args.group_column, grades, args.grades)

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from winnow.pipelines.evaluate import _run_record, read_scores, record_files, records_schema
+from winnow.pipelines.evaluate import read_run_record, read_scores, record_files, records_schema
 from winnow.pipelines.review import EXPORT, LABELS, SAMPLE
 from winnow.pipelines.review_retrain import model_bytes, retrain
 from winnow.transforms.config import from_data, load_config, merge
@@ -138,7 +138,7 @@ def run_calibrate(args: argparse.Namespace, out: TextIO | None = None) -> dict[s
     verdicts = majority_verdicts(_parquet(labels_path, "written by `winnow review import`"), labels_path)
     sample = _parquet(sample_path, "the export's sample; `winnow review import` copies it into LABELS_DIR")
     export = _json(export_path, "the export's record; `winnow review import` copies it into LABELS_DIR")
-    record = _run_record(run_dir)
+    record = read_run_record(run_dir)
     check_same_run(export, record, export_path, f"{run_dir}/{RUN_RECORD}")
     # Every labelled id, ties too, must be a row of the sample.
     all_weights, all_strata = sample_weights(sample, verdicts.all_ids, sample_path)

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from winnow.pipelines.evaluate import _run_record, record_files, records_schema
+from winnow.pipelines.evaluate import read_run_record, record_files, records_schema
 from winnow.transforms.config import ReviewConfig, default_config_data, from_data, merge
 from winnow.transforms.configfiles import ConfigError, read_yaml
 from winnow.transforms.evaluation import numeric_columns, score_columns
@@ -143,7 +143,7 @@ def export_sample(
         raise ReviewError(f"--size must be 1 or more rows; got {size}")
     if seed < 0:
         raise ReviewError(f"--seed must be 0 or more; got {seed}")
-    record = _run_record(run_dir)
+    record = read_run_record(run_dir)
     config_data = record.get("config")
     run_config: dict[str, Any] = config_data if isinstance(config_data, dict) else {}
     config_hash, finished = str(record.get("config_hash") or ""), str(record.get("finished") or "")

@@ -48,7 +48,7 @@ GATE_TERMS = (
 )  # signals.composite.GATES  # signals.composite.COMPONENTS
 DATASET_TERMS = ("diversity", "relevance", "clarity", "quality")
 # Keys whose values are free-form mappings: a user's value replaces the default whole.
-_OPEN_MAPPINGS = {("input", "roles"), ("classifiers",), ("safety", "lexicons"), ("safety", "demographics")}
+OPEN_MAPPINGS = {("input", "roles"), ("classifiers",), ("safety", "lexicons"), ("safety", "demographics")}
 
 _STRICT = ConfigDict(strict=True)
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
@@ -400,7 +400,7 @@ def _default_data() -> dict[str, Any]:
 
 def merge(base: Any, override: Any, path: tuple[str, ...] = ()) -> Any:
     """`override` merged over `base`: mappings key by key, free-form mappings, lists and scalars replaced."""
-    if isinstance(base, dict) and isinstance(override, dict) and path not in _OPEN_MAPPINGS:
+    if isinstance(base, dict) and isinstance(override, dict) and path not in OPEN_MAPPINGS:
         out = dict(base)
         for key, value in override.items():
             out[key] = merge(base[key], value, (*path, str(key))) if key in base else copy.deepcopy(value)

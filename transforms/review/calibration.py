@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from winnow.transforms.config import _OPEN_MAPPINGS
+from winnow.transforms.config import OPEN_MAPPINGS
 from winnow.transforms.evaluation import POSITIVE_WORDS, roc_auc
 from winnow.transforms.review.labels import ReviewError
 
@@ -462,7 +462,7 @@ def config_diff(config: Any, defaults: Any, path: tuple[str, ...] = ()) -> Any:
     Sections are compared key by key; free-form mappings (merged whole), lists and
     scalars are kept whole when they differ.
     """
-    if isinstance(config, dict) and isinstance(defaults, dict) and path not in _OPEN_MAPPINGS:
+    if isinstance(config, dict) and isinstance(defaults, dict) and path not in OPEN_MAPPINGS:
         out = {}
         for key, value in config.items():
             if key not in defaults:
