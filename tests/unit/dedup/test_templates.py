@@ -11,8 +11,9 @@ import random
 import numpy as np
 import pyarrow as pa
 from conftest import dedup_params
+from dedup_fixtures import SPEC, WORDS, edit, sentence
 
-from winnow.transforms.dedup.shingles import ShingleSpec, shingle_hashes
+from winnow.transforms.dedup.shingles import shingle_hashes
 from winnow.transforms.dedup.templates import (
     PartShingles,
     ShingleRowCounter,
@@ -26,26 +27,10 @@ from winnow.transforms.dedup.templates import (
 )
 from winnow.transforms.dedup.verify import is_duplicate
 
-SPEC = ShingleSpec(mode="word")
-WORDS = (  # noqa: SIM905 - prose reads better than a list of words
-    "amber basin cobalt delta ember fjord garnet harbor indigo juniper kestrel lagoon meadow nectar orchid pebble quartz "
-    "raven saffron thistle umber valley willow xenon yarrow zephyr anchor bramble cinder dune falcon glacier heron island"
-).split()
 TOOL = (
     "You can call the ledger tool, which looks up an account balance by its number and returns the amount in cents. "
     "Call it only when the question needs a balance, and answer in one sentence."
 )
-
-
-def sentence(rng: random.Random, n: int = 12) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n)) + "."
-
-
-def edit(text: str, rate: float, rng: random.Random) -> str:
-    words = text.split()
-    for i in rng.sample(range(len(words)), max(1, int(rate * len(words)))):
-        words[i] = rng.choice(WORDS) + "x"
-    return " ".join(words)
 
 
 def corpus() -> list[tuple[str, str]]:

@@ -14,10 +14,10 @@ import re
 import numpy as np
 import pyarrow as pa
 from conftest import dedup_params
+from dedup_fixtures import SPEC, WORDS, edit
 
 from winnow.transforms.dedup.keep import ExactTest, split_clusters
 from winnow.transforms.dedup.shingles import (
-    ShingleSpec,
     _token_hash_int,
     shingle_hashes,
     shingles_and_tokens,
@@ -26,22 +26,9 @@ from winnow.transforms.dedup.sidefiles import side_schema
 from winnow.transforms.dedup.signer import _per_part_lists
 from winnow.transforms.dedup.verify import in_order, row_sequences
 
-SPEC = ShingleSpec(mode="word")
-WORDS = (  # noqa: SIM905 - prose reads better than a list of words
-    "amber basin cobalt delta ember fjord garnet harbor indigo juniper kestrel lagoon meadow nectar orchid pebble quartz "
-    "raven saffron thistle umber valley willow xenon yarrow zephyr anchor bramble cinder dune falcon glacier heron island"
-).split()
-
 
 def sentences(rng: random.Random, k: int, n: int = 9) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "." for _ in range(k)]
-
-
-def edit(text: str, rate: float, rng: random.Random) -> str:
-    words = text.split()
-    for i in rng.sample(range(len(words)), max(1, int(rate * len(words)))):
-        words[i] = rng.choice(WORDS) + "x"
-    return " ".join(words)
 
 
 def five_gram_jaccard(a: str, b: str) -> float:
