@@ -19,7 +19,13 @@ MIN_PROMPT_WEIGHT (about two content words) and the answer has at least
 MIN_ANSWER_TERMS terms; a one-word answer ("Mars") to a question shares no
 word with it and is still right. Translation and other cross-lingual rows
 (a translation request, or prompt and answer confidently in different
-languages) are not judged. Per row: the least relevant answer
+languages) are not judged, with one exception: an answer written in
+another script than its question (a Chinese question answered in Latin
+letters, an English one in Han characters), when the question asks for no
+translation or language and the answer holds no code, has relevance 0.
+Someone who asks in Chinese expects a Chinese answer; an answer in the
+wrong script is a mismatch (or an answer to another question) that word
+overlap cannot see. Per row: the least relevant answer
 (`answer_relevance`) and the mean (`answer_relevance_mean`).
 """
 
@@ -45,6 +51,28 @@ UNKNOWN_ZIPF_WEIGHT = 6.5
 MAX_PROMPT_CHARS = 4000
 MAX_ANSWER_CHARS = 8000
 TRANSLATION = r"(?i)translat|traduc|übersetz|翻译|翻譯|翻訳|переве|번역"
+# A question that names a language (or asks for one) may be answered in it.
+LANGUAGE_REQUEST = (
+    r"(?i)\b(english|chinese|mandarin|cantonese|japanese|korean|spanish|french|german|italian|portuguese|russian|"
+    r"arabic|hindi|hebrew|greek|turkish|dutch|polish|swedish|thai|vietnamese|indonesian|latin|pinyin|romaji|"
+    r"language|languages|alphabet|transliterat\w*)\b|英语|英文|中文|汉语|漢語|普通话|粤语|日语|日文|日本語|韩语|韩文|"
+    r"法语|德语|西班牙语|俄语|拼音|语言|言語|영어|한국어|английск|язык"
+)
+# Scripts an answer may switch from or to; a text's script is the one holding SCRIPT_SHARE of its letters.
+SCRIPTS = (
+    r"\p{Latin}",
+    r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]",
+    r"\p{Cyrillic}",
+    r"\p{Arabic}",
+    r"\p{Greek}",
+    r"\p{Hebrew}",
+    r"\p{Devanagari}",
+    r"\p{Thai}",
+)
+SCRIPT_SHARE = 0.8
+MIN_SCRIPT_LETTERS = 5
+SCRIPT_CHARS = 2000
+CODE = r"```|\b(def|function|return|import|class|SELECT|print|var|const)\b.*[(){};=]"
 _CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}])"
 
 COLUMNS = ("answer_relevance", "answer_relevance_mean")
@@ -150,6 +178,29 @@ def cross_lingual(cols: dict[str, Any], n: int) -> np.ndarray:
     return pc.and_(differ, sure).to_numpy(zero_copy_only=False)
 
 
+def main_script(texts: pa.Array) -> np.ndarray:
+    """Index into SCRIPTS of the script holding SCRIPT_SHARE of each text's letters (its first
+    SCRIPT_CHARS characters), -1 for mixed text or fewer than MIN_SCRIPT_LETTERS letters."""
+    head = pc.utf8_slice_codeunits(pc.fill_null(texts, ""), 0, SCRIPT_CHARS)
+    counts = np.stack([pc.count_substring_regex(head, p).to_numpy(zero_copy_only=False) for p in SCRIPTS], axis=1)
+    total = counts.sum(axis=1)
+    best = counts.argmax(axis=1)
+    clear = (total >= MIN_SCRIPT_LETTERS) & (counts[np.arange(len(best)), best] >= SCRIPT_SHARE * np.maximum(total, 1))
+    return np.where(clear, best, -1)
+
+
+def script_switch(prompt: pa.Array, answer: pa.Array) -> np.ndarray:
+    """Pairs whose answer is written in another script than its question, which asks for no language and
+    gets no code (see the module doc)."""
+    sp, sa = main_script(prompt), main_script(answer)
+
+    def matches(arr: pa.Array, pattern: str) -> np.ndarray:
+        return pc.match_substring_regex(pc.fill_null(arr, ""), pattern).to_numpy(zero_copy_only=False)
+
+    asks = matches(prompt, TRANSLATION) | matches(prompt, LANGUAGE_REQUEST)
+    return (sp >= 0) & (sa >= 0) & (sp != sa) & ~asks & ~matches(answer, CODE)
+
+
 def relevance_signals(ctx: Context) -> dict[str, Any]:
     batch = ctx.batch
     n = batch.num_rows
@@ -160,6 +211,7 @@ def relevance_signals(ctx: Context) -> dict[str, Any]:
         zero_copy_only=False
     )
     values = np.where(exempt, np.nan, values)
+    values = np.where(script_switch(pairs.prompt, pairs.answer), 0.0, values)
     worst, mean = per_row_worst_and_mean(pairs.rows, values, n, "min")
     return {
         "answer_relevance": pa.array(worst, pa.float32(), from_pandas=True),

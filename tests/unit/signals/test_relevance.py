@@ -10,7 +10,7 @@ from conftest import canonical_batch
 
 from winnow.transforms.config import load_config
 from winnow.transforms.signals.gibberish import shared_lexicons
-from winnow.transforms.signals.relevance import pair_relevance, term_weights
+from winnow.transforms.signals.relevance import pair_relevance, script_switch, term_weights
 from winnow.transforms.signals.rules import load_rules
 from winnow.transforms.signals.scorer import Scorer
 
@@ -104,6 +104,26 @@ def test_translation_and_cross_lingual_rows_are_exempt() -> None:
         },
     ]
     assert [r["answer_relevance"] for r in _score(rows)] == [None, None]
+
+
+def test_an_answer_in_another_script_than_its_question_is_irrelevant_unless_asked_for() -> None:
+    """A Chinese question answered in English (an answer to another question, or in the wrong language) is 0;
+    a translation, a question naming the language, code, and mixed-script text are not judged on script."""
+    switched = [
+        ("请介绍一下长江流经的主要城市和它的历史意义。", "First add the two prices: 12 + 30 = 42 dollars, then split it."),
+        ("Explain how photosynthesis works in green plants.", "光合作用是绿色植物利用阳光把水和二氧化碳变成葡萄糖和氧气的过程。"),
+    ]
+    allowed = [
+        ("请把这句话翻译成英文：今天天气很好。", "The weather is very nice today, so we went for a walk."),
+        ("用英语写一句欢迎新同事的话。", "Welcome to the team, we are glad to have you with us!"),
+        ("写一个函数，返回两个数的和。", "def add(a, b):\n    return a + b  # the sum of both"),
+        ("找到“happy”的三个同义词。", "joyful, cheerful and content are three words close to happy."),
+        ("Tell me about you.", "You too!"),
+    ]
+    prompts, answers = zip(*(switched + allowed), strict=True)
+    assert script_switch(pa.array(prompts), pa.array(answers)).tolist() == [True] * 2 + [False] * 5
+    rows = [{"instruction": p, "output": a} for p, a in switched]
+    assert [r["answer_relevance"] for r in _score(rows)] == [0.0, 0.0]
 
 
 def test_a_compound_meets_its_head_word() -> None:
