@@ -9,7 +9,13 @@ did close, or its last line closed a sentence and went on for 3+ words: so a
 text written in sentences stopped in the middle of one. Lists of short items,
 poems, headings, tables, code, calculations and anything ending on a number
 ("#### 72", "= 64 square meters" is a line with "="), and answers without any
-sentence punctuation stay false.
+sentence punctuation stay false. Also cut: an answer whose every earlier line
+closed (a sentence, a list item ending in punctuation, a heading with a
+colon) and whose last line, of any length, does not: a text written in
+closed lines that stops inside one ("... their decisions.\n4. Leadership:
+a good manager should inspire and"). A closing phrase ("Hope this
+helps", "Good luck"), a last line after a colon ("Here is the output:"),
+and last lines with "=" or a number stay false.
 """
 
 from __future__ import annotations
@@ -26,14 +32,23 @@ from winnow.transforms.signals.gibberish import SPECIAL_TOKENS, URL
 MIN_LAST_LINE_WORDS = 8
 # What an ended sentence, list item or block ends on: sentence punctuation (any script),
 # closing quotes and brackets, Markdown emphasis, emoji and other symbols.
-_CLOSED_END = r"[.!?:;…。！？：；)\]}\"'”’»`*_~|>\p{So}\p{Sk}]\s*$"
+_CLOSED_END = r"[.!?:;…。！？：；)\]}）】」』\"'”’»`*_~|>\p{So}\p{Sk}]\s*$"
 _LAST_LINE = r"(?s)^.*\n"  # everything up to the last line break
 _LIST_OR_HEADING = r"^\s*([-*+•#>|]|\d+[.)]|[a-zA-Z][.)]\s)"
+_HEADING_QUOTE_OR_TABLE = r"^\s*[#>|]"
 # A letter's sign-off: "Yours sincerely, Jane", "Best regards, [Your Name], CEO".
 _SIGN_OFF = r"(?i)\b(sincerely|regards|respectfully|faithfully|cheers|best wishes|with (respect|love|gratitude)[^\n,]*|yours[^\n,]*),[^\n.!?]{0,60}$"
 # A sentence closed by a word (not a list number "9." or a decimal).
 _CLOSED_SENTENCE = r"[\p{L}\p{M})\]\"'”’][.!?。！？][\"'”’)\]]*(\s|$)"
 # Endings that cannot close anything: an operator, an opening bracket, a comma, a function word.
+# Any line (of the text without its last line) that ends open, after trailing spaces.
+_OPEN_LINE = r"(?m)[^\s.!?:;…。！？：；)\]}）】」』\"'”’»`*_~|>\p{So}\p{Sk}][ \t]*$"
+_WITHOUT_LAST_LINE = r"\n[^\n]*$"
+# Lines that close a text without punctuation.
+_CLOSING_PHRASE = (
+    r"(?i)^\s*(hope (this|that|it) helps|good luck|enjoy|cheers|thanks|thank you|best wishes|all the best|"
+    r"have (a|fun)|happy \w+|take care|stay safe)\b[^\n]{0,40}$"
+)
 _DANGLING = (
     r"(?i)([=+*/×÷(\[{,]|\b(and|or|but|the|a|an|of|to|with|for|in|on|at|by|from|that|which|because|is|are|was|were|"
     r"be|as|than|then|so|if|when|while|its|their|his|her|our|your|my))$"
@@ -61,7 +76,18 @@ def ends_mid_sentence(responses: pa.Array) -> np.ndarray:
     reopened = matches(last_line, _CLOSED_SENTENCE + r"(\S+\s+){2,}\S+$") & ~matches(last_line, "=")
     total_words = pc.list_value_length(pc.utf8_split_whitespace(text)).to_numpy(zero_copy_only=False)
     dangling = matches(text, _DANGLING) & (total_words >= MIN_LAST_LINE_WORDS)
-    return (open_end & ((prose & matches(before_last, _CLOSED_SENTENCE)) | reopened)) | dangling
+    earlier = pc.replace_substring_regex(text, _WITHOUT_LAST_LINE, "")
+    has_earlier = matches(text, r"\S[^\n]*\n\s*\S")
+    lines_closed = (
+        has_earlier
+        & ~matches(earlier, _OPEN_LINE)
+        & ~matches(earlier, r"[:：]\s*$")  # "here is the output:" introduces what need not be a sentence
+        & ~matches(last_line, _HEADING_QUOTE_OR_TABLE)
+        & ~matches(last_line, "=")
+        & ~matches(last_line, _CLOSING_PHRASE)
+        & ~matches(text, "```")
+    )
+    return (open_end & ((prose & matches(before_last, _CLOSED_SENTENCE)) | reopened | lines_closed)) | dangling
 
 
 def completeness_signals(ctx: Context) -> dict[str, Any]:

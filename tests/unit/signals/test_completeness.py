@@ -13,6 +13,8 @@ CUT = {
     "list-item": "1. Preheat the oven.\n2. Let the batter rest: if you can, leave it for an hour. This will help the",
     "operator": "A baker fills 7 trays with 15 rolls each, so she bakes 7 * 15 =",
     "dash": 'He quoted an old line about effort. "Small steps taken every day add up to something big," he said -',
+    "closed-lines": "1. Plan the week ahead.\n\n2. Review the budget with the team.\n\n3. Delegation: a good lead hands off work and",
+    "short-last-line": "The storm reached the coast at dawn.\nRoads were closed by noon.\nSchools",
 }
 WHOLE = {
     "sentence": "Paris is the capital of France. It has been the seat of government for centuries.",
@@ -27,6 +29,9 @@ WHOLE = {
     "one-line": "Blue whales are the largest animals that have ever lived on Earth",
     "chinese": "长城是中国古代修建的一道巨大的防御工程。它全长两万多公里。",
     "special-token": "The answer is yes, because the review praises the product.<|endoftext|>",
+    "closing-phrase": "Water the plant once a week and keep it out of direct sun.\nHope this helps",
+    "after-colon": "Sure, here is the output of the program:\n\nbeep beep boop beep",
+    "full-width-paren": "使用相关的名字。\n例如：小明（如果他是一个作家）",
 }
 
 
