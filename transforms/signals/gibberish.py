@@ -41,6 +41,18 @@ _EAST_ASIAN = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}\p{Lao}\p{Khmer
 _ALPHABETS = ("Latin", "Cyrillic", "Arabic", "Hebrew", "Devanagari", "Armenian", "Georgian", "Bengali", "Tamil")
 
 _FENCED = r"(?s)```.*?(```|$)|~~~.*?(~~~|$)"
+# Writing systems, Latin first: a text's script (signals.relevance) and script soup (strip_noise).
+SCRIPTS = (
+    r"\p{Latin}",
+    r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]",
+    r"\p{Cyrillic}",
+    r"\p{Arabic}",
+    r"\p{Greek}",
+    r"\p{Hebrew}",
+    r"\p{Devanagari}",
+    r"\p{Thai}",
+)
+SOUP_SCRIPTS = 3
 _INLINE_CODE = r"`[^`\n]*`"
 URL = r"(?i)\b(https?://|www\.)\S+"
 # Chat-template and tokenizer tokens are format debris (special_token_debris flags them), not words.
@@ -123,11 +135,24 @@ def wordfreq_lang(lang: str) -> str:
     return _LANG_ALIASES.get(lang, lang)
 
 
+def script_soup(texts: pa.Array) -> np.ndarray:
+    """Texts holding SOUP_SCRIPTS or more non-Latin scripts (2+ letters each): no code, and almost no prose,
+    is written so; token soup is, and wrapping it in a code fence must not hide it."""
+    filled = pc.fill_null(texts, "")
+    present = [pc.count_substring_regex(filled, p).to_numpy(zero_copy_only=False) >= 2 for p in SCRIPTS[1:]]
+    return np.sum(present, axis=0) >= SOUP_SCRIPTS if present else np.zeros(len(texts), dtype=bool)
+
+
 def strip_noise(texts: pa.Array, special_tokens: bool = True) -> pa.Array:
-    """Texts without fenced code blocks, inline code, URLs and (unless asked not to) special tokens; nulls become empty."""
+    """Texts without fenced code blocks, inline code, URLs and (unless asked not to) special tokens; nulls become empty.
+
+    A fenced block is kept in a text of several non-Latin scripts (script_soup): that is not code.
+    """
     out = pc.fill_null(texts, "")
+    soup = script_soup(out)
     for pattern in (_FENCED, _INLINE_CODE, URL, *([SPECIAL_TOKENS] if special_tokens else [])):
-        out = pc.replace_substring_regex(out, pattern, " ")
+        stripped = pc.replace_substring_regex(out, pattern, " ")
+        out = pc.if_else(pa.array(soup), out, stripped) if pattern == _FENCED and soup.any() else stripped
     return out
 
 

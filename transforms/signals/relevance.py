@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.transforms.signals.base import Context, Signal
-from winnow.transforms.signals.gibberish import Lexicons, shared_lexicons, wordfreq_lang
+from winnow.transforms.signals.gibberish import SCRIPTS, Lexicons, shared_lexicons, wordfreq_lang
 from winnow.transforms.textviews import answer_pairs, per_row_worst_and_mean
 
 MIN_PROMPT_WEIGHT = 4.0
@@ -58,17 +58,7 @@ LANGUAGE_REQUEST = (
     r"language|languages|alphabet|transliterat\w*)\b|英语|英文|中文|汉语|漢語|普通话|粤语|日语|日文|日本語|韩语|韩文|"
     r"法语|德语|西班牙语|俄语|拼音|语言|言語|영어|한국어|английск|язык"
 )
-# Scripts an answer may switch from or to; a text's script is the one holding SCRIPT_SHARE of its letters.
-SCRIPTS = (
-    r"\p{Latin}",
-    r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]",
-    r"\p{Cyrillic}",
-    r"\p{Arabic}",
-    r"\p{Greek}",
-    r"\p{Hebrew}",
-    r"\p{Devanagari}",
-    r"\p{Thai}",
-)
+# A text's script (gibberish.SCRIPTS) is the one holding SCRIPT_SHARE of its letters.
 SCRIPT_SHARE = 0.8
 MIN_SCRIPT_LETTERS = 5
 SCRIPT_CHARS = 2000

@@ -53,6 +53,16 @@ def test_strip_noise_removes_code_inline_code_and_urls() -> None:
     assert out[2] == ""
 
 
+def test_a_code_fence_does_not_hide_script_soup() -> None:
+    """Fragments of Hebrew, Japanese, Greek and Arabic in a fence are not code: the fence stays, so the soup is
+    judged; code with a Chinese comment (one non-Latin script) is still code."""
+    soup = "```\nשל 処理 <div> μπ ون self.הו 」 σμα ment 的 @@ ων\n```"
+    code = "```python\n# 计算两个数的和\ndef add(a, b):\n    return a + b\n```"
+    kept, stripped = texts(soup, code).to_pylist()
+    assert "処理" in kept and "σμα" in kept
+    assert stripped.split() == []
+
+
 def test_known_words_and_zipf() -> None:
     langs = pa.array(["en", "en", "de", "zh", "xx", "en"])
     stats = word_stats(texts("the cat sat on the mat", "qzxv plkt the", GERMAN, CHINESE, "bla", "12 34 !!"), langs, LEXICONS)
