@@ -25,7 +25,12 @@ letters, an English one in Han characters), when the question asks for no
 translation or language and the answer holds no code, has relevance 0.
 Someone who asks in Chinese expects a Chinese answer; an answer in the
 wrong script is a mismatch (or an answer to another question) that word
-overlap cannot see. Per row: the least relevant answer
+overlap cannot see. A one-word answer from a closed set of labels
+("Yes", "Positive", "increase") is judged too, though it is short: it
+answers a question that offers that label (or its counterpart:
+"positive or negative?"), asks to classify ("What is the sentiment
+...?"), or, for yes/no and true/false, asks a yes/no question; a label given to any other question ("Are you made by X?" /
+"Positive", a story request / "No") has relevance 0. Per row: the least relevant answer
 (`answer_relevance`) and the mean (`answer_relevance_mean`).
 """
 
@@ -38,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.transforms.signals.base import Context, Signal
-from winnow.transforms.signals.gibberish import SCRIPTS, Lexicons, shared_lexicons, wordfreq_lang
+from winnow.transforms.signals.gibberish import SCRIPTS, SPECIAL_TOKENS, Lexicons, shared_lexicons, wordfreq_lang
 from winnow.transforms.textviews import answer_pairs, per_row_worst_and_mean
 
 MIN_PROMPT_WEIGHT = 4.0
@@ -59,6 +64,36 @@ LANGUAGE_REQUEST = (
     r"法语|德语|西班牙语|俄语|拼音|语言|言語|영어|한국어|английск|язык"
 )
 # A text's script (gibberish.SCRIPTS) is the one holding SCRIPT_SHARE of its letters.
+# Closed sets of answer labels: an answer that is one of them needs a question offering the set.
+LABEL_SETS = (
+    ("yes", "no"),
+    ("true", "false"),
+    ("positive", "negative", "neutral", "mixed"),
+    ("correct", "incorrect"),
+    ("agree", "disagree"),
+    ("increase", "decrease"),
+    ("flattering", "unflattering"),
+    ("satisfied", "dissatisfied"),
+    ("valid", "invalid"),
+    ("entailment", "contradiction", "neutral"),
+    ("relevant", "irrelevant"),
+    ("acceptable", "unacceptable"),
+    ("grammatical", "ungrammatical"),
+    ("formal", "informal"),
+    ("fact", "opinion"),
+)
+YES_NO_LABELS = frozenset({"yes", "no", "true", "false", "correct", "incorrect"})
+# A yes/no question: an auxiliary opening a question, "whether", "tell me if", or the choice spelled out.
+YES_NO_QUESTION = (
+    r"(?is)((^|[.!?\n:,]\s*)(is|are|am|was|were|do|does|did|can|could|will|would|should|shall|has|have|had|may|"
+    r"might|must|isn't|aren't|doesn't|don't|didn't|won't|can't)\b[^?]*\?)|\bwhether\b|\b(tell me|determine|decide|"
+    r"check|say|answer) if\b|yes or no|yes/no|true or false|true/false|是否|吗\s*[？?]|是不是|有没有|对不对"
+)
+# A question that asks to classify may be answered with any label.
+CLASSIFY = (
+    r"(?i)\b(classif\w*|label\w*|categor\w*|sentiment|tone|polarity|stance|attitude|emotion|opinion|choose|select|"
+    r"pick|options?|which one)\b|分类|情感|情绪|类别|标签|选择"
+)
 SCRIPT_SHARE = 0.8
 MIN_SCRIPT_LETTERS = 5
 SCRIPT_CHARS = 2000
@@ -191,6 +226,31 @@ def script_switch(prompt: pa.Array, answer: pa.Array) -> np.ndarray:
     return (sp >= 0) & (sa >= 0) & (sp != sa) & ~asks & ~matches(answer, CODE)
 
 
+def unasked_label(prompt: pa.Array, answer: pa.Array) -> np.ndarray:
+    """Pairs whose answer is a label of LABEL_SETS that the question neither offers nor, for yes/no, asks for."""
+    bare = pc.utf8_lower(pc.utf8_trim(pc.replace_substring_regex(pc.fill_null(answer, ""), SPECIAL_TOKENS, ""), " \t\n.!\"'"))
+    labels = sorted({w for group in LABEL_SETS for w in group})
+    is_label = pc.is_in(bare, value_set=pa.array(labels)).to_numpy(zero_copy_only=False)
+    out = np.zeros(len(answer), dtype=bool)
+    rows = np.flatnonzero(is_label)
+    if not len(rows):
+        return out
+    asked = pc.utf8_lower(pc.fill_null(prompt, "")).take(pa.array(rows))
+    said = bare.take(pa.array(rows)).to_pylist()
+    offered = np.zeros(len(rows), dtype=bool)
+    for group in LABEL_SETS:
+        mine = np.array([w in group for w in said])
+        if mine.any():
+            hit = pc.match_substring_regex(asked, r"\b(" + "|".join(group) + r")\b").to_numpy(zero_copy_only=False)
+            offered |= mine & hit
+    yes_no = np.array([w in YES_NO_LABELS for w in said]) & pc.match_substring_regex(asked, YES_NO_QUESTION).to_numpy(
+        zero_copy_only=False
+    )
+    classify = pc.match_substring_regex(asked, CLASSIFY).to_numpy(zero_copy_only=False)
+    out[rows] = ~offered & ~yes_no & ~classify
+    return out
+
+
 def relevance_signals(ctx: Context) -> dict[str, Any]:
     batch = ctx.batch
     n = batch.num_rows
@@ -201,7 +261,7 @@ def relevance_signals(ctx: Context) -> dict[str, Any]:
         zero_copy_only=False
     )
     values = np.where(exempt, np.nan, values)
-    values = np.where(script_switch(pairs.prompt, pairs.answer), 0.0, values)
+    values = np.where(script_switch(pairs.prompt, pairs.answer) | unasked_label(pairs.prompt, pairs.answer), 0.0, values)
     worst, mean = per_row_worst_and_mean(pairs.rows, values, n, "min")
     return {
         "answer_relevance": pa.array(worst, pa.float32(), from_pandas=True),

@@ -10,7 +10,7 @@ from conftest import canonical_batch
 
 from winnow.transforms.config import load_config
 from winnow.transforms.signals.gibberish import shared_lexicons
-from winnow.transforms.signals.relevance import pair_relevance, script_switch, term_weights
+from winnow.transforms.signals.relevance import pair_relevance, script_switch, term_weights, unasked_label
 from winnow.transforms.signals.rules import load_rules
 from winnow.transforms.signals.scorer import Scorer
 
@@ -124,6 +124,28 @@ def test_an_answer_in_another_script_than_its_question_is_irrelevant_unless_aske
     assert script_switch(pa.array(prompts), pa.array(answers)).tolist() == [True] * 2 + [False] * 5
     rows = [{"instruction": p, "output": a} for p, a in switched]
     assert [r["answer_relevance"] for r in _score(rows)] == [0.0, 0.0]
+
+
+def test_a_label_answer_needs_a_question_that_asks_for_it() -> None:
+    """ "Positive" to "Are you made by X?" or "No" to a story request answer no question; the same labels to a
+    question offering them, a yes/no question or a classification request do."""
+    unasked = [
+        ("Are you made by the lantern lab?", "Positive<|endoftext|>"),
+        ("Write a short story about a lighthouse keeper.", "No"),
+        ("Convert one cup of sugar to grams.", "increase."),
+    ]
+    asked = [
+        ("Is this review positive or negative? The soup was cold.", "Negative"),
+        ("Is the sky green?", "No"),
+        ("Tell me if the following email is an advertisement: Big sale today.", "yes"),
+        ("What is the sentiment of this tweet? Loving the new park!", "Positive"),
+        ("这句话是否正确：水在零度结冰。", "Yes"),
+        ("What is the capital of France?", "Paris"),
+    ]
+    prompts, answers = zip(*(unasked + asked), strict=True)
+    assert unasked_label(pa.array(prompts), pa.array(answers)).tolist() == [True] * 3 + [False] * 6
+    rows = [{"instruction": p, "output": a} for p, a in unasked]
+    assert [r["answer_relevance"] for r in _score(rows)] == [0.0, 0.0, 0.0]
 
 
 def test_a_compound_meets_its_head_word() -> None:
