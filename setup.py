@@ -23,6 +23,8 @@ REQUIRED = [
     # `winnow review import`: agreement statistics (Krippendorff's alpha, Cohen's kappa).
     "krippendorff>=0.8",
     "scikit-learn>=1.3",
+    # `winnow report`: the HTML page is a Jinja2 template (autoescaping); charts are hand-built SVG.
+    "jinja2>=3.1",
 ]
 
 EXTRAS = {
@@ -41,6 +43,8 @@ EXTRAS = {
         # (argilla 2.8 imports requests without declaring it).
         "argilla>=2.8,<3",
         "requests",
+        # The report's browser test drives Debian's chromium (installed by .ci/run), never a downloaded browser.
+        "playwright>=1.40",
     ],
     # datatrove for the comparison in scripts/bench.py (its English tokenizer needs spacy).
     "bench": ["datasketch>=1.6", "datatrove>=0.4", "tokenizers", "xxhash", "spacy"],
@@ -56,7 +60,10 @@ setuptools.setup(
     # winnow.configs (README, Development: why links and not package_dir).
     packages=setuptools.find_packages(include=["winnow", "winnow.*"]),
     # Configs ship inside the wheel so `winnow score` finds its defaults anywhere.
-    package_data={"winnow.configs": ["*.yaml", "rules/*.yaml", "taxonomy/*.yaml"]},
+    package_data={
+        "winnow.configs": ["*.yaml", "rules/*.yaml", "taxonomy/*.yaml"],
+        "winnow.transforms.report": ["templates/*"],  # the report's template, script and style
+    },
     install_requires=REQUIRED,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["winnow = winnow.pipelines.cli:main"]},

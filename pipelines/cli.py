@@ -17,6 +17,7 @@ from apache_beam.runners.portability import flink_runner  # noqa: F401 - registe
 from winnow.pipelines import score
 from winnow.pipelines.evaluate import run_evaluation
 from winnow.pipelines.inspect import inspect_file
+from winnow.pipelines.report import run_report
 from winnow.pipelines.review import run_import
 from winnow.pipelines.review_calibrate import run_calibrate
 from winnow.pipelines.review_export import run_export
@@ -27,6 +28,7 @@ from winnow.transforms.config import Config, from_data, load_config
 from winnow.transforms.configfiles import ConfigError
 from winnow.transforms.io.files import UnwritableError
 from winnow.transforms.io.inputs import InputError
+from winnow.transforms.report.data import ReportInputError
 from winnow.transforms.signals import registry
 from winnow.transforms.summary.run_record import RunError
 from winnow.transforms.terminal import escape_control
@@ -449,6 +451,31 @@ def _review_calibrate_parser(review: Any) -> None:
     cal.add_argument("--overwrite", action="store_true", help="replace outputs already there")
 
 
+def _report_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write the offline HTML report of a run (report.html): sources, signals, rules, duplicates, drift",
+        description="Write one self-contained HTML file (no network access when opened, at most 5 MB whatever\n"
+        "the corpus) from a finished run's summaries and a bounded sample of its rows: overview, per-source\n"
+        "table, a histogram of every numeric signal with the keep thresholds, a threshold what-if, rule\n"
+        "rates per source and co-occurrence, languages, near-duplicate clusters, diversity and taxonomy\n"
+        "coverage, example rows per rule and per rejection reason, and with --compare the drift against an\n"
+        "earlier run. `winnow score` writes it at the end of every run unless output.report is off.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              winnow report out/
+              winnow report out/ --compare yesterday/ --output drift.html
+              winnow report gs://bucket/runs/2026-12-02 --compare gs://bucket/runs/2026-12-01
+            """
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished `winnow score` run (local or gs://)")
+    p.add_argument("--compare", metavar="PREVIOUS_RUN_DIR", help="an earlier run: the report adds what drifted since")
+    p.add_argument("--output", "-o", metavar="FILE", help="where the report goes (default RUN_DIR/report.html)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="winnow",
@@ -460,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _evaluate_parser(sub)
     _review_parser(sub)
+    _report_parser(sub)
     return parser
 
 
@@ -534,6 +562,7 @@ def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
     except Exception as e:
         raise RunFailedError(f"the run failed: {failure_cause(e)}") from e
     if record is not None:  # None: a template launch, the job runs later
+        score.write_run_report(plan.output, plan.config)
         score.print_report(record, plan.output, plan.config)
         if record["rows_scored"] == 0:
             # The run is complete (run.json says so), so it exits 0; this line says what it found.
@@ -592,8 +621,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "review":
             run_import(args)
             return 0
+        if args.command == "report":
+            run_report(args)
+            return 0
         return cmd_inspect(args)
-    except (ConfigError, InputError) as e:
+    except (ConfigError, InputError, ReportInputError) as e:
         print_error(str(e))
         return 2
     except UnwritableError as e:  # found before any data is read, like a bad config

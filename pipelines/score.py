@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from winnow.pipelines.report import write_report
 from winnow.transforms import sources
 from winnow.transforms.beam.scoring import ScoreCorpus
 from winnow.transforms.config import Config, config_hash
@@ -30,6 +31,8 @@ from winnow.transforms.io.formats import FieldMap, RowError, detect
 from winnow.transforms.io.inputs import Shard, Skipped, describe_skipped, is_compressed, match_inputs
 from winnow.transforms.io.readers import peek_rows
 from winnow.transforms.keep_policy import check_keep_policy, describe_policy
+from winnow.transforms.report.data import read_shards
+from winnow.transforms.report.sources import source_lines
 from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, WORK_DIR, top_level_entries, written
 from winnow.transforms.signals import registry
 from winnow.transforms.signals.classifiers import ClassifierSpec, model_card, specs_from_config, validation_weight
@@ -299,7 +302,23 @@ def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) ->
         return None
     record = json.loads(files.read_bytes(files.join(plan.output, RUN_RECORD)))
     record["dataset"] = json.loads(files.read_bytes(files.join(plan.output, "summary", "dataset.json")))
+    record["shards"] = read_shards(plan.output)  # the per-source lines of the end-of-run table
     return record
+
+
+def write_run_report(output: str, config: Config) -> str | None:
+    """report.html at the end of a run (unless output.report is off); a failure warns, the run stays complete."""
+    if not config.output.report:
+        return None
+    try:
+        path, _ = write_report(output)
+    except Exception as e:  # the run is complete and accounted for; the report can be made again
+        print(
+            escape_control(f"winnow: warning: report.html not written ({type(e).__name__}: {e}); run `winnow report {output}`"),
+            file=sys.stderr,
+        )
+        return None
+    return path
 
 
 def run_base(plan: Plan, runner: str, started: dt.datetime) -> dict[str, Any]:
@@ -389,5 +408,7 @@ def print_report(record: dict[str, Any], output: str, config: Config, out: TextI
     if ds.get("languages"):
         langs = ", ".join(f"{k} {v:,}" for k, v in list(ds["languages"].items())[:8])
         print(escape_control(f"languages: {langs}"), file=out)
+    for line in source_lines(record.get("shards") or []):  # rules, drops, duplicates, mean score per source
+        print(escape_control(line), file=out)
     parts = ", ".join(dict.fromkeys(o.top for o in written(config) if o.top != RUN_RECORD))
     print(escape_control(f"outputs: {output}/{{{parts}}}; {RUN_RECORD}"), file=out)

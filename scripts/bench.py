@@ -36,8 +36,11 @@ Sections (all by default; choose with --sections):
            spill's Parquet options, read it back filtered to the kept rows),
            on the dedup corpus as JSONL, JSONL.gz and Parquet, 70 % of rows
            kept; one thread, best of 3.
+  report   the dedup section's corpus scored with every default signal, then
+           the size of report.html and the time to build it (in process, and
+           the `winnow report` command), and whether two renders are equal.
 
-Usage: python scripts/bench.py [--rows 200000] [--sections scoring,dedup,memory,quickstart,validity,kept]
+Usage: python scripts/bench.py [--rows 200000] [--sections scoring,dedup,memory,quickstart,validity,kept,report]
                                [--data ../shared/data] [--workdir DIR]
 Targets: scoring >= 10,000 rows/s end to end without dedup (issue 2) and
 >= 3,000 rows/s with every default signal (issue 4); dedup stages >= 5,000
@@ -794,15 +797,45 @@ def section_kept(real, rows: int, workdir: str, copies_per_rate: int) -> None:
     print(f"conclusion: {'; '.join(verdicts)}; summed over the formats, {overall} is cheaper by {factor:.1f}x.")
 
 
+def section_report(real, rows: int, workdir: str, copies_per_rate: int) -> None:
+    """`winnow report` on the dedup section's corpus scored with every default signal: size and build time."""
+    from winnow.transforms.report.data import read_run
+    from winnow.transforms.report.render import MAX_BYTES, render_report
+
+    wdir, _, _ = build_dedup_corpus(real, rows, workdir, "report", copies_per_rate)
+    out = os.path.join(workdir, "out-report")
+    print(f"\n## report: {rows:,} rows, default config (every default signal, near-duplicates)")
+    run = run_tree(winnow_cmd(wdir, out, None))
+    written = os.path.getsize(os.path.join(out, "report.html"))
+    exe = os.path.join(os.path.dirname(sys.executable), "winnow")
+    cli = run_tree([exe, "report", out, "--output", os.path.join(workdir, "report-again.html")])
+    started = time.perf_counter()
+    data = read_run(out)
+    read_s = time.perf_counter() - started
+    page = render_report(data)
+    build_s = time.perf_counter() - started
+    again = render_report(read_run(out))
+    summary = sum(os.path.getsize(os.path.join(out, "summary", f)) for f in os.listdir(os.path.join(out, "summary")))
+    print(f"winnow score (writes report.html at the end): {run['seconds']:.1f} s")
+    print(f"report.html: {written:,} bytes ({written / 1e6:.2f} MB; budget {MAX_BYTES / 1e6:.0f} MB); summary/ {summary:,} bytes")
+    print(
+        f"build in process: {build_s:.2f} s (reading the summaries {read_s:.2f} s); `winnow report` command: {cli['seconds']:.1f} s"
+    )
+    print(f"two renders byte-identical: {page == again}; same as the file score wrote: {len(page) == written}")
+
+
 def run_sections(args: argparse.Namespace, sections: list[str], workdir: str) -> None:
     if "quickstart" in sections:
         section_quickstart(workdir, args.repeats)
     if "validity" in sections:
         section_validity(args.data, workdir, args.validity_real, args.validity_junk, args.validity_seed)
-    if not {"scoring", "dedup", "memory", "kept"} & set(sections):
+    if not {"scoring", "dedup", "memory", "kept", "report"} & set(sections):
         return
     if not os.path.isdir(args.data):
-        print(f"bench: {args.data} not found; the scoring, dedup, memory and kept sections need ../shared/data", file=sys.stderr)
+        print(
+            f"bench: {args.data} not found; the scoring, dedup, memory, kept and report sections need ../shared/data",
+            file=sys.stderr,
+        )
         return
     real = real_rows(args.data)
     print(f"# winnow bench: {len(real):,} real rows from {args.data}; {os.cpu_count()} cores")
@@ -814,12 +847,14 @@ def run_sections(args: argparse.Namespace, sections: list[str], workdir: str) ->
         section_memory(real, workdir, tuple(int(x) for x in args.memory_rows.split(",")))
     if "kept" in sections:
         section_kept(real, args.rows, workdir, args.copies_per_rate)
+    if "report" in sections:
+        section_report(real, args.rows, workdir, args.copies_per_rate)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=200_000)
-    ap.add_argument("--sections", default="scoring,dedup,memory,quickstart,validity,kept")
+    ap.add_argument("--sections", default="scoring,dedup,memory,quickstart,validity,kept,report")
     ap.add_argument("--repeats", type=int, default=3, help="runs per mode in the quickstart section")
     ap.add_argument("--copies-per-rate", type=int, default=1000)
     ap.add_argument("--memory-rows", default="100000,400000")

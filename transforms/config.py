@@ -249,6 +249,7 @@ class OutputConfig(Section):
     include_text: Flag
     raw_max_chars: PositiveInt
     kept: Flag
+    report: Flag
 
     @model_validator(mode="before")
     @classmethod

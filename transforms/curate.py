@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from winnow.transforms.config import Config
 
 SCORED = "scored"  # WORK_DIR/scored/part-SSSSSS-PPPPP.parquet: a part's scored rows until records/ is written
-DUPLICATE_COLUMNS = ["key", "keep", "kept_id"]
+DUPLICATE_COLUMNS = ["key", "keep", "kept_id", "cluster_id", "cluster_size", "similarity"]  # the last three: the report
 
 
 def scored_path(output: str, shard_index: int, part: int) -> str:
@@ -67,6 +67,10 @@ def finalize_part(
     if not files.exists(source):  # no row of this part was scored
         return tally
     schema = records_schema(config)
+    # Every column a threshold is set on (the run's keep.min and each source's): the report's what-if needs them.
+    min_columns = tuple(
+        dict.fromkeys([*config.keep.min, *(c for s in config.sources for c in ((s.keep or {}).get("min") or {}))])
+    )
     records = BatchFile(files.join(output, "records", part_name(shard.index, split.part)), schema)
     kept_rows: list[np.ndarray] = []
     with files.open_read(source) as f:
@@ -77,7 +81,7 @@ def finalize_part(
             decided = with_decisions(batch, policy, duplicates)
             records.write(decided)
             keep = decided.column("keep")
-            tally.add(keep, decided.column("drop_reasons"))
+            tally.add_decided(decided, duplicates, min_columns)
             kept_rows.append(decided.column("row").filter(keep).to_numpy(zero_copy_only=False))
     records.close()
     if config.output.kept:
@@ -114,7 +118,16 @@ def _duplicates_in(output: str, keys: tuple[int, int]) -> pa.Table:
                 key = table.column("key")
                 tables.append(table.filter(pc.and_(pc.greater_equal(key, keys[0]), pc.less_equal(key, keys[1]))))
     if not tables:
-        return pa.table({"key": pa.array([], pa.int64()), "keep": pa.array([], pa.bool_()), "kept_id": pa.array([], pa.string())})
+        return pa.schema(
+            [
+                ("key", pa.int64()),
+                ("keep", pa.bool_()),
+                ("kept_id", pa.string()),
+                ("cluster_id", pa.int64()),
+                ("cluster_size", pa.int64()),
+                ("similarity", pa.float32()),
+            ]
+        ).empty_table()
     return pa.concat_tables(tables)
 
 

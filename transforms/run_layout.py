@@ -17,7 +17,8 @@ RUN_RECORD, RUN_ERROR = "run.json", "run.error.json"
 WORK_DIR = "_work"  # intermediate files (scored parts, near-duplicate spills), removed at the end
 # Written into a run directory later by other commands; --overwrite removes them with the run they describe.
 EVALUATION = "evaluation.json"  # winnow evaluate
-DERIVED = (EVALUATION,)
+REPORT = "report.html"  # winnow report (and winnow score, unless output.report is off)
+DERIVED = (EVALUATION, REPORT)
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,13 @@ OUTPUTS = (
     ),
     Output("summary/shards.parquet", "statistics per input file (mergeable sketches)"),
     Output("summary/dataset.json", "the same merged over the dataset, with every rule's explanation"),
+    Output("summary/examples.parquet", "a bounded sample of rows per rule, drop and rejection reason, and the largest clusters"),
     Output(
         "signatures/",
         "MinHash signatures and params.json, for later runs (dedup.export_signatures)",
         lambda config: config.dedup.enabled and config.dedup.export_signatures,
     ),
+    Output(REPORT, "the offline HTML report (winnow report RUN_DIR writes it again)", lambda config: config.output.report),
     Output(RUN_RECORD, "written last: config and its hash, versions, inputs, totals; a run is complete only when it exists"),
 )
 

@@ -102,7 +102,7 @@ def test_the_end_of_run_table_shows_kept_and_dropped(tmp_path, capsys):
     assert score(src, tmp_path / "out") == 0
     report = capsys.readouterr().out
     assert "kept 5 of 7 scored rows; dropped 2: near_duplicate 1, rule:empty_response 1\n" in report
-    assert "kept, duplicates, summary}" in report
+    assert "kept, duplicates, summary, report.html}" in report
 
 
 def test_a_json_array_becomes_jsonl_of_its_original_elements(tmp_path):

@@ -1,4 +1,4 @@
-"""The run's summary files: summary/shards.parquet and summary/dataset.json.
+"""The run's summary files: summary/shards.parquet, summary/dataset.json and summary/examples.parquet.
 
 Built once, from the merged per-shard statistics and the near-duplicate
 totals, on one worker at the end of the scoring job.
@@ -19,6 +19,7 @@ from winnow.transforms.signals.composite import dataset_quality
 from winnow.transforms.signals.rules import Rule
 from winnow.transforms.signals.taxonomy import coverage, load_taxonomy
 from winnow.transforms.summary import shard_stats
+from winnow.transforms.summary.examples import examples_table
 from winnow.transforms.summary.keep_counts import KeepTally
 
 
@@ -108,6 +109,10 @@ def write_summary(
         }
         for s in sorted(stats, key=lambda s: s.shard_index)
     ]
+    # The report's bounded sample of rows: per rule, drop reason and rejection reason, and the largest clusters.
+    sink = pa.BufferOutputStream()
+    pq.write_table(examples_table(total.examples.rows() + total.clusters.rows()), sink)
+    files.write_atomically(files.join(output, "summary", "examples.parquet"), sink.getvalue().to_pybytes())
     files.write_atomically(
         files.join(output, "summary", "dataset.json"), json.dumps(dataset, indent=2, ensure_ascii=False).encode()
     )

@@ -16,6 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.transforms.keep_policy import reason_group
+from winnow.transforms.summary.clusters import ClusterTally
+from winnow.transforms.summary.column_histograms import ColumnHistograms
+from winnow.transforms.summary.examples import Examples
 
 
 @dataclass
@@ -36,6 +39,17 @@ class KeepTally:
     rows_dropped: int = 0
     reasons: Counter = field(default_factory=Counter)  # rows per reason group (a row counts once in each of its groups)
     files: list[KeptFile] = field(default_factory=list)
+    # For the report (summary.column_histograms, summary.examples, summary.clusters): bounded, mergeable.
+    histograms: ColumnHistograms = field(default_factory=ColumnHistograms)
+    examples: Examples = field(default_factory=Examples)
+    clusters: ClusterTally = field(default_factory=ClusterTally)
+
+    def add_decided(self, decided: pa.RecordBatch, duplicates: pa.Table | None = None, min_columns: tuple[str, ...] = ()) -> None:
+        """Fold in one records/ batch: counts, histograms, example rows and (with duplicates/ rows) clusters."""
+        self.add(decided.column("keep"), decided.column("drop_reasons"))
+        self.histograms.add(decided, min_columns)
+        self.examples.add_decided(decided)
+        self.clusters.add(decided, duplicates)
 
     def add(self, keep: pa.Array, drop_reasons: pa.Array) -> None:
         """Fold in one batch's decisions (keep_policy.decide)."""
@@ -53,6 +67,9 @@ class KeepTally:
         self.rows_dropped += other.rows_dropped
         self.reasons.update(other.reasons)
         self.files = sorted([*self.files, *other.files], key=lambda f: f.path)
+        self.histograms.merge(other.histograms)
+        self.examples.merge(other.examples)
+        self.clusters.merge(other.clusters)
         return self
 
     @property

@@ -21,6 +21,9 @@ from winnow.transforms.arrow_bytes import hex_u64
 from winnow.transforms.signals.registry import mean_columns
 from winnow.transforms.signals.safety import skew
 from winnow.transforms.summary import diversity
+from winnow.transforms.summary.clusters import ClusterTally
+from winnow.transforms.summary.column_histograms import HIST_PREFIX, WHATIF_PREFIX, ColumnHistograms
+from winnow.transforms.summary.examples import Examples
 from winnow.transforms.summary.keep_counts import KeepTally, KeptFile
 from winnow.transforms.summary.quantiles import QuantileSketch
 
@@ -34,6 +37,17 @@ def _counter(values: pa.Array) -> Counter:
         return Counter()
     vc = pc.value_counts(values)
     return Counter({v.as_py(): c.as_py() for v, c in zip(vc.field("values"), vc.field("counts"))})
+
+
+def flag_pairs(flags: pa.Array) -> Counter:
+    """Rows per pair of rules that fired together ("a|b", names in order): the report's co-occurrence."""
+    flags = pc.fill_null(flags, pa.scalar([], flags.type)) if flags.null_count else flags
+    multi = pc.greater_equal(pc.list_value_length(flags), 2)
+    pairs: Counter = Counter()
+    for names in flags.filter(multi).to_pylist():
+        unique = sorted(set(names))
+        pairs.update(f"{a}|{b}" for i, a in enumerate(unique) for b in unique[i + 1 :])
+    return pairs
 
 
 def _languages(lang: pa.Array) -> Counter:
@@ -51,6 +65,7 @@ class ShardStats:
     rows_rejected: int = 0
     rows_flagged: int = 0
     flag_counts: Counter = field(default_factory=Counter)
+    flag_pairs: Counter = field(default_factory=Counter)  # rows where two rules fired together
     severity_counts: Counter = field(default_factory=Counter)
     reject_reasons: Counter = field(default_factory=Counter)
     formats: Counter = field(default_factory=Counter)
@@ -75,6 +90,10 @@ class ShardStats:
     rows_dropped: int = 0
     drop_reasons: Counter = field(default_factory=Counter)
     kept_files: list[KeptFile] = field(default_factory=list)
+    # For the report: histograms and example rows from the keep stage, dead-letter examples from scoring.
+    histograms: ColumnHistograms = field(default_factory=ColumnHistograms)
+    examples: Examples = field(default_factory=Examples)
+    clusters: ClusterTally = field(default_factory=ClusterTally)
 
     def add_diversity(self, batch: pa.RecordBatch, shingle_hashes: np.ndarray, sample_size: int) -> None:
         """Distinct shingles, instruction types and the response sample of one canonical batch."""
@@ -98,6 +117,8 @@ class ShardStats:
         self.rows_read += rows_read
         self.rows_rejected += len(rejected)
         self.reject_reasons.update(r["reason"].split(":", 1)[0] for r in rejected)
+        if rejected:
+            self.examples.add_rejected(rejected, self.shard_index)
         if scored is None or scored.num_rows == 0:
             return
         self.rows_scored += scored.num_rows
@@ -105,6 +126,7 @@ class ShardStats:
         self.rows_flagged += int(pc.sum(pc.is_in(severity, value_set=pa.array(["warn", "drop"]))).as_py() or 0)
         self.severity_counts.update(_counter(severity))
         self.flag_counts.update(_counter(pc.list_flatten(scored.column("flags"))))
+        self.flag_pairs.update(flag_pairs(scored.column("flags")))
         self.formats.update(_counter(scored.column("format")))
         if "lang" in scored.schema.names:
             self.langs.update(_languages(scored.column("lang")))
@@ -132,6 +154,7 @@ class ShardStats:
         self.rows_flagged += other.rows_flagged
         for name in (
             "flag_counts",
+            "flag_pairs",
             "severity_counts",
             "reject_reasons",
             "formats",
@@ -157,6 +180,9 @@ class ShardStats:
         self.rows_dropped += other.rows_dropped
         self.drop_reasons.update(other.drop_reasons)
         self.kept_files = sorted([*self.kept_files, *other.kept_files], key=lambda f: f.path)
+        self.histograms.merge(other.histograms)
+        self.examples.merge(other.examples)
+        self.clusters.merge(other.clusters)
         return self
 
     def safety_totals(self) -> dict[str, Any]:
@@ -175,6 +201,8 @@ class ShardStats:
         self.rows_kept, self.rows_dropped = tally.rows_kept, tally.rows_dropped
         self.drop_reasons = Counter(tally.reasons)
         self.kept_files = list(tally.files)
+        self.histograms, self.clusters = tally.histograms, tally.clusters
+        self.examples = Examples(self.examples.k, dict(self.examples.groups)).merge(tally.examples)
 
     def set_duplicates(self, counts: Any) -> None:
         """Counts from clustering: rows in clusters, rows removed, exact copies removed."""
@@ -215,6 +243,7 @@ class ShardStats:
             "error_rate": self.rows_flagged / scored if self.rows_scored else 0.0,
             "drop_rate": self.severity_counts.get("drop", 0) / scored if self.rows_scored else 0.0,
             "flag_counts": sorted(self.flag_counts.items()),
+            "flag_pairs": sorted(self.flag_pairs.items()),
             "reject_reasons": sorted(self.reject_reasons.items()),
             "formats": sorted(self.formats.items()),
             "lang_counts": sorted(self.langs.items()),
@@ -232,6 +261,8 @@ class ShardStats:
             row[f"sketch_{name}"] = self.sketches[name].to_bytes() if name in self.sketches else None
         row.update(self.diversity_row(self.bleu_per_shard))
         row["sketch_ngrams_hll"] = self.ngrams.to_bytes() if self.ngrams is not None else None
+        row["cluster_sizes"] = self.clusters.sizes.to_bytes()
+        row.update(self.histograms.as_row())
         return row
 
     def as_json(self, severities: dict[str, str], explanations: dict[str, str]) -> dict[str, Any]:
@@ -269,7 +300,7 @@ class ShardStats:
         }
 
 
-MAP_COLUMNS = ("flag_counts", "reject_reasons", "formats", "lang_counts", "topic_counts", "drop_reasons")
+MAP_COLUMNS = ("flag_counts", "flag_pairs", "reject_reasons", "formats", "lang_counts", "topic_counts", "drop_reasons")
 
 
 def _map_type() -> pa.DataType:
@@ -282,11 +313,14 @@ def shards_table(stats: list[ShardStats]) -> pa.Table:
     for row in rows:
         for key in MAP_COLUMNS:
             row[key] = [{"key": k, "count": c} for k, c in row[key]]
+    # A shard with no scored row has no histogram columns: the columns are every shard's, in first-seen order.
+    names = dict.fromkeys(name for row in rows for name in row)
+    first = {name: next(row[name] for row in rows if name in row) for name in names}
     fields = []
-    for name, value in rows[0].items():
+    for name, value in first.items():
         if name in MAP_COLUMNS:
             fields.append(pa.field(name, _map_type()))
-        elif name.startswith("sketch_"):
+        elif name.startswith(("sketch_", HIST_PREFIX, WHATIF_PREFIX)) or name == "cluster_sizes":
             fields.append(pa.field(name, pa.binary()))
         elif name in (
             "duplicate_rows",
