@@ -458,3 +458,19 @@ def response_model(labelled_corpus, tmp_path_factory) -> str:
     path = str(tmp_path_factory.mktemp("model") / "response.bin")
     assert train_quality_model(["--positive", pos, "--negative", neg, "--text", "response", "--output", path]) == 0
     return path
+
+
+# The sections issue 14 asks of report.html, by element id (the report tests check each is there).
+REPORT_SECTIONS = (
+    "overview",
+    "sources",
+    "signals",
+    "whatif",
+    "rules",
+    "languages",
+    "duplicates",
+    "diversity",
+    "examples",
+    "rejected",
+    "drift",
+)

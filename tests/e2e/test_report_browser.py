@@ -19,23 +19,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import alpaca, jsonl_bytes, score, write_file
+from conftest import REPORT_SECTIONS, alpaca, jsonl_bytes, score, write_file
 
 pytestmark = pytest.mark.slow
 
-SECTIONS = (
-    "overview",
-    "sources",
-    "signals",
-    "whatif",
-    "rules",
-    "languages",
-    "duplicates",
-    "diversity",
-    "examples",
-    "rejected",
-    "drift",
-)
 SENTINEL = "window.__winnowSentinel"
 PAYLOADS = [
     "<script>window.__winnowSentinel = 'script ran'; document.title = 'pwned';</script>",
@@ -123,7 +110,7 @@ def test_the_report_opens_offline_in_chromium_and_runs_no_payload(tmp_path):
         page.wait_for_timeout(300)
         assert page.title() == "winnow report"
         assert page.evaluate(f"typeof {SENTINEL}") == "undefined"
-        for section in SECTIONS:
+        for section in REPORT_SECTIONS:
             assert page.locator(f"section#{section}").count() == 1, section
         charts = page.evaluate(
             "Array.from(document.querySelectorAll('svg.chart')).map(s => [s.getAttribute('class'), s.querySelectorAll('rect,line').length, s.getBoundingClientRect().width])"

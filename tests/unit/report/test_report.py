@@ -10,6 +10,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from conftest import REPORT_SECTIONS
 from report_fixtures import make_run
 
 from winnow.pipelines.cli import main
@@ -18,20 +19,6 @@ from winnow.transforms.report import drift
 from winnow.transforms.report.data import read_run
 from winnow.transforms.report.render import MAX_BYTES, render_report
 from winnow.transforms.report.sources import group_sources, source_lines, total_of
-
-SECTIONS = (
-    "overview",
-    "sources",
-    "signals",
-    "whatif",
-    "rules",
-    "languages",
-    "duplicates",
-    "diversity",
-    "examples",
-    "rejected",
-    "drift",
-)
 
 
 class _Elements(HTMLParser):
@@ -85,7 +72,7 @@ def test_the_policy_forbids_network_loads_and_pins_the_script_and_style(payload_
 
 def test_every_section_is_there(payload_run):
     page = render_report(read_run(payload_run)).decode()
-    for section in SECTIONS:
+    for section in REPORT_SECTIONS:
         assert f'<section id="{section}">' in page
     assert page.count('<svg class="chart hist"') >= 5
 
