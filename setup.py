@@ -46,6 +46,10 @@ EXTRAS = {
         # The report's browser test drives Debian's chromium (installed by .ci/run), never a downloaded browser.
         "playwright>=1.40",
     ],
+    # The nightly Airflow DAG (scripts/airflow/) and its test: Airflow 3 and the Apache Beam provider's
+    # BeamRunPythonPipelineOperator. CI installs it with the test extra (.ci/run).
+    # The operator refuses to start without the Google provider (its Dataflow support), DirectRunner too.
+    "airflow": ["apache-airflow>=3,<4", "apache-airflow-providers-apache-beam>=6", "apache-airflow-providers-google"],
     # datatrove for the comparison in scripts/bench.py (its English tokenizer needs spacy).
     "bench": ["datasketch>=1.6", "datatrove>=0.4", "tokenizers", "xxhash", "spacy"],
 }

@@ -14,7 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability import flink_runner  # noqa: F401 - registers FlinkRunnerOptions
 
-from winnow.pipelines import score
+from winnow.pipelines import nightly, score
 from winnow.pipelines.evaluate import run_evaluation
 from winnow.pipelines.inspect import inspect_file
 from winnow.pipelines.report import run_report
@@ -121,6 +121,19 @@ def _score_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--quality-model", metavar="MODEL", help="fastText quality model (from train-quality) for the `quality` column"
+    )
+    p.add_argument(
+        "--state",
+        metavar="STATE_DIR",
+        help="nightly mode (local or gs://): reuse the shards unchanged since the last complete night kept in "
+        "STATE_DIR, re-score the rest, find near-duplicates across nights, write summary/drift.json, then commit "
+        "the night to STATE_DIR; `{date}` in --output becomes today's UTC date",
+    )
+    p.add_argument(
+        "--fail-on-drift",
+        action="store_true",
+        help="with --state: exit 3 (after a complete, committed night) when summary/drift.json reports a statistic "
+        "moved past the config's drift: thresholds",
     )
     p.add_argument(
         "--log_level",
@@ -550,13 +563,24 @@ def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
             runner = a.split("=", 1)[1]
         elif a == "--runner" and i + 1 < len(beam_args):
             runner = beam_args[i + 1]
-    plan = score.make_plan(args.inputs, args.output.rstrip("/") or "/", config, runner)
+    state = args.state.rstrip("/") if args.state else None
+    output = nightly.expand_output(args.output) if state else args.output
+    if args.fail_on_drift and not state:
+        raise ConfigError("--fail-on-drift compares a night with the last one: it needs --state STATE_DIR")
+    # Nightly: formats are detected for the re-scored shards only (nightly.prepare); a reused shard is not read.
+    plan = score.make_plan(args.inputs, output.rstrip("/") or "/", config, runner, detect_formats=not state)
+    night = nightly.prepare(plan, state) if state else None
     score.print_plan(plan, beam_args)
+    if night is not None:
+        nightly.print_decision(night)
     if args.dry_run:
         return 0
-    score.prepare_output(plan.output, args.overwrite)
+    if night is not None:
+        nightly.check_output(plan.output, night.state_dir, args.overwrite)
+    else:
+        score.prepare_output(plan.output, args.overwrite)
     try:
-        record = score.run(plan, beam_args, started)
+        record = nightly.run(plan, night, beam_args, started) if night is not None else score.run(plan, beam_args, started)
     except RunError:
         raise
     except Exception as e:
@@ -564,6 +588,8 @@ def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
     if record is not None:  # None: a template launch, the job runs later
         score.write_run_report(plan.output, plan.config)
         score.print_report(record, plan.output, plan.config)
+        if night is not None:
+            nightly.print_night(record)
         if record["rows_scored"] == 0:
             # The run is complete (run.json says so), so it exits 0; this line says what it found.
             print(
@@ -573,6 +599,9 @@ def cmd_score(args: argparse.Namespace, beam_args: list[str]) -> int:
                 ),
                 file=sys.stderr,
             )
+        if night is not None and args.fail_on_drift and record["drift"]["breached"]:
+            print_error(f"drift past the thresholds against the last night: see {plan.output}/summary/drift.json")
+            return nightly.DRIFT_EXIT
     return 0
 
 

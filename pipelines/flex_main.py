@@ -34,6 +34,9 @@ def template_parser() -> argparse.ArgumentParser:
     p.add_argument("--format")
     p.add_argument("--quality_model")
     p.add_argument("--overwrite", choices=["true", "false"], default="false")
+    # Nightly runs (README, "Nightly runs"): a static launch body finds the last night in the state directory.
+    p.add_argument("--state")
+    p.add_argument("--fail_on_drift", choices=["true", "false"], default="false")
     return p
 
 
@@ -54,6 +57,10 @@ def score_argv(argv: list[str]) -> list[str]:
         out += ["--quality-model", args.quality_model]
     if args.overwrite == "true":
         out.append("--overwrite")
+    if args.state:
+        out += ["--state", args.state]
+    if args.fail_on_drift == "true":
+        out.append("--fail-on-drift")
     image = os.environ.get(WORKER_IMAGE_ENV)
     if image and not has_flag(beam_args, "--sdk_container_image"):
         beam_args = [*beam_args, f"--sdk_container_image={image}"]

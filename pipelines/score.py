@@ -39,6 +39,7 @@ from winnow.transforms.signals.classifiers import ClassifierSpec, model_card, sp
 from winnow.transforms.signals.fasttext_models import load_fasttext
 from winnow.transforms.signals.rules import Rule, load_rules
 from winnow.transforms.signals.scorer import check_rules_against_signals, scored_schema
+from winnow.transforms.state.hooks import NightHooks
 from winnow.transforms.summary.ids import report_lines
 from winnow.transforms.summary.run_record import RunError
 from winnow.transforms.terminal import escape_control
@@ -269,7 +270,9 @@ def local_runner(options: PipelineOptions) -> Any:
     return FnApiRunner()
 
 
-def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) -> dict[str, Any] | None:
+def run(
+    plan: Plan, beam_args: list[str], started: dt.datetime | None = None, nightly: NightHooks | None = None
+) -> dict[str, Any] | None:
     """Execute the plan; returns the run record the job wrote to run.json.
 
     The job itself accounts for every row and writes run.json as its last
@@ -286,7 +289,14 @@ def run(plan: Plan, beam_args: list[str], started: dt.datetime | None = None) ->
     try:
         with beam.Pipeline(runner=local_runner(options), options=options) as p:
             _ = p | "Score" >> ScoreCorpus(
-                plan.shards, plan.config, plan.rules, plan.output, schema, base, one_worker=runs_in_process(plan, beam_args)
+                plan.shards,
+                plan.config,
+                plan.rules,
+                plan.output,
+                schema,
+                base,
+                one_worker=runs_in_process(plan, beam_args),
+                nightly=nightly,
             )
     except Exception as e:
         remove_temp_files(plan.output)

@@ -36,11 +36,16 @@ Sections (all by default; choose with --sections):
            spill's Parquet options, read it back filtered to the kept rows),
            on the dedup corpus as JSONL, JSONL.gz and Parquet, 70 % of rows
            kept; one thread, best of 3.
+  nightly  `winnow score --state` (issue 15): the dedup section's corpus in 100
+           shards, a full first night against two second nights from it: 1 %
+           more shards (new rows and copies of earlier rows), and 1 % of the
+           shards changed (10 % of their rows rewritten, the same copies
+           added); wall times and their ratio to the full night (target <= 10 %).
   report   the dedup section's corpus scored with every default signal, then
            the size of report.html and the time to build it (in process, and
            the `winnow report` command), and whether two renders are equal.
 
-Usage: python scripts/bench.py [--rows 200000] [--sections scoring,dedup,memory,quickstart,validity,kept,report]
+Usage: python scripts/bench.py [--rows 200000] [--sections scoring,dedup,memory,quickstart,validity,kept,report,nightly]
                                [--data ../shared/data] [--workdir DIR]
 Targets: scoring >= 10,000 rows/s end to end without dedup (issue 2) and
 >= 3,000 rows/s with every default signal (issue 4); dedup stages >= 5,000
@@ -824,12 +829,75 @@ def section_report(real, rows: int, workdir: str, copies_per_rate: int) -> None:
     print(f"two renders byte-identical: {page == again}; same as the file score wrote: {len(page) == written}")
 
 
+def section_nightly(real, rows: int, workdir: str, copies_per_rate: int, shards: int = 100) -> None:
+    """`winnow score --state`: a full first night against nights where 1 % of the shards changed (issue 15)."""
+    wdir, _, _ = build_dedup_corpus(real, rows, workdir, "nightly", copies_per_rate, shards=shards)
+    state = os.path.join(workdir, "nightly-state")
+    shutil.rmtree(state, ignore_errors=True)
+    changed = max(1, shards // 100)
+    print(f"\n## nightly: {rows:,} rows in {shards} shards, default config; then {changed} shard(s) new or changed")
+    first = run_tree(winnow_cmd(wdir, os.path.join(workdir, "out-night-1"), None, ["--state", state]))
+    shutil.copytree(state, state + "-b")
+    rng = random.Random(5)
+    names = sorted(os.listdir(wdir))
+    per_shard = rows // shards
+    others = [json.loads(line) for line in open(os.path.join(wdir, names[-1]), encoding="utf-8")][:20]
+    copies = [{**r, "id": f"again-{r['id']}"} for r in others[:5]]  # copies of rows of another shard
+
+    def night(name: str, state_dir: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        run = run_tree(winnow_cmd(wdir, os.path.join(workdir, name), None, ["--state", state_dir]))
+        with open(os.path.join(workdir, name, "run.json")) as f:
+            record = json.load(f)
+        with open(os.path.join(workdir, name, "summary", "dataset.json")) as f:
+            dedup = json.load(f)["dedup"]
+        return run, record, dedup
+
+    # a) new shards: fresh rows (stitched from other seeds) and a few copies of earlier rows.
+    fresh = list(stitched_rows(real, per_shard * changed, seed=99))
+    new_files = []
+    for i in range(changed):
+        path = os.path.join(wdir, f"zz-new-{i:02d}.jsonl")
+        batch = [
+            {"id": f"n{i}-{j}", "instruction": r["instruction"], "input": "", "output": r["output"]}
+            for j, r in enumerate(fresh[i * per_shard : (i + 1) * per_shard])
+        ]
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in batch + copies)
+        new_files.append(path)
+    added = night("out-night-2a", state)
+    for path in new_files:
+        os.remove(path)
+    # b) changed shards: 10 % of their rows rewritten, and the same copies added.
+    for name in names[:changed]:
+        path = os.path.join(wdir, name)
+        rows_now = [json.loads(line) for line in open(path, encoding="utf-8")]
+        for r in rng.sample(rows_now, len(rows_now) // 10):
+            r["output"] = r["output"] + " (revised)"
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows_now + copies)
+    rewritten = night("out-night-2b", state + "-b")
+    print("| night | shards re-scored / reused | wall s | of the full night |")
+    print("|---|---|---|---|")
+    print(f"| 1: full (every shard scored, state written) | {shards} / 0 | {first['seconds']:.1f} | 100 % |")
+    for label, (run, record, dedup) in (("2a: new shard(s)", added), ("2b: rewritten shard(s)", rewritten)):
+        n = record["nightly"]
+        print(
+            f"| {label} | {len(n['rescored'])} / {len(n['reused'])} | {run['seconds']:.1f} | "
+            f"{run['seconds'] / first['seconds']:.1%} |"
+        )
+        print(
+            f"|   {record['rows_scored']:,} rows in the night; {dedup['reference_rows']:,} earlier rows as the "
+            f"reference, {dedup['matched_reference']:,} new rows repeat one | | | |"
+        )
+    print("target: <= 10 % of the full night")
+
+
 def run_sections(args: argparse.Namespace, sections: list[str], workdir: str) -> None:
     if "quickstart" in sections:
         section_quickstart(workdir, args.repeats)
     if "validity" in sections:
         section_validity(args.data, workdir, args.validity_real, args.validity_junk, args.validity_seed)
-    if not {"scoring", "dedup", "memory", "kept", "report"} & set(sections):
+    if not {"scoring", "dedup", "memory", "kept", "report", "nightly"} & set(sections):
         return
     if not os.path.isdir(args.data):
         print(
@@ -849,12 +917,14 @@ def run_sections(args: argparse.Namespace, sections: list[str], workdir: str) ->
         section_kept(real, args.rows, workdir, args.copies_per_rate)
     if "report" in sections:
         section_report(real, args.rows, workdir, args.copies_per_rate)
+    if "nightly" in sections:
+        section_nightly(real, args.rows, workdir, args.copies_per_rate)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=200_000)
-    ap.add_argument("--sections", default="scoring,dedup,memory,quickstart,validity,kept,report")
+    ap.add_argument("--sections", default="scoring,dedup,memory,quickstart,validity,kept,report,nightly")
     ap.add_argument("--repeats", type=int, default=3, help="runs per mode in the quickstart section")
     ap.add_argument("--copies-per-rate", type=int, default=1000)
     ap.add_argument("--memory-rows", default="100000,400000")

@@ -272,6 +272,17 @@ class ReviewConfig(Section):
     strata: dict[Annotated[str, Field(min_length=1)], PositiveInt]
 
 
+class DriftConfig(Section):
+    """`summary/drift.json` of a nightly run and the report's drift section: when a statistic counts as moved."""
+
+    rate_points: Annotated[float, Field(ge=0)]  # a rate moved by at least this (0.01 = one percentage point) ...
+    rate_z: Annotated[float, Field(ge=0)]  # ... with a two-proportion z of at least this
+    shift_spread: Annotated[float, Field(ge=0)]  # a mean or quantile moved by this share of last night's p90-p10
+    js: Fraction  # a distribution's Jensen-Shannon distance
+    w1: Annotated[float, Field(ge=0)]  # a distribution's Wasserstein-1 distance / spread
+    new_duplicate_share: Fraction  # tonight's new rows that copy earlier nights' rows, as a share of the new rows
+
+
 # Sections a sources entry may override, and which of their keys (None: all). Only dedup.text
 # may differ per source: the other dedup keys shape the signatures that rows of all sources share.
 SOURCE_SECTIONS: dict[str, tuple[str, ...] | None] = {"keep": None, "dedup": ("text",)}
@@ -319,6 +330,7 @@ class Config(Section):
     output: OutputConfig
     sources: list[SourceConfig]
     review: ReviewConfig
+    drift: DriftConfig
 
     @field_validator("classifiers")
     @classmethod

@@ -7,6 +7,7 @@ Beam's per-element cost is paid per batch, not per row.
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import threading
 import time
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
@@ -41,6 +43,9 @@ from winnow.transforms.signals import answer_reuse
 from winnow.transforms.signals.rules import Rule
 from winnow.transforms.signals.scorer import Scorer, fired_counts, scored_schema
 from winnow.transforms.sources import config_for_shard, source_index
+from winnow.transforms.state.answers import entries_path, write_entries
+from winnow.transforms.state.hooks import NightHooks, summary_keeping_own, write_stats, write_template_report
+from winnow.transforms.state.night import NightSpec, finish_night
 from winnow.transforms.summary import shard_stats as summary
 from winnow.transforms.summary.dataset import write_summary
 from winnow.transforms.summary.ids import MIN_PARTITIONS, IdCollector, id_partitions
@@ -105,9 +110,11 @@ class ScoreShardFn(beam.DoFn):
         output: str = "",
         records_schema: pa.Schema | None = None,
         id_partitions: int = MIN_PARTITIONS,
+        answers_dir: str = "",
     ):
         self._config = config
         self._id_partitions = id_partitions
+        self._answers_dir = answers_dir  # nightly: keep each part's (answer, prompt) hashes (state.answers)
         self._rules = rule_list
         self._output = output
         self._records_schema = records_schema or scored_schema(config)
@@ -162,8 +169,11 @@ class ScoreShardFn(beam.DoFn):
         records = BatchFile(scored_path(self._output, shard.index, split.part), self._records_schema)
         dead = BatchFile(files.join(self._output, "rejected", name), REJECTED)
         ids = IdCollector(self._id_partitions)
+        answers: list[np.ndarray] = []
         for raw in read_split(split, inp.batch_size, inp.max_row_bytes, raw_max):
             batch, rejected, replaced_ids = normalize_batch(raw, shard, self._fields, raw_max)
+            if self._answers_dir and batch.num_rows:
+                answers.append(answer_reuse.answer_entries(batch, answer_reuse.options(self._config).min_words)[0])
             scored = scorer.score(batch, files.local_dir(shard.path), dataset) if batch.num_rows else None
             stats.add_batch(scored, rejected, len(raw))
             if scored is not None and self._signer is not None and side is not None and bands is not None:
@@ -190,12 +200,20 @@ class ScoreShardFn(beam.DoFn):
             yield from tagged_chunks(ids.add(batch, replaced_ids))
         records.close()
         dead.close()
+        if self._answers_dir:
+            write_entries(
+                entries_path(self._answers_dir, shard.index, split.part),
+                np.concatenate(answers) if answers else np.zeros((0, 3), np.uint64),
+            )
         if side is not None and bands is not None:
             side.close()
             bands.flush()
             yield beam.pvalue.TaggedOutput(BANDS_TAG, shard.index)
         if shingle_rows is not None:
-            yield beam.pvalue.TaggedOutput(SHINGLE_ROWS_TAG, shingle_rows.report())
+            report = shingle_rows.report()
+            if self._answers_dir:  # nightly: later nights count templates over the reused shards' rows too
+                write_template_report(self._answers_dir, shard.index, split.part, report)
+            yield beam.pvalue.TaggedOutput(SHINGLE_ROWS_TAG, report)
         yield from tagged_chunks(ids.flush())
         yield beam.pvalue.TaggedOutput(ID_TALLY_TAG, ids.tally)
         yield beam.pvalue.TaggedOutput(STATS_TAG, (shard.name, (split.part, stats)))
@@ -266,6 +284,24 @@ def ReadableParts(pbegin, shards: list[Shard], split_bytes: int, one_worker: boo
     )
 
 
+def _write_summary_keeping_stats(
+    stats: list[summary.ShardStats], output: str, stats_dir: str, *args: Any, **kwargs: Any
+) -> dict[str, Any]:
+    """write_summary, then each shard's final statistics into the nightly state."""
+    dataset = summary_keeping_own(stats, lambda: write_summary(stats, output, *args, **kwargs))
+    write_stats(stats_dir, stats)
+    return dataset
+
+
+def _template_with(reports: list[Any], reused: list[Any], share: float, min_rows: int) -> np.ndarray:
+    """The dataset's template shingles; on a night, over the reused shards' parts too, as a full run counts them."""
+    return dataset_template(reports + reused, share, min_rows)
+
+
+def _finish_night(_record: Any, spec: NightSpec) -> dict[str, Any]:
+    return finish_night(spec)
+
+
 def _finish(_: Any, output: str, run_base: dict[str, Any], config: Config, *written: Any) -> dict[str, Any]:
     return finish_run(output, run_base, config)
 
@@ -280,23 +316,35 @@ def ScoreCorpus(
     schema: pa.Schema,
     run_base: dict[str, Any] | None = None,
     one_worker: bool = False,
+    nightly: NightHooks | None = None,
 ):
     """The whole scoring job: shards in, records/ rejected/ kept/ summary/ out.
 
     With `run_base` the job also ends the run itself once every output is
     written: it accounts for every row and writes run.json (run_record.py).
     `one_worker`: the job runs in one process (small local inputs), so work is
-    not spread between steps and clusters are found in memory.
+    not spread between steps and clusters are found in memory. `nightly`: the
+    re-scored shards of a night (transforms.state): tonight's answer counts,
+    the earlier nights' reference signatures, and what the state keeps.
     """
     partitions = id_partitions(sum(s.size for s in shards))
     parts = pbegin | "Parts" >> ReadableParts(shards, config.input.split_bytes, one_worker)
     dataset_facts: dict[str, Any] = {}
-    if answer_reuse.options(config).enabled:
+    if answer_reuse.options(config).enabled and nightly is not None and nightly.reused_answers is not None:
+        # A night's re-scored shards: counted over the whole corpus by the driver (state.answers).
+        # Keys are 128-bit hashes: pickled, not through Create's inferred integer coder.
+        reused = (
+            pbegin
+            | "ReusedAnswersTonight" >> beam.Create([pickle.dumps(nightly.reused_answers)])
+            | "UnpickleAnswers" >> beam.Map(pickle.loads)
+        )
+        dataset_facts["reused_answers"] = beam.pvalue.AsSingleton(reused)
+    elif answer_reuse.options(config).enabled:
         # Counted over every row before any is scored: the rules and the composite read it.
         reused = parts | "ReusedAnswers" >> ReusedAnswers(config, partitions)
         dataset_facts["reused_answers"] = beam.pvalue.AsSingleton(reused)
     outputs = parts | "ReadNormalizeScore" >> beam.ParDo(
-        ScoreShardFn(config, rule_list, output, schema, partitions), **dataset_facts
+        ScoreShardFn(config, rule_list, output, schema, partitions, nightly.answers_dir if nightly else ""), **dataset_facts
     ).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, IDS_TAG, ID_TALLY_TAG, SCORED_TAG, SHINGLE_ROWS_TAG, main="records")
     # ReadNormalizeScore writes rejected/ and the scored rows itself, each part's before its
     # stats; KeepAndWrite writes records/ and kept/ from them (after duplicates/, with dedup),
@@ -312,10 +360,17 @@ def ScoreCorpus(
             template = beam.pvalue.AsSingleton(
                 outputs[SHINGLE_ROWS_TAG]
                 | "AllShingleRows" >> beam.combiners.ToList()
-                | "TemplateShingles" >> beam.Map(dataset_template, params.template_share, params.template_min_rows)
+                | "TemplateShingles"
+                >> beam.Map(
+                    _template_with,
+                    list(nightly.template_reports) if nightly else [],
+                    params.template_share,
+                    params.template_min_rows,
+                )
             )
+        references = reference_files(params) if nightly is None else {**reference_files(params), **nightly.references}
         duplicates, per_shard, totals = outputs[BANDS_TAG] | "NearDuplicates" >> NearDuplicates(
-            params, output, {s.index: s.name for s in shards}, reference_files(params), one_worker=one_worker, template=template
+            params, output, {s.index: s.name for s in shards}, references, one_worker=one_worker, template=template
         )
         written.append(duplicates)
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}
@@ -331,13 +386,21 @@ def ScoreCorpus(
         | "MergePerShard" >> beam.CombinePerKey(MergeStatsFn())
         | "Values" >> beam.Values()
         | "AllShards" >> beam.combiners.ToList()
-        | "WriteSummary" >> beam.Map(write_summary, output, rule_list, config, **side_inputs)
+        | "WriteSummary"
+        >> (
+            beam.Map(write_summary, output, rule_list, config, **side_inputs)
+            if nightly is None or not nightly.stats_dir
+            else beam.Map(_write_summary_keeping_stats, output, nightly.stats_dir, rule_list, config, **side_inputs)
+        )
     )
     written.append(summary_written)
     if run_base is not None:
-        _ = (
+        recorded = (
             pbegin
             | "RunEnd" >> beam.Create([None])
             | "AccountAndRecord" >> beam.Map(_finish, output, run_base, config, *[beam.pvalue.AsList(w) for w in written])
         )
+        if nightly is not None and nightly.finish is not None:
+            # A night's re-scored shards are done: the whole night's outputs, run.json, then the state commit.
+            _ = recorded | "NightEnd" >> beam.Map(_finish_night, nightly.finish)
     return outputs

@@ -111,6 +111,30 @@ def delete(path: str) -> None:
     FileSystems.delete([path])
 
 
+def copy(src: str, dst: str) -> None:
+    """One file copied (server-side on gs://); local parent directories are created."""
+    if not is_remote(dst):
+        os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    FileSystems.copy([src], [dst])
+
+
+def stat(path: str) -> dict[str, int | str]:
+    """What tells that a file changed without reading it: size and mtime locally; on gs:// the
+    object's generation, CRC32C and update time, which the metadata hold (no byte is read)."""
+    if not is_remote(path):
+        st = os.stat(path)
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    meta = FileSystems.match([path])[0].metadata_list[0]
+    out: dict[str, int | str] = {"size": meta.size_in_bytes, "updated": int(meta.last_updated_in_seconds * 1e6)}
+    out["crc32c"] = FileSystems.checksum(path)
+    try:  # the generation changes with every write of the object, even of the same bytes
+        fs = FileSystems.get_filesystem(path)
+        out["generation"] = int(fs._gcsIO()._gcs_object(path).generation)  # type: ignore[attr-defined]
+    except Exception:
+        pass
+    return out
+
+
 def delete_tree(path: str) -> None:
     """Every file under `path` (locally, the directory itself too)."""
     if not is_remote(path):  # one walk, instead of a glob match and a delete per file

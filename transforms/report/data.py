@@ -32,6 +32,7 @@ class RunData:
     dataset: dict[str, Any]  # summary/dataset.json
     shards: list[dict[str, Any]]  # summary/shards.parquet rows, maps as dicts, histograms decoded
     examples: list[dict[str, Any]]  # summary/examples.parquet rows
+    drift: dict[str, Any] | None = None  # summary/drift.json of a nightly run (transforms.state.drift)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -103,4 +104,6 @@ def read_run(run_dir: str) -> RunData:
     if files.exists(path):
         with files.open_read(path) as f:
             examples = pq.read_table(f).to_pylist()
-    return RunData(run_dir, run, dataset, shards, examples)
+    drift_path = files.join(run_dir, "summary", "drift.json")
+    drift = _read_json(drift_path) if files.exists(drift_path) else None
+    return RunData(run_dir, run, dataset, shards, examples, drift)

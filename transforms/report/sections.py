@@ -530,11 +530,24 @@ def rejected(run: RunData, sources: list[Source], limits: Limits) -> dict[str, A
 
 
 def drift_section(run: RunData, previous: RunData | None, depth: int | None, limits: Limits) -> dict[str, Any] | None:
-    if previous is None:
+    """Against `previous` (--compare) with the run's config thresholds; else a nightly run's summary/drift.json."""
+    t = drift.Thresholds(
+        **{k: v for k, v in (run.config.get("drift") or {}).items() if k in drift.Thresholds.__dataclass_fields__}
+    )
+    if previous is not None:
+        before, after = drift.by_source(previous.shards, depth), drift.by_source(run.shards, depth)
+        moves = drift.compare(before, after, t)
+        against, started = previous.path, str(previous.run.get("started", ""))
+    elif run.drift and run.drift.get("moves"):
+        before = after = {}
+        moves = [drift.Move(**{k: m[k] for k in drift.Move.__dataclass_fields__}) for m in run.drift["moves"]]
+        against = f"the last night ({run.drift.get('previous') or 'its state'}; summary/drift.json)"
+        share = run.drift.get("new_duplicate_share")
+        if share is not None:
+            against += f"; {share:.1%} of tonight's {run.drift['new_rows']:,} new rows repeat an earlier night's row"
+        started = "earlier"
+    else:
         return None
-
-    before, after = drift.by_source(previous.shards, depth), drift.by_source(run.shards, depth)
-    moves = drift.compare(before, after)
     moved = [m for m in moves if m.moved]
 
     def view(m: drift.Move) -> dict[str, Any]:
@@ -554,8 +567,8 @@ def drift_section(run: RunData, previous: RunData | None, depth: int | None, lim
 
     distances = [m for m in moves if m.source == "all" and m.kind == "distance"]
     return {
-        "previous": previous.path,
-        "previous_started": str(previous.run.get("started", "")),
+        "previous": against,
+        "previous_started": started,
         "moved": len(moved),
         "total": len(moves),
         "rows": [view(m) for m in moves[: limits.movers]],
@@ -563,10 +576,10 @@ def drift_section(run: RunData, previous: RunData | None, depth: int | None, lim
         "only_before": sorted(set(before) - set(after))[:50],
         "only_after": sorted(set(after) - set(before))[:50],
         "thresholds": (
-            f"a rate moved: by >= {drift.RATE_POINTS * 100:g} point(s) with a two-proportion z >= {drift.RATE_Z:g}; "
-            f"a mean or quantile: by >= {drift.SHIFT_SPREAD:g} of the previous run's p90-p10 spread; "
-            f"a distribution: Jensen-Shannon distance >= {drift.JS_MOVED:g} ({drift.JS_BINS} bins at pooled quantiles) "
-            f"or Wasserstein-1 / spread >= {drift.W1_MOVED:g}"
+            f"a rate moved: by >= {t.rate_points * 100:g} point(s) with a two-proportion z >= {t.rate_z:g}; "
+            f"a mean or quantile: by >= {t.shift_spread:g} of the previous run's p90-p10 spread; "
+            f"a distribution: Jensen-Shannon distance >= {t.js:g} ({drift.JS_BINS} bins at pooled quantiles) "
+            f"or Wasserstein-1 / spread >= {t.w1:g}"
         ),
     }
 

@@ -1,0 +1,339 @@
+"""`winnow score INPUT... --output RUN_DIR --state STATE_DIR`: a night that pays for what changed.
+
+Before the job: the last complete night's state is read, every input shard
+is compared with its manifest entry, and each shard is reused or re-scored,
+with a reason (transforms.state.manifest). Reuse is widened where a change
+reaches unchanged shards: answer_reuse counts (state.answers) and
+near-duplicate clusters whose kept row is re-scored or removed
+(state.assemble.dependent_shards). Then the job scores only the re-scored
+shards, clustering them against the reused shards' signatures, and its
+last step assembles the whole night and commits the state
+(transforms.state.night). A night with nothing to re-score runs no job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from winnow.pipelines import score
+from winnow.transforms.config import Config, from_data
+from winnow.transforms.dedup.params import DUPLICATES, REFERENCE_BASE, DedupParams, reference_files
+from winnow.transforms.io import files
+from winnow.transforms.io.formats import FieldMap
+from winnow.transforms.report.data import read_shards
+from winnow.transforms.run_layout import RUN_RECORD, top_level_entries
+from winnow.transforms.signals import answer_reuse
+from winnow.transforms.state import answers, assemble, store
+from winnow.transforms.state.drift import DRIFT_FILE
+from winnow.transforms.state.fingerprints import change as fingerprint_change
+from winnow.transforms.state.fingerprints import fingerprints
+from winnow.transforms.state.hooks import NightHooks, read_template_reports
+from winnow.transforms.state.manifest import RESCORE, Decision, decide
+from winnow.transforms.state.night import NightSpec, finish_night, old_kept_rows, refsig_path, run_dir_of
+from winnow.transforms.summary.run_record import RunError
+from winnow.transforms.terminal import escape_control
+
+# The night, then again with the shards whose copies' kept row did not stay kept (state.night), then
+# with every shard (a full night, which cannot leave a copy behind).
+MAX_ATTEMPTS = 3
+DRIFT_EXIT = 3  # --fail-on-drift: the night is complete and committed, and a statistic moved past its threshold
+
+
+@dataclass
+class Night:
+    state_dir: str
+    previous: dict[str, Any] | None
+    version: str
+    decision: Decision
+    fingerprints: dict[str, Any]
+    reused_answers: dict[int, int] | None = None
+    rows: dict[str, dict[str, str]] = field(default_factory=dict)  # re-scored shard -> row id -> content hash
+
+
+def expand_output(output: str, now: dt.datetime | None = None) -> str:
+    """`{date}` in --output becomes the UTC date, so a scheduler's static command gets a run directory per night."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return output.replace("{date}", now.strftime("%Y-%m-%d"))
+
+
+def check_output(output: str, state_dir: str, overwrite: bool) -> None:
+    """RUN_DIR may hold a killed or earlier run of this state (replaced); another run needs --overwrite."""
+    existing = [p for p in top_level_entries() if files.exists(files.join(output, p))]
+    if not existing or overwrite:
+        return
+    record_path = files.join(output, RUN_RECORD)
+    if not files.exists(record_path):
+        return  # an unfinished run: a night killed before run.json
+    record = json.loads(files.read_bytes(record_path))
+    if (record.get("nightly") or {}).get("state") == state_dir:
+        return
+    raise RunError(
+        f"output {output} already holds a run that is not a night of {state_dir} ({', '.join(existing)}); "
+        f"choose a new --output or pass --overwrite to replace it"
+    )
+
+
+def _previous_duplicates(state_dir: str, previous: dict[str, Any]) -> pa.Table:
+    night = files.join(store.version_dir(state_dir, previous["version"]), "night", "duplicates")
+    tables = []
+    for path in files.match(files.join(night, "*.parquet")):
+        with files.open_read(path) as f:
+            tables.append(pq.read_table(f))
+    return pa.concat_tables(tables) if tables else DUPLICATES.empty_table()
+
+
+def _prepass(plan: score.Plan, night: Night) -> None:
+    """Read the changed and new shards once before the job: their (answer, prompt) hashes and each row's id and
+    content hash. Reused shards whose answers' distinct-prompt counts move tonight are re-scored too."""
+    previous = night.previous
+    assert previous is not None
+    opts = answer_reuse.options(plan.config)
+    inp = plan.config.input
+    fm = FieldMap.from_config(plan.config)
+    tonight: dict[str, np.ndarray] = {}
+    for d in night.decision.rescored():
+        tonight[d.shard.path], night.rows[d.shard.name] = answers.shard_entries(
+            d.shard, fm, inp.batch_size, inp.max_row_bytes, plan.config.output.raw_max_chars, opts.min_words
+        )
+    if not opts.enabled:
+        return
+    before = {
+        path: answers.read_entries(
+            files.join(store.version_dir(night.state_dir, rec["scored_in"]), "answers"), rec["scored_index"]
+        )
+        for path, rec in previous["shards"].items()
+    }
+    for d in night.decision.reused():
+        tonight[d.shard.path] = before[d.shard.path]
+    reused = [d.shard.path for d in night.decision.reused()]
+    counts, hit = answers.affected(before, tonight, reused, opts.min_prompts)
+    for path in hit:
+        night.decision.rescore(path, "answer_reuse: an answer it holds was given to another number of prompts tonight")
+    night.reused_answers = counts
+
+
+def _repeated_reference_ids(night: Night) -> bool:
+    """Whether two earlier rows of the reference share an id (a new copy of one names its kept row by id)."""
+    seen: set[str] = set()
+    for d in night.decision.reused():
+        assert d.previous is not None
+        path = refsig_path(night.state_dir, d.previous["scored_in"], d.previous["scored_index"])
+        if not files.exists(path):
+            continue
+        with files.open_read(path) as f:
+            ids = pq.read_table(f, columns=["id"]).column("id").to_pylist()
+        if len(set(ids)) != len(ids) or not seen.isdisjoint(ids):
+            return True
+        seen.update(ids)
+    return False
+
+
+def _widen_for_clusters(night: Night) -> None:
+    """Re-score reused shards holding near-duplicate copies whose kept row is removed or changed tonight
+    (their verdict would name a row that is gone); the job's last step checks the rest (state.night)."""
+    assert night.previous is not None
+    reused = {d.shard.name for d in night.decision.reused()}
+    orphans = assemble.orphaned(_previous_duplicates(night.state_dir, night.previous), reused)
+    if not orphans.num_rows:
+        return
+    old = old_kept_rows(night.state_dir, night.previous, orphans)
+    by_name = {d.shard.name: d.shard.path for d in night.decision.shards}
+    for k, shard, members in zip(
+        orphans.column("key").to_pylist(), orphans.column("shard").to_pylist(), orphans.column("members").to_pylist(), strict=True
+    ):
+        kept = old.get(k)
+        if shard in night.rows and kept is not None and night.rows[shard].get(kept[0]) == kept[1]:
+            continue  # the kept row is still there, unchanged (the job checks it stays kept)
+        why = "removed" if shard not in by_name else "changed"
+        for m in members:
+            if m in by_name:
+                night.decision.rescore(by_name[m], f"holds near-duplicate copies of a row of {shard}, {why} tonight")
+
+
+def _apply_hint(night: Night, names: list[str]) -> None:
+    by_name = {d.shard.name: d.shard.path for d in night.decision.shards}
+    for name in names:
+        if name in by_name:
+            night.decision.rescore(by_name[name], "holds near-duplicate copies of a row that is no longer kept tonight")
+    if not night.decision.reused():
+        night.decision.full, night.reused_answers = True, None
+
+
+def _template_reports(night: Night) -> list[Any]:
+    """The reused shards' frequent-shingle reports, kept beside their answer hashes by the night that scored them."""
+    out: list[Any] = []
+    for d in night.decision.reused():
+        assert d.previous is not None
+        directory = files.join(store.version_dir(night.state_dir, d.previous["scored_in"]), "answers")
+        out.extend(read_template_reports(directory, d.previous["scored_index"]))
+    return out
+
+
+def references(plan: score.Plan, night: Night) -> dict[int, str]:
+    """The reused shards' reference signatures, numbered after dedup.reference's own."""
+    first = REFERENCE_BASE + len(reference_files(DedupParams.from_config(plan.config)))
+    paths = [
+        refsig_path(night.state_dir, d.previous["scored_in"], d.previous["scored_index"])
+        for d in night.decision.reused()
+        if d.previous
+    ]
+    return {first + i: p for i, p in enumerate(p for p in paths if files.exists(p))}
+
+
+def prepare(plan: score.Plan, state_dir: str) -> Night:
+    """Read the state, decide per shard, detect the formats of the shards to re-score (the others' are known)."""
+    files.check_writable(state_dir)
+    previous = store.load(state_dir)
+    fp = fingerprints(plan.config)
+    why = fingerprint_change(previous["fingerprints"] if previous else None, fp)
+    decision = decide(plan.shards, previous["shards"] if previous else None, why)
+    night = Night(state_dir, previous, store.new_version(), decision, fp)
+    if not decision.full:
+        _prepass(plan, night)
+        if plan.config.dedup.enabled:
+            _widen_for_clusters(night)
+            _apply_hint(night, store.read_hint(state_dir))  # named by an attempt at tonight that failed
+        if plan.config.dedup.enabled and decision.reused() and _repeated_reference_ids(night):
+            for d in decision.reused():
+                decision.rescore(d.shard.path, "ids repeat among earlier rows: a new copy could not name its kept row")
+        if not decision.reused():  # nothing left to reuse: a plain full night
+            decision.full = True
+    if decision.full:
+        night.reused_answers = None  # the job counts them itself, over every shard
+    fm = FieldMap.from_config(plan.config)
+    for d in decision.shards:
+        if d.action == RESCORE:
+            plan.formats[d.shard.path] = score.detect_file_format(d.shard.path, fm)
+        elif d.previous is not None:
+            plan.formats[d.shard.path] = d.previous.get("format", "")
+    return night
+
+
+def print_decision(night: Night, out: TextIO | None = None) -> None:
+    out = out or sys.stderr
+    d = night.decision
+    baseline = night.previous["version"] if night.previous else "none (first night)"
+    print(
+        escape_control(
+            f"  nightly: state {night.state_dir}, last night {baseline}: {len(d.reused())} shard(s) reused, "
+            f"{len(d.rescored())} re-scored, {len(d.removed)} removed"
+        ),
+        file=out,
+    )
+    reasons: dict[str, int] = {}
+    for s in d.rescored():
+        reasons[s.reason] = reasons.get(s.reason, 0) + 1
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:8]:
+        print(escape_control(f"    re-scored {n}: {reason}"), file=out)
+
+
+def _delta_config(config: Config) -> Config:
+    """The job's config: the user's, with signatures kept (they become the reference of later nights)."""
+    if not config.dedup.enabled:
+        return config
+    data = config.as_dict()
+    data["dedup"]["export_signatures"] = True
+    return from_data(data)
+
+
+def run(plan: score.Plan, night: Night, beam_args: list[str], started: dt.datetime) -> dict[str, Any] | None:
+    """Score tonight's re-scored shards and end the night (in the job's last step); the run record, or None
+    for a template launch (the job ends the night when it runs).
+
+    When the job finds copies in reused shards whose kept row did not stay kept tonight (rare: a re-scored
+    kept row became a copy itself), it names their shards and fails; the night then runs again with them.
+    """
+    for attempt in range(MAX_ATTEMPTS):
+        store.collect_garbage(night.state_dir, store.referenced_versions(night.previous))  # what killed nights left
+        try:
+            if _run_once(plan, night, beam_args, started) is None:
+                return None  # a template launch: the job scores, assembles and commits when it runs
+            break
+        except Exception:
+            reused = {d.shard.name for d in night.decision.reused()}
+            shards = [n for n in store.read_hint(night.state_dir) if n in reused]
+            if attempt + 1 == MAX_ATTEMPTS or not shards:
+                raise
+            if attempt + 2 == MAX_ATTEMPTS:  # the last attempt: every shard, which cannot leave a copy behind
+                shards = sorted(reused)
+            print(
+                escape_control(f"winnow: re-scoring {len(shards)} more shard(s) whose copies' kept row changed"), file=sys.stderr
+            )
+            _apply_hint(night, shards)
+            night.version = store.new_version()
+    record: dict[str, Any] = json.loads(files.read_bytes(files.join(plan.output, RUN_RECORD)))
+    record["dataset"] = json.loads(files.read_bytes(files.join(plan.output, "summary", "dataset.json")))
+    record["shards"] = read_shards(plan.output)
+    record["drift"] = json.loads(files.read_bytes(files.join(plan.output, "summary", DRIFT_FILE)))
+    return record
+
+
+def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.datetime) -> dict[str, Any] | None:
+    base = score.run_base(plan, plan.runner, started)
+    base["nightly"] = {
+        "state": night.state_dir,
+        "baseline": night.previous["version"] if night.previous else None,
+        "version": night.version,
+        "fingerprints": night.fingerprints,
+        **night.decision.as_json(),
+    }
+    spec = NightSpec(
+        night.state_dir,
+        night.version,
+        plan.output,
+        plan.config,
+        plan.rules,
+        night.decision,
+        night.previous,
+        night.fingerprints,
+        base,
+        dict(plan.formats),
+        rescored_run=bool(night.decision.rescored()),
+    )
+    rescored = [d.shard for d in night.decision.rescored()]
+    if not rescored:
+        return finish_night(spec)
+    vdir = store.version_dir(night.state_dir, night.version)
+    delta = score.Plan(
+        plan.inputs, run_dir_of(night.state_dir, night.version), _delta_config(plan.config), plan.rules, rescored, []
+    )
+    delta.formats, delta.runner = dict(plan.formats), plan.runner
+    hooks = NightHooks(
+        references=references(plan, night) if plan.config.dedup.enabled and not night.decision.full else {},
+        reused_answers=night.reused_answers,
+        template_reports=tuple(_template_reports(night)) if not night.decision.full else (),
+        stats_dir=files.join(vdir, "stats"),
+        answers_dir=files.join(vdir, "answers"),
+        finish=spec,
+    )
+    return score.run(delta, beam_args, started, nightly=hooks)
+
+
+def print_night(record: dict[str, Any], out: TextIO | None = None) -> None:
+    """The nightly lines of the end-of-run table: what was reused, and what drifted."""
+    out = out or sys.stdout
+    n = record.get("nightly") or {}
+    print(
+        f"nightly: {len(n.get('reused', [])):,} shard(s) reused, {len(n.get('rescored', [])):,} re-scored, "
+        f"{len(n.get('removed', [])):,} removed (run.json lists each with its reason)",
+        file=out,
+    )
+    drift = record.get("drift") or {}
+    if drift.get("previous") is None and not drift.get("moves"):
+        print("drift: first night, nothing to compare with", file=out)
+        return
+    share = drift.get("new_duplicate_share")
+    line = f"drift: {drift.get('moved', 0):,} statistic(s) moved past their thresholds against the last night"
+    if share is not None:
+        line += f"; {share:.1%} of tonight's {drift['new_rows']:,} new rows repeat an earlier night's row"
+    print(escape_control(line), file=out)
+    for m in [m for m in drift.get("moves", []) if m["moved"]][:8]:
+        print(escape_control(f"  {m['source']}: {m['kind']} {m['stat']} moved by {m['size']:+.3f}"), file=out)

@@ -1,0 +1,59 @@
+"""answer_reuse across nights, and the state's commit protocol."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from winnow.transforms.state import store
+from winnow.transforms.state.answers import affected, entries_path, read_entries, write_entries
+
+
+def entries(answer: int, prompts: range) -> np.ndarray:
+    return np.array([[0, answer, p] for p in prompts], dtype=np.uint64)
+
+
+def test_a_count_that_moves_reaches_the_shards_holding_that_answer_only():
+    before = {"a": entries(1, range(0, 15)), "b": entries(1, range(15, 20)), "c": entries(2, range(0, 30))}
+    tonight = {**before, "new": entries(1, range(20, 23))}
+    counts, hit = affected(before, tonight, ["a", "b", "c"], 20)
+    assert counts == {1: 23, 2: 30} and hit == ["a", "b"]
+    # Below min_prompts before and after: no count, nothing to re-score.
+    counts, hit = affected(before, {**before, "new": entries(3, range(2))}, ["a", "b", "c"], 20)
+    assert hit == [] and counts == {1: 20, 2: 30}
+
+
+def test_entries_round_trip_per_part(tmp_path):
+    write_entries(entries_path(str(tmp_path), 3, 0), entries(1, range(3)))
+    write_entries(entries_path(str(tmp_path), 3, 1), entries(1, range(2, 5)))
+    assert len(np.unique(read_entries(str(tmp_path), 3), axis=0)) == 5
+    assert read_entries(str(tmp_path), 4).shape == (0, 3)
+
+
+def test_the_pointer_flips_last_and_unreferenced_versions_are_collected(tmp_path):
+    state = str(tmp_path)
+    assert store.load(state) is None
+    first = {"format": store.FORMAT, "version": "v1", "shards": {"/a": {"scored_in": "v1"}}}
+    (tmp_path / "versions" / "v1").mkdir(parents=True)
+    store.commit(state, first)
+    assert store.load(state) == first
+    second = {"format": store.FORMAT, "version": "v2", "shards": {"/a": {"scored_in": "v1"}, "/b": {"scored_in": "v2"}}}
+    (tmp_path / "versions" / "v2").mkdir()
+    (tmp_path / "versions" / "v2" / "state.json").write_text(json.dumps(second))  # written, not yet committed
+    (tmp_path / "versions" / "crashed").mkdir()
+    (tmp_path / "versions" / "crashed" / "x").write_text("half a night")
+    assert store.load(state)["version"] == "v1"  # a night not committed is not the baseline
+    store.commit(state, second)
+    assert store.collect_garbage(state, store.referenced_versions(store.load(state))) == ["crashed"]
+    assert sorted(p.name for p in (tmp_path / "versions").iterdir()) == ["v1", "v2"]
+
+
+def test_a_rescore_hint_accumulates_and_the_next_commit_clears_it(tmp_path):
+    state = str(tmp_path)
+    store.write_hint(state, ["b.jsonl"])
+    store.write_hint(state, ["a.jsonl", "b.jsonl"])
+    assert store.read_hint(state) == ["a.jsonl", "b.jsonl"]
+    (tmp_path / "versions" / "v1").mkdir(parents=True)
+    store.commit(state, {"format": store.FORMAT, "version": "v1", "shards": {}})
+    assert store.read_hint(state) == []

@@ -1,0 +1,117 @@
+"""A night's duplicates/ from last night's clusters of reused shards and tonight's clusters against the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from winnow.transforms.dedup.params import DUPLICATES
+from winnow.transforms.state.assemble import (
+    FullRescoreNeededError,
+    counts_per_shard,
+    dropped_copies,
+    kept_keys,
+    merge_duplicates,
+    orphaned,
+    remap_keys,
+)
+
+
+def key(shard: int, row: int) -> int:
+    return (shard << 40) | row
+
+
+def dups(rows: list[tuple[str, int, str, bool, str, int]]) -> pa.Table:
+    """(id, key, shard, keep, kept_id, cluster_id) per row; sizes are recomputed by merge_duplicates."""
+    return pa.table(
+        {
+            "id": [r[0] for r in rows],
+            "key": pa.array([r[1] for r in rows], pa.int64()),
+            "shard": [r[2] for r in rows],
+            "row": pa.array([r[1] & ((1 << 40) - 1) for r in rows], pa.int64()),
+            "cluster_id": pa.array([r[5] for r in rows], pa.int64()),
+            "cluster_size": pa.array([0] * len(rows), pa.int64()),
+            "keep": [r[3] for r in rows],
+            "kept_id": [r[4] for r in rows],
+            "similarity": pa.array([1.0] * len(rows), pa.float32()),
+            "exact": [True] * len(rows),
+        },
+        schema=DUPLICATES,
+    )
+
+
+def refs(rows: list[tuple[str, int, str]]) -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array([r[0] for r in rows], pa.string()),
+            "key": pa.array([r[1] for r in rows], pa.int64()),
+            "shard": pa.array([r[2] for r in rows], pa.string()),
+            "row": pa.array([r[1] & ((1 << 40) - 1) for r in rows], pa.int64()),
+        }
+    )
+
+
+def test_keys_move_with_their_shard_index():
+    keys = np.array([key(0, 3), key(2, 5)], dtype=np.int64)
+    assert remap_keys(keys, {0: 1, 2: 4}).tolist() == [key(1, 3), key(4, 5)]
+    assert remap_keys(keys, {0: 0}) is keys
+
+
+def test_a_new_copy_joins_an_earlier_cluster_and_sizes_are_recomputed():
+    old = dups([("k", key(1, 0), "b", True, "k", key(1, 0)), ("d", key(2, 0), "c", False, "k", key(1, 0))])
+    new = dups([("n", key(0, 4), "a", False, "k", key(0, 4))])  # kept row not among tonight's rows: the reference
+    ref = refs([("k", key(1, 0), "b")])
+    out = merge_duplicates(old, kept_keys(old), new, ref).to_pylist()
+    assert [(r["id"], r["keep"], r["cluster_size"], r["cluster_id"]) for r in out] == [
+        ("n", False, 3, key(0, 4)),
+        ("k", True, 3, key(0, 4)),
+        ("d", False, 3, key(0, 4)),
+    ]
+    assert counts_per_shard(merge_duplicates(old, kept_keys(old), new, ref)) == {"a": [1, 1, 1], "b": [1, 0, 0], "c": [1, 1, 1]}
+
+
+def test_an_earlier_row_in_no_cluster_gets_its_kept_row_when_a_copy_arrives():
+    new = dups([("n", key(0, 4), "a", False, "k", key(0, 4))])
+    none = np.zeros(0, np.int64)
+    out = merge_duplicates(DUPLICATES.empty_table(), none, new, refs([("k", key(3, 9), "z")])).to_pylist()
+    assert [(r["id"], r["keep"], r["kept_id"], r["cluster_size"], r["shard"], r["row"]) for r in out] == [
+        ("n", False, "k", 2, "a", 4),
+        ("k", True, "k", 2, "z", 9),
+    ]
+
+
+def test_a_kept_row_whose_copies_all_left_drops_out():
+    old = dups([("k", key(1, 0), "b", True, "k", key(1, 0))])  # its copy's shard was re-scored and is not a copy now
+    assert merge_duplicates(old, kept_keys(old), DUPLICATES.empty_table(), refs([])).num_rows == 0
+
+
+def test_an_ambiguous_earlier_id_asks_for_a_full_rescore():
+    new = dups([("n", key(0, 4), "a", False, "k", key(0, 4))])
+    with pytest.raises(FullRescoreNeededError):
+        merge_duplicates(
+            DUPLICATES.empty_table(), np.zeros(0, np.int64), new, refs([("k", key(1, 1), "b"), ("k", key(2, 1), "c")])
+        )
+
+
+def test_copies_in_reused_shards_of_a_kept_row_elsewhere_are_orphans_until_it_is_found_tonight():
+    prev = dups(
+        [
+            ("x", key(0, 0), "a", True, "x", key(0, 0)),
+            ("y", key(1, 0), "b", False, "x", key(0, 0)),  # b's copy of a's row
+            ("y2", key(3, 0), "d", False, "x", key(0, 0)),
+            ("z", key(1, 1), "b", True, "z", key(1, 1)),
+            ("w", key(2, 0), "c", False, "z", key(1, 1)),  # c's copy of b's row
+        ]
+    )
+    found = orphaned(prev, {"b", "c", "d"})  # a is re-scored tonight
+    assert found.to_pylist() == [{"key": key(0, 0), "id": "x", "shard": "a", "members": ["b", "d"]}]
+    assert orphaned(prev, {"a", "b", "c", "d"}).num_rows == 0
+    assert sorted(dropped_copies(prev).tolist()) == [key(1, 0), key(2, 0), key(3, 0)]
+    # Found tonight at another key (its shard moved, its row too): the copies join it there.
+    old = prev.filter(pa.array([s != "a" for s in prev.column("shard").to_pylist()]))
+    kept = np.array([key(5, 3), key(5, 3), key(1, 1), key(1, 1)], dtype=np.int64)  # y, y2, z, w
+    out = merge_duplicates(old, kept, DUPLICATES.empty_table(), refs([]), refs([("x", key(5, 3), "a")])).to_pylist()
+    assert {(r["id"], r["keep"], r["cluster_size"]) for r in out} == {
+        ("x", True, 3), ("y", False, 3), ("y2", False, 3), ("z", True, 2), ("w", False, 2)
+    }  # fmt: skip

@@ -1,0 +1,1 @@
+"""Nightly state: the manifest and fingerprints of the last complete night, what to reuse, the commit."""

@@ -1,0 +1,66 @@
+"""What a nightly run asks of the scoring job beyond a plain run (transforms.beam.scoring.ScoreCorpus)."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from winnow.transforms.io import files
+
+
+@dataclass(frozen=True)
+class NightHooks:
+    # Shard index -> signature file of an earlier night's reference rows (instead of dedup.reference's).
+    references: dict[int, str] = field(default_factory=dict)
+    # {answer hash: distinct prompts} counted over tonight's whole corpus, not only the re-scored shards.
+    reused_answers: dict[int, int] | None = None
+    stats_dir: str = ""  # each shard's final statistics, pickled, for the nights that reuse it
+    answers_dir: str = ""  # each part's (answer, prompt) hashes, for answer_reuse on later nights
+    # The reused shards' parts' frequent-shingle reports (dedup.templates): tonight's template shingles are
+    # counted over the whole corpus, as a full run counts them, not over the re-scored rows alone.
+    template_reports: tuple[Any, ...] = ()
+    finish: Any = None  # state.night.NightSpec: the job's last step assembles the night and commits the state
+
+
+def stats_path(directory: str, shard_index: int) -> str:
+    return files.join(directory, f"s{shard_index:06d}.pkl")
+
+
+def write_stats(directory: str, stats: list[Any]) -> None:
+    """Pickled: the state is this tool's own cache, read back by the same winnow (its code digest is checked)."""
+    for s in stats:
+        if s is not None:
+            files.write_atomically(stats_path(directory, s.shard_index), pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def read_stats(directory: str, shard_index: int) -> Any:
+    return pickle.loads(files.read_bytes(stats_path(directory, shard_index)))
+
+
+def summary_keeping_own(stats: list[Any], write: Callable[[], Any]) -> Any:
+    """Run `write` (summary.dataset.write_summary over `stats`) without losing each shard's own sketches.
+
+    The dataset total starts from the first shard's HyperLogLog and response
+    sample and grows them in place; the statistics kept for later nights must
+    stay each shard's own, so those two are restored afterwards.
+    """
+    own = [(copy.deepcopy(s.ngrams), copy.deepcopy(s.sample)) for s in stats if s is not None]
+    result = write()
+    for s, (ngrams, sample) in zip([s for s in stats if s is not None], own, strict=True):
+        s.ngrams, s.sample = ngrams, sample
+    return result
+
+
+def template_path(directory: str, shard_index: int, part: int) -> str:
+    return files.join(directory, f"t{shard_index:06d}-{part:05d}.pkl")
+
+
+def write_template_report(directory: str, shard_index: int, part: int, report: Any) -> None:
+    files.write_atomically(template_path(directory, shard_index, part), pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def read_template_reports(directory: str, shard_index: int) -> list[Any]:
+    return [pickle.loads(files.read_bytes(p)) for p in files.match(files.join(directory, f"t{shard_index:06d}-*.pkl"))]

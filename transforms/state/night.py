@@ -1,0 +1,420 @@
+"""The end of a night: the whole corpus's outputs in RUN_DIR, run.json, then the state committed.
+
+Runs as the scoring job's last step (so a Flex Template launch that nobody
+waits for ends committed too) or, on a night that re-scores nothing, in
+the driver. Order, each step safe to kill:
+
+1. RUN_DIR is filled: per shard its records/, rejected/ and kept/ files
+   (re-scored shards from tonight's version, reused ones from the version
+   that scored them, keys rewritten where the shard's index moved);
+   duplicates/ merged (state.assemble); summary/ from the shards'
+   statistics; summary/drift.json against last night.
+2. run.json (run_record.finish_run: every row accounted for).
+3. The new version's own files (night/, stats/, refsig/), then state.json,
+   then CURRENT flipped (store.commit). Until that flip the last complete
+   night stays the baseline, and a rerun repeats tonight from it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from winnow.transforms.config import Config
+from winnow.transforms.dedup.components import partition_of
+from winnow.transforms.dedup.params import DUPLICATES
+from winnow.transforms.dedup.sidefiles import SIDE_FILE_OPTIONS
+from winnow.transforms.io import files, parquet_out
+from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, top_level_entries
+from winnow.transforms.schema import ROW_BITS
+from winnow.transforms.signals.rules import Rule
+from winnow.transforms.state import assemble, store
+from winnow.transforms.state.drift import DRIFT_FILE, night_drift
+from winnow.transforms.state.hooks import read_stats, stats_path, summary_keeping_own, write_stats
+from winnow.transforms.state.manifest import RESCORE, Decision
+from winnow.transforms.summary.dataset import write_summary
+from winnow.transforms.summary.run_record import finish_run
+
+SUMMARY, DUPS = "summary", "duplicates"
+ID_COLUMNS = ["key", "id", "content_hash"]
+
+
+@dataclass
+class NightSpec:
+    """Everything the end of a night needs, decided by the driver before the job starts."""
+
+    state_dir: str
+    version: str  # tonight's
+    output: str  # RUN_DIR
+    config: Config
+    rules: list[Rule]
+    decision: Decision
+    previous: dict[str, Any] | None  # last night's state
+    fingerprints: dict[str, Any]
+    base: dict[str, Any]  # run.json from the submitting side
+    formats: dict[str, str] = field(default_factory=dict)
+    rescored_run: bool = False  # a job ran for the re-scored shards (its run directory is run/ in tonight's version)
+
+
+def run_dir_of(state_dir: str, version: str) -> str:
+    return files.join(store.version_dir(state_dir, version), "run")
+
+
+def clear_outputs(output: str) -> None:
+    """A rerun replaces what a killed run of the same night left in RUN_DIR."""
+    for part in top_level_entries():
+        path = files.join(output, part)
+        if part in (RUN_RECORD, RUN_ERROR):
+            if files.exists(path):
+                files.delete(path)
+        elif files.exists(path):
+            files.delete_tree(path)
+
+
+def _copy_parts(src: str, dst: str, folder: str, old: int, new: int, key_column: str | None) -> None:
+    """records/ or rejected/ files of one shard, renamed to tonight's index (keys rewritten if it moved)."""
+    prefix = files.join(src, folder, f"part-{old:06d}-")
+    for path in files.match(prefix + "*.parquet"):
+        part = int(path[len(prefix) :].split(".", 1)[0])
+        target = files.join(dst, folder, parquet_out.part_name(new, part))
+        if old == new or key_column is None:
+            files.copy(path, target)
+            continue
+        with files.open_read(path) as f:
+            pfile = pq.ParquetFile(f)
+            table = pfile.read()
+        table = assemble.remap_column(table, key_column, {old: new})
+        parquet_out.write_table(target, table)
+
+
+def _read_tables(pattern: str, schema: pa.Schema | None = None, columns: list[str] | None = None) -> pa.Table:
+    tables = []
+    for path in files.match(pattern):
+        with files.open_read(path) as f:
+            tables.append(pq.read_table(f, columns=columns))
+    if not tables:
+        return schema.empty_table() if schema is not None else pa.table({})
+    return pa.concat_tables(tables)
+
+
+def _write_duplicates(output: str, table: pa.Table, partitions: int) -> None:
+    part = partition_of(table.column("cluster_id").to_numpy(), partitions) if table.num_rows else np.zeros(0, np.int64)
+    for p in np.unique(part).tolist():
+        chunk = table.filter(pa.array(part == p)).sort_by("key")
+        parquet_out.write_table(files.join(output, DUPS, parquet_out.partition_name(int(p))), chunk)
+
+
+def _copy_tree(src: str, dst: str) -> None:
+    base = src.rstrip("/") + "/"
+    for path in files.match(files.join(src, "**")):
+        files.copy(path, files.join(dst, path[len(base) :]))
+
+
+def _shard_sources(spec: NightSpec) -> list[tuple[Any, str, int, str]]:
+    """Per shard of tonight: (decision, run dir holding its files, its index there, stats directory)."""
+    tonight = store.version_dir(spec.state_dir, spec.version)
+    out = []
+    for d in spec.decision.shards:
+        if d.action == RESCORE:
+            out.append((d, run_dir_of(spec.state_dir, spec.version), d.shard.index, files.join(tonight, "stats")))
+        else:
+            assert spec.previous is not None and d.previous is not None
+            prev_stats = files.join(store.version_dir(spec.state_dir, spec.previous["version"]), "stats")
+            out.append((d, run_dir_of(spec.state_dir, d.previous["scored_in"]), d.previous["scored_index"], prev_stats))
+    return out
+
+
+def _reference_rows(spec: NightSpec) -> pa.Table:
+    """id, key (tonight's), shard, row of every reference row: the reused shards' rows that are no copy."""
+    tables = []
+    for d in spec.decision.reused():
+        assert d.previous is not None
+        path = refsig_path(spec.state_dir, d.previous["scored_in"], d.previous["scored_index"])
+        if not files.exists(path):
+            continue
+        with files.open_read(path) as f:
+            t = pq.read_table(f, columns=["id", "row"])
+        keys = (np.int64(d.shard.index) << ROW_BITS) | t.column("row").to_numpy()
+        tables.append(
+            pa.table(
+                {
+                    "id": t.column("id"),
+                    "key": pa.array(keys, pa.int64()),
+                    "shard": pa.array([d.shard.name] * t.num_rows, pa.string()),
+                    "row": t.column("row"),
+                }
+            )
+        )
+    if not tables:
+        return pa.table(
+            {
+                "id": pa.array([], pa.string()),
+                "key": pa.array([], pa.int64()),
+                "shard": pa.array([], pa.string()),
+                "row": pa.array([], pa.int64()),
+            }
+        )
+    return pa.concat_tables(tables)
+
+
+def refsig_path(state_dir: str, version: str, shard_index: int) -> str:
+    return files.join(store.version_dir(state_dir, version), "refsig", f"s{shard_index:06d}.parquet")
+
+
+def _write_refsigs(spec: NightSpec, duplicates: pa.Table) -> None:
+    """Signatures of tonight's re-scored rows that are no copy: later nights cluster new rows against them."""
+    run = run_dir_of(spec.state_dir, spec.version)
+    dropped = pa.array(assemble.dropped_copies(duplicates), pa.int64())
+    for d in spec.decision.rescored():
+        found = files.match(files.join(run, "signatures", f"s{d.shard.index:06d}-*.parquet"))
+        if not found:
+            continue
+        table = _read_tables(files.join(run, "signatures", f"s{d.shard.index:06d}-*.parquet"))
+        table = table.filter(pc.invert(pc.is_in(table.column("key"), dropped))).sort_by("key")
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **SIDE_FILE_OPTIONS)
+        files.write_atomically(refsig_path(spec.state_dir, spec.version, d.shard.index), sink.getvalue().to_pybytes())
+
+
+class OrphanedCopiesError(RuntimeError):
+    """Copies in reused shards whose kept row is gone or no longer kept tonight: their shards must be re-scored."""
+
+    def __init__(self, shards: list[str]):
+        super().__init__(f"re-score {len(shards)} more shard(s): their near-duplicates' kept row changed tonight")
+        self.shards = shards
+
+
+def old_kept_rows(state_dir: str, previous: dict[str, Any], orphans: pa.Table) -> dict[int, tuple[str, str]]:
+    """Last night's key -> (id, content hash) of each orphaned kept row, from the records of the night that scored it."""
+    by_name = {rec["name"]: rec for rec in previous["shards"].values()}
+    out: dict[int, tuple[str, str]] = {}
+    keys = orphans.column("key").to_numpy()
+    for name, group in _group(orphans.column("shard").to_pylist(), keys.tolist()).items():
+        rec = by_name.get(name)
+        if rec is None:
+            continue
+        run = run_dir_of(state_dir, rec["scored_in"])
+        wanted = {k & ((1 << ROW_BITS) - 1): k for k in group}
+        table = _read_tables(files.join(run, "records", f"part-{rec['scored_index']:06d}-*.parquet"), columns=ID_COLUMNS)
+        if not table.num_rows:
+            continue
+        for row, i, h in zip(
+            (table.column("key").to_numpy() & ((1 << ROW_BITS) - 1)).tolist(),
+            table.column("id").to_pylist(),
+            table.column("content_hash").to_pylist(),
+            strict=True,
+        ):
+            if row in wanted:
+                out[wanted[row]] = (i, h)
+    return out
+
+
+def _group(names: list[str], keys: list[int]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for n, k in zip(names, keys, strict=True):
+        out.setdefault(n, []).append(k)
+    return out
+
+
+def _resolve_orphans(spec: NightSpec, previous_all: pa.Table, delta: pa.Table) -> tuple[dict[int, int], pa.Table]:
+    """Last night's kept rows in shards re-scored tonight whose copies sit in reused shards: each must be
+    tonight's row of the same shard, id and content, and not a copy tonight; returns last night's key ->
+    tonight's key, and those rows (id, key, shard, row). Otherwise the copies' shards are re-scored:
+    orphans.json names them and OrphanedCopiesError ends the job (the driver runs the night again with them)."""
+    assert spec.previous is not None
+    reused = {d.shard.name for d in spec.decision.reused()}
+    orphans = assemble.orphaned(previous_all, reused)
+    empty = pa.table(
+        {
+            "id": pa.array([], pa.string()),
+            "key": pa.array([], pa.int64()),
+            "shard": pa.array([], pa.string()),
+            "row": pa.array([], pa.int64()),
+        }
+    )
+    if not orphans.num_rows:
+        return {}, empty
+    old = old_kept_rows(spec.state_dir, spec.previous, orphans)
+    delta_run = run_dir_of(spec.state_dir, spec.version)
+    dropped = set(assemble.dropped_copies(delta).tolist())
+    rescored = {d.shard.name: d.shard.index for d in spec.decision.rescored()}
+    tonight: dict[str, dict[tuple[str, str], int]] = {}
+    for name in set(orphans.column("shard").to_pylist()) & set(rescored):
+        table = _read_tables(files.join(delta_run, "records", f"part-{rescored[name]:06d}-*.parquet"), columns=ID_COLUMNS)
+        tonight[name] = (
+            {
+                (i, h): k
+                for k, i, h in zip(
+                    table.column("key").to_pylist(),
+                    table.column("id").to_pylist(),
+                    table.column("content_hash").to_pylist(),
+                    strict=True,
+                )
+            }
+            if table.num_rows
+            else {}
+        )
+    resolved: dict[int, int] = {}
+    rows = []
+    unresolved: set[str] = set()
+    for k, shard, members in zip(
+        orphans.column("key").to_pylist(), orphans.column("shard").to_pylist(), orphans.column("members").to_pylist(), strict=True
+    ):
+        now = tonight.get(shard, {}).get(old[k]) if k in old else None
+        if now is None or now in dropped:
+            unresolved.update(members)
+            continue
+        resolved[k] = now
+        rows.append((old[k][0], now, shard, now & ((1 << ROW_BITS) - 1)))
+    if unresolved:
+        store.write_hint(spec.state_dir, sorted(unresolved))  # the next attempt re-scores them (driver or scheduler)
+        raise OrphanedCopiesError(sorted(unresolved))
+    kept_rows = pa.table(
+        {
+            "id": pa.array([r[0] for r in rows], pa.string()),
+            "key": pa.array([r[1] for r in rows], pa.int64()),
+            "shard": pa.array([r[2] for r in rows], pa.string()),
+            "row": pa.array([r[3] for r in rows], pa.int64()),
+        }
+    )
+    return resolved, kept_rows
+
+
+def _dedup_totals(delta_dataset: dict[str, Any] | None, duplicates: pa.Table) -> dict[str, int]:
+    """The clustering's counters: tonight's work (pairs) from the job, clusters over the whole night."""
+    keys = ("candidate_pairs", "accepted_pairs", "verified_pairs", "rejected_pairs", "split_off_rows", "unconverged_nodes")
+    dd = (delta_dataset or {}).get("dedup", {})
+    out = {k: int(dd.get(k, 0)) for k in keys}
+    out["reference_rows"] = int(dd.get("reference_rows", 0))
+    out["matched_reference"] = int(dd.get("matched_reference", 0))
+    out["clusters"] = len(np.unique(duplicates.column("cluster_id").to_numpy())) if duplicates.num_rows else 0
+    return out
+
+
+def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
+    """Fill RUN_DIR with the whole night's outputs (before run.json).
+
+    Returns (the directory holding last night's summary/ or None, rows re-scored tonight, of which dropped as
+    copies of an earlier night's row)."""
+    out, config = spec.output, spec.config
+    tonight = store.version_dir(spec.state_dir, spec.version)
+    previous_night = files.join(store.version_dir(spec.state_dir, spec.previous["version"]), "night") if spec.previous else None
+    clear_outputs(out)
+    sources = _shard_sources(spec)
+    stats = []
+    for d, run, old, stats_dir in sources:
+        _copy_parts(run, out, "records", old, d.shard.index, "key")
+        _copy_parts(run, out, "rejected", old, d.shard.index, None)
+        # Statistics are kept per night under that night's index; files under the index of the night that scored them.
+        s = read_stats(stats_dir, d.shard.index if d.action == RESCORE else d.previous["index"])
+        for f in s.kept_files if config.output.kept else []:
+            files.copy(files.join(run, f.path), files.join(out, f.path))
+        s.shard_index = d.shard.index
+        stats.append(s)
+    delta_run = run_dir_of(spec.state_dir, spec.version)
+    delta_dataset = json.loads(files.read_bytes(files.join(delta_run, SUMMARY, "dataset.json"))) if spec.rescored_run else None
+    unchanged = not spec.decision.rescored() and not spec.decision.removed and previous_night is not None
+    unchanged = unchanged and all(d.previous is not None and d.previous["index"] == d.shard.index for d in spec.decision.shards)
+    dup_table = DUPLICATES.empty_table()
+    if spec.decision.full and delta_dataset is not None:
+        # Every shard re-scored: the job's own summary and clusters are the night's (equal to a plain run's).
+        _copy_tree(files.join(delta_run, SUMMARY), files.join(out, SUMMARY))
+        if config.dedup.enabled:
+            _copy_tree(files.join(delta_run, DUPS), files.join(out, DUPS))
+            dup_table = _read_tables(files.join(delta_run, DUPS, "*.parquet"), DUPLICATES)
+    elif unchanged:
+        assert previous_night is not None
+        _copy_tree(files.join(previous_night, SUMMARY), files.join(out, SUMMARY))
+        if config.dedup.enabled:
+            _copy_tree(files.join(previous_night, DUPS), files.join(out, DUPS))
+            dup_table = _read_tables(files.join(previous_night, DUPS, "*.parquet"), DUPLICATES)
+    else:
+        totals = None
+        if config.dedup.enabled:
+            assert previous_night is not None
+            reused = {d.shard.name: d for d in spec.decision.reused()}
+            previous_all = _read_tables(files.join(previous_night, DUPS, "*.parquet"), DUPLICATES)
+            delta = (
+                _read_tables(files.join(delta_run, DUPS, "*.parquet"), DUPLICATES)
+                if spec.rescored_run
+                else DUPLICATES.empty_table()
+            )
+            resolved, kept_rows = _resolve_orphans(spec, previous_all, delta)
+            in_reused = pc.is_in(previous_all.column("shard"), pa.array(sorted(reused), pa.string()))
+            old_kept = assemble.kept_keys(previous_all)[in_reused.to_numpy(zero_copy_only=False)]
+            old = previous_all.filter(in_reused)
+            index_map = {d.previous["index"]: d.shard.index for d in reused.values() if d.previous is not None}
+            old = assemble.remap_column(old, "key", index_map)
+            old_kept = np.array([resolved.get(k, -1) for k in old_kept.tolist()], dtype=np.int64)
+            reused_kept = old_kept < 0
+            old_kept[reused_kept] = assemble.remap_keys(
+                assemble.kept_keys(previous_all)[in_reused.to_numpy(zero_copy_only=False)][reused_kept], index_map
+            )
+            dup_table = assemble.merge_duplicates(old, old_kept, delta, _reference_rows(spec), kept_rows)
+            _write_duplicates(out, dup_table, config.dedup.partitions)
+            counts = assemble.counts_per_shard(dup_table)
+            for s in stats:
+                s.set_duplicates(counts.get(s.shard, [0, 0, 0]))
+            totals = _dedup_totals(delta_dataset, dup_table)
+        ordered = sorted(stats, key=lambda s: s.shard_index)
+        summary_keeping_own(ordered, lambda: write_summary(ordered, out, spec.rules, config, dedup_totals=totals))
+    write_stats(files.join(tonight, "stats"), stats)  # tonight's statistics of every shard, for tomorrow
+    if config.dedup.enabled:
+        _write_refsigs(spec, dup_table)
+    new_rows = sum(s.rows_scored for s, (d, *_) in zip(stats, sources, strict=True) if d.action == RESCORE)
+    matched = int(((delta_dataset or {}).get("dedup") or {}).get("matched_reference", 0))
+    return previous_night, new_rows, matched
+
+
+def new_state(spec: NightSpec) -> dict[str, Any]:
+    """state.json of tonight: manifest, fingerprints, where every shard's results are."""
+    shards = {}
+    for d in spec.decision.shards:
+        rescored = d.action == RESCORE
+        assert rescored or d.previous is not None
+        shards[d.shard.path] = {
+            **d.entry,
+            "index": d.shard.index,
+            "format": spec.formats.get(d.shard.path, (d.previous or {}).get("format", "")),
+            "scored_in": spec.version if rescored else d.previous["scored_in"],  # type: ignore[index]
+            "scored_index": d.shard.index if rescored else d.previous["scored_index"],  # type: ignore[index]
+        }
+    return {
+        "format": store.FORMAT,
+        "version": spec.version,
+        "baseline": spec.previous["version"] if spec.previous else None,
+        "run_dir": spec.output,
+        "fingerprints": spec.fingerprints,
+        "shards": shards,
+    }
+
+
+def finish_night(spec: NightSpec, *_waited_for: Any) -> dict[str, Any]:
+    """Assemble RUN_DIR, write run.json, commit the state; returns the run record."""
+    store.crash_point("night_end_start")
+    last, new_rows, matched = assemble_outputs(spec)
+    tonight = store.version_dir(spec.state_dir, spec.version)
+    previous_run = spec.previous["run_dir"] if spec.previous else None
+    drift = night_drift(spec.output, last, spec.config, new_rows, matched, previous_run)
+    files.write_atomically(files.join(spec.output, SUMMARY, DRIFT_FILE), json.dumps(drift, indent=2).encode())
+    store.crash_point("after_assemble")
+    base = {**spec.base, "nightly": {**spec.base.get("nightly", {}), "drift_breached": drift["breached"]}}
+    record = finish_run(spec.output, base, spec.config)
+    store.crash_point("after_run_record")
+    _copy_tree(files.join(spec.output, SUMMARY), files.join(tonight, "night", SUMMARY))
+    if spec.config.dedup.enabled:
+        _copy_tree(files.join(spec.output, DUPS), files.join(tonight, "night", DUPS))
+    state = new_state(spec)
+    store.commit(spec.state_dir, state)
+    store.crash_point("after_commit")
+    store.collect_garbage(spec.state_dir, store.referenced_versions(state))
+    return record
+
+
+__all__ = ["NightSpec", "finish_night", "stats_path"]
