@@ -36,6 +36,7 @@ answers a question that offers that label (or its counterpart:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -236,16 +237,18 @@ def unasked_label(prompt: pa.Array, answer: pa.Array) -> np.ndarray:
     if not len(rows):
         return out
     asked = pc.utf8_lower(pc.fill_null(prompt, "")).take(pa.array(rows))
-    said = bare.take(pa.array(rows)).to_pylist()
+    said = bare.take(pa.array(rows))
+
+    def among(words: Iterable[str]) -> np.ndarray:
+        return pc.is_in(said, value_set=pa.array(sorted(words))).to_numpy(zero_copy_only=False)
+
     offered = np.zeros(len(rows), dtype=bool)
     for group in LABEL_SETS:
-        mine = np.array([w in group for w in said])
+        mine = among(group)
         if mine.any():
             hit = pc.match_substring_regex(asked, r"\b(" + "|".join(group) + r")\b").to_numpy(zero_copy_only=False)
             offered |= mine & hit
-    yes_no = np.array([w in YES_NO_LABELS for w in said]) & pc.match_substring_regex(asked, YES_NO_QUESTION).to_numpy(
-        zero_copy_only=False
-    )
+    yes_no = among(YES_NO_LABELS) & pc.match_substring_regex(asked, YES_NO_QUESTION).to_numpy(zero_copy_only=False)
     classify = pc.match_substring_regex(asked, CLASSIFY).to_numpy(zero_copy_only=False)
     out[rows] = ~offered & ~yes_no & ~classify
     return out
