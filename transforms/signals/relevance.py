@@ -43,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winnow.transforms.arrow_bytes import utf8_buffer
 from winnow.transforms.signals.base import Context, Signal
 from winnow.transforms.signals.gibberish import SCRIPTS, SPECIAL_TOKENS, Lexicons, shared_lexicons, wordfreq_lang
 from winnow.transforms.textviews import answer_pairs, per_row_worst_and_mean
@@ -204,11 +205,22 @@ def cross_lingual(cols: dict[str, Any], n: int) -> np.ndarray:
     return pc.and_(differ, sure).to_numpy(zero_copy_only=False)
 
 
+def latin_letters(texts: pa.Array) -> np.ndarray:
+    """Latin letters per text, counted on the UTF-8 bytes: A-Z, a-z, and the two-byte letters
+    U+00C0-U+027F (lead bytes C3-C9). A regex count of \\p{Latin} costs a match per letter."""
+    buf, offsets = utf8_buffer(texts)
+    folded = buf | 0x20
+    letter = ((folded >= ord("a")) & (folded <= ord("z"))) | ((buf >= 0xC3) & (buf <= 0xC9))
+    running = np.concatenate(([0], np.cumsum(letter.view(np.uint8), dtype=np.int64)))  # bool cumsum is 8x slower
+    return running[offsets[1:]] - running[offsets[:-1]]
+
+
 def main_script(texts: pa.Array) -> np.ndarray:
     """Index into SCRIPTS of the script holding SCRIPT_SHARE of each text's letters (its first
     SCRIPT_CHARS characters), -1 for mixed text or fewer than MIN_SCRIPT_LETTERS letters."""
     head = pc.utf8_slice_codeunits(pc.fill_null(texts, ""), 0, SCRIPT_CHARS)
-    counts = np.stack([pc.count_substring_regex(head, p).to_numpy(zero_copy_only=False) for p in SCRIPTS], axis=1)
+    other = [pc.count_substring_regex(head, p).to_numpy(zero_copy_only=False) for p in SCRIPTS[1:]]
+    counts = np.stack([latin_letters(head), *other], axis=1)
     total = counts.sum(axis=1)
     best = counts.argmax(axis=1)
     clear = (total >= MIN_SCRIPT_LETTERS) & (counts[np.arange(len(best)), best] >= SCRIPT_SHARE * np.maximum(total, 1))

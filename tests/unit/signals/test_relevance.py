@@ -6,11 +6,12 @@ import math
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from conftest import canonical_batch
 
 from winnow.transforms.config import load_config
 from winnow.transforms.signals.gibberish import shared_lexicons
-from winnow.transforms.signals.relevance import pair_relevance, script_switch, term_weights, unasked_label
+from winnow.transforms.signals.relevance import latin_letters, pair_relevance, script_switch, term_weights, unasked_label
 from winnow.transforms.signals.rules import load_rules
 from winnow.transforms.signals.scorer import Scorer
 
@@ -146,6 +147,12 @@ def test_a_label_answer_needs_a_question_that_asks_for_it() -> None:
     assert unasked_label(pa.array(prompts), pa.array(answers)).tolist() == [True] * 3 + [False] * 6
     rows = [{"instruction": p, "output": a} for p, a in unasked]
     assert [r["answer_relevance"] for r in _score(rows)] == [0.0, 0.0, 0.0]
+
+
+def test_latin_letters_are_counted_on_bytes_like_the_regex() -> None:
+    texts = pa.array(["Hello, Wörld 42!", "长城 and Ελλάδα", "", None], pa.string())
+    regex = pc.count_substring_regex(pc.fill_null(texts, ""), r"\p{Latin}").to_numpy(zero_copy_only=False)
+    assert latin_letters(texts).tolist() == regex.tolist() == [10, 3, 0, 0]
 
 
 def test_a_compound_meets_its_head_word() -> None:
