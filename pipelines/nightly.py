@@ -37,7 +37,7 @@ from winnow.transforms.state.fingerprints import change as fingerprint_change
 from winnow.transforms.state.fingerprints import fingerprints
 from winnow.transforms.state.hooks import NightHooks, read_template_reports
 from winnow.transforms.state.manifest import RESCORE, Decision, decide
-from winnow.transforms.state.night import NightSpec, finish_night, old_kept_rows, refsig_path, run_dir_of
+from winnow.transforms.state.night import NightSpec, finish_night, old_kept_rows, refsig_path, reused_refsigs, run_dir_of
 from winnow.transforms.summary.run_record import RunError
 from winnow.transforms.terminal import escape_control
 
@@ -123,13 +123,8 @@ def _prepass(plan: score.Plan, night: Night) -> None:
 def _repeated_reference_ids(night: Night) -> bool:
     """Whether two earlier rows of the reference share an id (a new copy of one names its kept row by id)."""
     seen: set[str] = set()
-    for d in night.decision.reused():
-        assert d.previous is not None
-        path = refsig_path(night.state_dir, d.previous["scored_in"], d.previous["scored_index"])
-        if not files.exists(path):
-            continue
-        with files.open_read(path) as f:
-            ids = pq.read_table(f, columns=["id"]).column("id").to_pylist()
+    for _, table in reused_refsigs(night.state_dir, night.decision, ["id"]):
+        ids = table.column("id").to_pylist()
         if len(set(ids)) != len(ids) or not seen.isdisjoint(ids):
             return True
         seen.update(ids)

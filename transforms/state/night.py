@@ -18,6 +18,7 @@ the driver. Order, each step safe to kill:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ from winnow.transforms.signals.rules import Rule
 from winnow.transforms.state import assemble, store
 from winnow.transforms.state.drift import DRIFT_FILE, night_drift
 from winnow.transforms.state.hooks import read_stats, stats_path, summary_keeping_own, write_stats
-from winnow.transforms.state.manifest import RESCORE, Decision
+from winnow.transforms.state.manifest import RESCORE, Decision, ShardDecision
 from winnow.transforms.summary.dataset import write_summary
 from winnow.transforms.summary.run_record import finish_run
 
@@ -133,13 +134,7 @@ def _shard_sources(spec: NightSpec) -> list[tuple[Any, str, int, str]]:
 def _reference_rows(spec: NightSpec) -> pa.Table:
     """id, key (tonight's), shard, row of every reference row: the reused shards' rows that are no copy."""
     tables = []
-    for d in spec.decision.reused():
-        assert d.previous is not None
-        path = refsig_path(spec.state_dir, d.previous["scored_in"], d.previous["scored_index"])
-        if not files.exists(path):
-            continue
-        with files.open_read(path) as f:
-            t = pq.read_table(f, columns=["id", "row"])
+    for d, t in reused_refsigs(spec.state_dir, spec.decision, ["id", "row"]):
         keys = (np.int64(d.shard.index) << ROW_BITS) | t.column("row").to_numpy()
         tables.append(
             pa.table(
@@ -165,6 +160,18 @@ def _reference_rows(spec: NightSpec) -> pa.Table:
 
 def refsig_path(state_dir: str, version: str, shard_index: int) -> str:
     return files.join(store.version_dir(state_dir, version), "refsig", f"s{shard_index:06d}.parquet")
+
+
+def reused_refsigs(state_dir: str, decision: Decision, columns: list[str]) -> Iterator[tuple[ShardDecision, pa.Table]]:
+    """Each reused shard with `columns` of its reference rows (the rows of it that are no copy), from the
+    night that scored it; a shard with no such file is left out."""
+    for d in decision.reused():
+        assert d.previous is not None
+        path = refsig_path(state_dir, d.previous["scored_in"], d.previous["scored_index"])
+        if not files.exists(path):
+            continue
+        with files.open_read(path) as f:
+            yield d, pq.read_table(f, columns=columns)
 
 
 def _write_refsigs(spec: NightSpec, duplicates: pa.Table) -> None:
