@@ -70,19 +70,28 @@ def part_shingles(lists: pa.Array, parts: int) -> list[PartShingles]:
     return out
 
 
-def _spilled_sequences(
+def _gather(
     first_keys: np.ndarray, side_keys: np.ndarray, sides: np.ndarray, slots: range
-) -> tuple[np.ndarray, np.ndarray]:
-    """The first rows' values in `slots` of spilled [key words, slot, value] rows, slot after slot in
-    text order: (values, offsets per pair). Each first row is spilled once per destination."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first rows' spilled [key words, slot, value] rows in `slots`, one sort for all of them: (slot and value
+    of each, slot after slot in text order per pair; offsets per pair). Each first row is spilled once per destination."""
     sel = (sides[:, 2] >= slots.start) & (sides[:, 2] < slots.stop)
     keys, slot, values = side_keys[sel], sides[sel, 2], sides[sel, 3]
     order = np.lexsort((np.arange(len(keys)), slot, keys))  # by row, then slot; text order kept
-    keys, values = keys[order], values[order]
+    keys, slot, values = keys[order], slot[order], values[order]
     lo = np.searchsorted(keys, first_keys, side="left")
     hi = np.searchsorted(keys, first_keys, side="right")
     offsets = np.concatenate(([0], np.cumsum(hi - lo)))
-    return values[np.repeat(lo - offsets[:-1], hi - lo) + np.arange(offsets[-1])], offsets
+    at = np.repeat(lo - offsets[:-1], hi - lo) + np.arange(offsets[-1])
+    return slot[at], values[at], offsets
+
+
+def _spilled_sequences(
+    first_keys: np.ndarray, side_keys: np.ndarray, sides: np.ndarray, slots: range
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first rows' values in `slots`, slot after slot in text order: (values, offsets per pair)."""
+    _, values, offsets = _gather(first_keys, side_keys, sides, slots)
+    return values, offsets
 
 
 def row_sequences(lists: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -109,14 +118,11 @@ def in_order(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
 
 
 def _spilled_shingles(first_keys: np.ndarray, side_keys: np.ndarray, sides: np.ndarray, parts: int) -> list[PartShingles]:
-    """Each part's shingles of the first rows of pairs, from spilled [key words, part, hash] rows."""
-    out = []
-    for k in range(parts):
-        values, offsets = _spilled_sequences(first_keys, side_keys, sides, range(k, k + 1))
-        out.append(
-            PartShingles(np.repeat(np.arange(len(first_keys), dtype=np.int64), np.diff(offsets)), values.astype(np.uint32))
-        )
-    return out
+    """Each part's shingles of the first rows of pairs, from spilled [key words, part, hash] rows (one gather)."""
+    slot, values, offsets = _gather(first_keys, side_keys, sides, range(parts))
+    pair = np.repeat(np.arange(len(first_keys), dtype=np.int64), np.diff(offsets))
+    values = values.astype(np.uint32)
+    return [PartShingles(pair[slot == k], values[slot == k]) for k in range(parts)]
 
 
 # Below the exact test's thresholds by this much, a pair's MinHash estimate
