@@ -29,7 +29,7 @@ buckets (768 for values below 2**17), serialized as a 7-byte header and
 
 from __future__ import annotations
 
-import math
+import functools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,11 +61,19 @@ def bucket_value(keys: np.ndarray) -> np.ndarray:
     return lo + (((1 << shift) - 1) >> 1)
 
 
-def rank(q: float, n: int) -> int:
-    """The 1-based rank of the q-quantile among n values: ceil(q * n), at least 1."""
+@functools.lru_cache(maxsize=1024)
+def _exact(q: float) -> tuple[int, int]:
+    """q as the decimal it is written as (0.1 is 1/10, not the float nearest it): (numerator, denominator)."""
     if not 0 <= q <= 1:
         raise ValueError(f"a quantile is between 0 and 1, got {q}")
-    return max(1, math.ceil(Fraction(str(q)) * n))
+    f = Fraction(str(q))
+    return f.numerator, f.denominator
+
+
+def rank(q: float, n: int) -> int:
+    """The 1-based rank of the q-quantile among n values: ceil(q * n), at least 1."""
+    num, den = _exact(q)
+    return max(1, -(-num * n // den))
 
 
 @dataclass(frozen=True, eq=False)
