@@ -251,6 +251,9 @@ def test_fail_on_drift_exits_3_on_a_planted_shift_and_the_night_is_still_committ
     assert drift["breached"]
     moved = {(m["source"], m["stat"]) for m in drift["moves"] if m["moved"]}
     assert ("all", "dropped") in moved
+    # The four reused shards are listed once as unchanged, not statistic by statistic.
+    assert drift["unchanged_sources"] == ["shard0.jsonl", "shard1.jsonl", "shard2.jsonl", "shard3.jsonl"]
+    assert {m["source"] for m in drift["moves"]} == {"all"}
     assert (tmp_path / "n2" / "run.json").exists()
     # Committed: the next night compares with this one, and nothing moved since.
     assert night(data, tmp_path / "n3", tmp_path / "state", "--fail-on-drift") == 0

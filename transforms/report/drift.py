@@ -115,6 +115,11 @@ def wasserstein(a: Histogram, b: Histogram) -> float | None:
     return float((np.abs(ca - cb)[:-1] * np.diff(support)).sum())
 
 
+def identical(a: Histogram, b: Histogram) -> bool:
+    """The same counts in the same buckets (then JS and Wasserstein are exactly 0)."""
+    return a.integer == b.integer and a.nulls == b.nulls and np.array_equal(a.keys, b.keys) and np.array_equal(a.counts, b.counts)
+
+
 def rate_move(source: str, stat: str, k0: int, n0: int, k1: int, n1: int, t: Thresholds = DEFAULT) -> Move | None:
     """A rate k/n before and after; None when either run has no rows for it."""
     if not n0 or not n1:
@@ -149,13 +154,15 @@ def compare_sources(before: Source, after: Source, t: Thresholds = DEFAULT) -> l
             m0, m1 = h0.mean(), h1.mean()
         if m0 is not None and m1 is not None:
             moves.append(Move(name, "mean", col, m0, m1, (m1 - m0) / s, abs(m1 - m0) / s >= t.shift_spread))
-        q0, q1 = h0.quantiles(list(QUANTILES)) or [], h1.quantiles(list(QUANTILES)) or []
+        same = identical(h0, h1)  # a night's reused sources: their distances are exactly 0, skip computing them
+        q0 = h0.quantiles(list(QUANTILES)) or []
+        q1 = q0 if same else h1.quantiles(list(QUANTILES)) or []
         for q, a, b in zip(QUANTILES, q0, q1):
             moves.append(Move(name, "quantile", f"{col} p{int(q * 100)}", a, b, (b - a) / s, abs(b - a) / s >= t.shift_spread))
-        js = js_distance(h0, h1)
+        js = 0.0 if same else js_distance(h0, h1)
         if js is not None:
             moves.append(Move(name, "distance", f"{col} JS", None, None, js, js >= t.js))
-        w1 = wasserstein(h0, h1)
+        w1 = 0.0 if same else wasserstein(h0, h1)
         if w1 is not None:
             moves.append(Move(name, "distance", f"{col} W1/spread", None, None, w1 / s, w1 / s >= t.w1))
     return [m for m in moves if m is not None]

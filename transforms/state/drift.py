@@ -4,7 +4,9 @@ The comparison is the report's (transforms.report.drift: rates with a
 two-proportion z, means and quantiles in units of last night's spread,
 Jensen-Shannon and Wasserstein distances of the histograms), with the
 thresholds of the config's `drift:` section, plus the language mix and the
-share of tonight's new rows that repeat an earlier night's row.
+share of tonight's new rows that repeat an earlier night's row. Sources whose
+every statistic is the same both nights are listed once, in
+`unchanged_sources`, instead of move by move.
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ def _move(m: drift.Move) -> dict[str, Any]:
     }
 
 
+def unchanged_sources(moves: list[drift.Move]) -> set[str]:
+    """Sources (not "all") whose every statistic is the same both nights: most sources of a night reuse their
+    shards, and listing their zero moves made drift.json megabytes of zeros."""
+    changed = {m.source for m in moves if m.size != 0 or m.before != m.after}
+    return {m.source for m in moves if m.source != "all"} - changed
+
+
 def night_drift(
     tonight_dir: str, last_dir: str | None, config: Config, new_rows: int, new_duplicates: int, last_night: str | None = None
 ) -> dict[str, Any]:
@@ -61,7 +70,9 @@ def night_drift(
         before, after = drift.by_source(before_shards, depth), drift.by_source(after_shards, depth)
         moves = drift.compare(before, after, t) + drift.language_moves(before, after, t)
         moves.sort(key=lambda m: (not m.moved, m.source != "all", m.source, m.kind, m.stat))
-        out["moves"] = [_move(m) for m in moves]
+        unchanged = unchanged_sources(moves)
+        out["unchanged_sources"] = sorted(unchanged)
+        out["moves"] = [_move(m) for m in moves if m.source not in unchanged]
         out["moved"] = sum(m.moved for m in moves)
     out["breached"] = bool(out["moved"]) or bool(out["new_duplicate_share_breached"])
     return out
