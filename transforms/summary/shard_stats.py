@@ -9,6 +9,7 @@ tools can merge shard summaries of different runs.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +95,9 @@ class ShardStats:
     histograms: ColumnHistograms = field(default_factory=ColumnHistograms)
     examples: Examples = field(default_factory=Examples)
     clusters: ClusterTally = field(default_factory=ClusterTally)
+    # Self-BLEU of the last sample it was computed on: (digest of the texts, value). A night's reused shard
+    # keeps its sample, so its summary row does not pay for the metric again.
+    self_bleu_memo: tuple[bytes, float | None] | None = None
 
     def add_diversity(self, batch: pa.RecordBatch, shingle_hashes: np.ndarray, sample_size: int) -> None:
         """Distinct shingles, instruction types and the response sample of one canonical batch."""
@@ -222,9 +226,17 @@ class ShardStats:
             "distinct_ngrams": round(self.ngrams.estimate()) if self.ngrams is not None else None,
             "instruction_type_entropy": diversity.entropy(self.instruction_types),
             "instruction_types": len(self.instruction_types),
-            "self_bleu": diversity.self_bleu(texts),
+            "self_bleu": self._self_bleu(texts),
             "self_bleu_sample": len(texts),
         }
+
+    def _self_bleu(self, texts: list[str]) -> float | None:
+        digest = hashlib.blake2b("\x00".join(texts).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        memo = getattr(self, "self_bleu_memo", None)
+        if memo is None or memo[0] != digest:
+            memo = (digest, diversity.self_bleu(texts))
+            self.self_bleu_memo = memo
+        return memo[1]
 
     def quantiles(self, name: str) -> list[float | None]:
         values = self.sketches[name].quantiles(QUANTILES) if name in self.sketches else None
