@@ -65,7 +65,7 @@ class CandidatesFn(beam.DoFn):
         self._output, self._partitions = output, partitions
 
     def process(self, part: int, _written: Any) -> Iterator[Any]:
-        entries = spill.read_partition(work_dir(self._output, "bands"), part, 4)
+        entries = lsh.touching_new_rows(spill.read_partition(work_dir(self._output, "bands"), part, 4), REFERENCE_BASE)
         pairs = lsh.candidate_pairs(entries)
         Metrics.counter(NAMESPACE, "dedup_candidate_pairs").inc(len(pairs))
         writer = spill.SpillWriter(work_dir(self._output, "pairs"), f"b{part:05d}")
@@ -75,26 +75,39 @@ class CandidatesFn(beam.DoFn):
         yield ("candidate_pairs", len(pairs))
 
 
+# Reference files per ReferenceBands task. One writer spills a file per band partition it touches, so a
+# task per file (a night reuses ~100 shards) wrote files x partitions small files; a group of files shares them.
+REFERENCE_GROUP = 16
+
+
+def reference_groups(references: dict[int, str], size: int = REFERENCE_GROUP) -> list[list[tuple[int, str]]]:
+    """The reference files in index order, `size` per group."""
+    items = sorted(references.items())
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 class ReferenceBandsFn(beam.DoFn):
-    """Band entries of an earlier run's exported signatures, spilled like a shard's own."""
+    """Band entries of earlier runs' exported signatures (a group of files), spilled like a shard's own."""
 
     def __init__(self, output: str, params: DedupParams):
         self._output, self._params = output, params
 
-    def process(self, element: tuple[int, str]) -> Iterator[Any]:
-        index, path = element
+    def process(self, group: list[tuple[int, str]]) -> Iterator[Any]:
         p = self._params
-        table = read_side(path, index)
-        writer = spill.SpillWriter(work_dir(self._output, "bands"), f"r{index:07d}")
-        for batch in table.to_batches(max_chunksize=8192):
-            sigs = signatures_at(pa.Table.from_batches([batch]), np.arange(batch.num_rows), p.width)
-            keys = batch.column("key").to_numpy()
-            exact = lsh.content_keys(batch.column("content_hash"))
-            for part, arr in band_entries_of(keys, sigs, exact, p).items():
-                writer.add(part, arr)
+        writer = spill.SpillWriter(work_dir(self._output, "bands"), f"r{group[0][0]:07d}")
+        rows = 0
+        for index, path in group:
+            table = read_side(path, index)
+            rows += table.num_rows
+            for batch in table.to_batches(max_chunksize=8192):
+                sigs = signatures_at(pa.Table.from_batches([batch]), np.arange(batch.num_rows), p.width)
+                keys = batch.column("key").to_numpy()
+                exact = lsh.content_keys(batch.column("content_hash"))
+                for part, arr in band_entries_of(keys, sigs, exact, p).items():
+                    writer.add(part, arr)
         writer.flush()
-        yield beam.pvalue.TaggedOutput("totals", ("reference_rows", table.num_rows))
-        yield index
+        yield beam.pvalue.TaggedOutput("totals", ("reference_rows", rows))
+        yield group[0][0]
 
 
 class AcceptPairsFn(beam.DoFn):
@@ -329,7 +342,7 @@ def NearDuplicates(
     if references:
         ref = (
             p
-            | "ReferenceFiles" >> beam.Create(sorted(references.items()))
+            | "ReferenceFiles" >> beam.Create(reference_groups(references))
             | "SpreadReferences" >> Spread(one_worker)
             | "ReferenceBands" >> beam.ParDo(ReferenceBandsFn(output, params)).with_outputs("totals", main="written")
         )

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from winnow.transforms.arrow_bytes import hex_u64, mix64
 from winnow.transforms.dedup.minhash import EMPTY, band_keys
+from winnow.transforms.schema import ROW_BITS
 
 ALL_PAIRS_MAX = 16  # buckets up to this size give every pair; bigger ones a chain and a star
 
@@ -111,6 +112,20 @@ def candidate_pairs(entries: np.ndarray) -> np.ndarray:
     if not pairs:
         return np.zeros((0, 3), dtype=np.int64)
     return merge_pairs(np.concatenate(pairs))
+
+
+def touching_new_rows(entries: np.ndarray, reference_base: int) -> np.ndarray:
+    """The entries of band keys that at least one row of this run holds.
+
+    Rows of a reference (shard index >= `reference_base`) were paired among
+    themselves by the run that made it, and those pairs are dropped; a band
+    key only they hold gives nothing else. Whole buckets are kept, so the
+    pairs with this run's rows, and how a large bucket is split, are the same.
+    """
+    ref = entries[:, 1] >= np.uint64(reference_base << ROW_BITS)
+    if not ref.any():
+        return entries
+    return entries[np.isin(entries[:, 0], entries[~ref, 0])]
 
 
 def _pairs(e: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ import pytest
 from conftest import union_find
 
 from winnow.transforms.dedup import lsh, minhash
+from winnow.transforms.dedup.params import REFERENCE_BASE
+from winnow.transforms.schema import ROW_BITS
 
 
 def test_band_entries_skip_empty_rows_and_carry_exact_keys():
@@ -147,3 +149,31 @@ def test_merge_pairs_unions_kind_bits_and_pair_partitions():
     assert np.array_equal(lsh.pair_partition(many[::-1], 7), part[::-1])
     many[:, 2] = M
     assert np.array_equal(lsh.pair_partition(many, 7), part)  # the kind bits do not move a pair
+
+
+def _not_inside_reference(pairs: np.ndarray) -> set[tuple[int, int, int]]:
+    ref = np.int64(REFERENCE_BASE) << ROW_BITS
+    return _pairs_set(pairs[pairs[:, 0] < ref])
+
+
+def test_entries_touching_new_rows_give_the_same_pairs_with_new_rows():
+    ref = [((REFERENCE_BASE + 3) << ROW_BITS) + i for i in range(40)]
+    new = [(2 << ROW_BITS) + i for i in range(5)]
+    buckets = [
+        (21, ref[:3], M),  # reference rows only: pairs the reference's own run settled
+        (22, [*ref[3:6], new[0]], M),  # a new row among reference rows
+        (23, [*ref[6:30], new[1]], M),  # a large bucket (a template) holding a new row: split by the answer
+        (24, ref[30:], X),  # a large all-reference bucket
+        (25, new[2:4], X),  # new rows only
+        (26, [new[4]], M),
+    ]
+    others = {r: 1 + (r & 1) for r in ref} | {new[1]: 2}
+    e = _entries(buckets, others)
+    kept = lsh.touching_new_rows(e, REFERENCE_BASE)
+    assert set(kept[:, 0].tolist()) == {22, 23, 25, 26}
+    assert _not_inside_reference(lsh.candidate_pairs(kept)) == _not_inside_reference(lsh.candidate_pairs(e))
+    # The template bucket's new row still meets the reference rows whose answers agree with its own.
+    assert {b for a, b, _ in _pairs_set(lsh.candidate_pairs(kept)) if a == new[1]} & set(ref[6:30:2] + ref[7:30:2])
+    # Without reference rows nothing is dropped (a plain run).
+    plain = _entries([(1, new[:2], M), (2, [new[3]], X)])
+    assert lsh.touching_new_rows(plain, REFERENCE_BASE) is plain
