@@ -131,26 +131,40 @@ def _repeated_reference_ids(night: Night) -> bool:
     return False
 
 
-def _widen_for_clusters(night: Night) -> None:
-    """Re-score reused shards holding near-duplicate copies whose kept row is removed or changed tonight
-    (their verdict would name a row that is gone); the job's last step checks the rest (state.night)."""
+def _changed_rows(night: Night, previous_all: pa.Table) -> np.ndarray:
+    """Per row of last night's duplicates/: gone tonight (its shard removed, or its id no longer in its
+    changed shard) or its content changed. Rows of shards whose file did not change are unchanged."""
     assert night.previous is not None
-    reused = {d.shard.name for d in night.decision.reused()}
-    orphans = assemble.orphaned(_previous_duplicates(night.state_dir, night.previous), reused)
-    if not orphans.num_rows:
+    present = {d.shard.name for d in night.decision.shards}
+    shard = previous_all.column("shard").to_pylist()
+    changed = np.array([s not in present for s in shard], dtype=bool)
+    in_changed = [i for i, s in enumerate(shard) if s in night.rows]
+    if not in_changed:
+        return changed
+    look = previous_all.take(pa.array(in_changed, pa.int64())).select(["key", "shard"])
+    old = old_kept_rows(night.state_dir, night.previous, look)
+    keys = previous_all.column("key").to_numpy()
+    for i in in_changed:
+        before = old.get(int(keys[i]))
+        changed[i] = before is None or night.rows[shard[i]].get(before[0]) != before[1]
+    return changed
+
+
+def _widen_for_clusters(night: Night) -> None:
+    """Re-score reused shards holding near-duplicates of rows changed or removed tonight, where the cluster
+    may choose another kept row (assemble.clusters_to_rescore); the job's last step checks the rest
+    (state.night)."""
+    assert night.previous is not None
+    previous_all = _previous_duplicates(night.state_dir, night.previous)
+    if not previous_all.num_rows:
         return
-    old = old_kept_rows(night.state_dir, night.previous, orphans)
+    reused = {d.shard.name for d in night.decision.reused()}
     by_name = {d.shard.name: d.shard.path for d in night.decision.shards}
-    for k, shard, members in zip(
-        orphans.column("key").to_pylist(), orphans.column("shard").to_pylist(), orphans.column("members").to_pylist(), strict=True
-    ):
-        kept = old.get(k)
-        if shard in night.rows and kept is not None and night.rows[shard].get(kept[0]) == kept[1]:
-            continue  # the kept row is still there, unchanged (the job checks it stays kept)
-        why = "removed" if shard not in by_name else "changed"
-        for m in members:
-            if m in by_name:
-                night.decision.rescore(by_name[m], f"holds near-duplicate copies of a row of {shard}, {why} tonight")
+    for shard, causes in sorted(assemble.clusters_to_rescore(previous_all, _changed_rows(night, previous_all), reused).items()):
+        why = ", ".join(sorted(causes)[:3]) + (f" and {len(causes) - 3} more" if len(causes) > 3 else "")
+        night.decision.rescore(
+            by_name[shard], f"holds near-duplicate copies in a cluster with rows changed or removed tonight ({why})"
+        )
 
 
 def _apply_hint(night: Night, names: list[str]) -> None:

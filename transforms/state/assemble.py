@@ -62,6 +62,46 @@ def kept_keys(table: pa.Table) -> np.ndarray:
     return _kept_keys_of_groups(table)[1]
 
 
+def clusters_to_rescore(previous: pa.Table, changed: np.ndarray, reused: set[str]) -> dict[str, set[str]]:
+    """Reused shards whose copies' cluster may be decided differently tonight: reused shard -> the shards of
+    the cluster's changed rows.
+
+    `changed`: per row of last night's duplicates/, whether it is gone or its content changed tonight. A
+    cluster with a changed row whose kept row is not in a reused shard (re-scored or removed tonight) can
+    choose another kept row, so every member shard is re-scored with it; re-scoring a shard takes its
+    clusters out of the reused rows too, so this runs to a fixed point. (A cluster whose kept row is
+    reused keeps it: earlier rows are the reference.)
+    """
+    if not previous.num_rows:
+        return {}
+    shard = previous.column("shard").to_pylist()
+    cid = previous.column("cluster_id").to_numpy()
+    keep = previous.column("keep").to_numpy(zero_copy_only=False)
+    kept_shard = {int(c): s for c, s, k in zip(cid.tolist(), shard, keep, strict=True) if k}
+    members: dict[int, set[str]] = defaultdict(set)
+    causes: dict[int, set[str]] = defaultdict(set)
+    for c, s, ch in zip(cid.tolist(), shard, np.asarray(changed, dtype=bool).tolist(), strict=True):
+        members[c].add(s)
+        if ch:
+            causes[c].add(s)
+    reused = set(reused)
+    out: dict[str, set[str]] = defaultdict(set)
+    pending = set(causes)
+    while pending:
+        grown = False
+        for c in sorted(pending):
+            if kept_shard.get(c) in reused:
+                continue
+            pending.discard(c)
+            for s in members[c] & reused:
+                out[s] |= causes[c]
+                reused.discard(s)
+                grown = True
+        if not grown:
+            break
+    return dict(out)
+
+
 def orphaned(previous: pa.Table, reused: set[str]) -> pa.Table:
     """Last night's kept rows outside the reused shards that have copies in reused shards, with
     `members`: the reused shards holding those copies. Each must still be there and kept tonight,

@@ -9,6 +9,7 @@ import pytest
 from winnow.transforms.dedup.params import DUPLICATES
 from winnow.transforms.state.assemble import (
     FullRescoreNeededError,
+    clusters_to_rescore,
     counts_per_shard,
     dropped_copies,
     kept_keys,
@@ -115,3 +116,32 @@ def test_copies_in_reused_shards_of_a_kept_row_elsewhere_are_orphans_until_it_is
     assert {(r["id"], r["keep"], r["cluster_size"]) for r in out} == {
         ("x", True, 3), ("y", False, 3), ("y2", False, 3), ("z", True, 2), ("w", False, 2)
     }  # fmt: skip
+
+
+def test_clusters_with_a_changed_row_rescore_their_reused_members_while_their_kept_row_is_not_reused():
+    prev = dups(
+        [
+            # Cluster 1: kept in b (reused); a's copy changed tonight. The kept row stays (the reference): nothing.
+            ("k1", key(1, 0), "b", True, "k1", 1),
+            ("c1", key(0, 0), "a", False, "k1", 1),
+            # Cluster 2: kept in a (re-scored), unchanged; its copy in c. No row changed: nothing.
+            ("k2", key(0, 1), "a", True, "k2", 2),
+            ("c2", key(2, 0), "c", False, "k2", 2),
+            # Cluster 3: kept in d (reused), a copy in a changed; another copy in e. Not re-scored on its own...
+            ("k3", key(3, 0), "d", True, "k3", 3),
+            ("c3", key(0, 2), "a", False, "k3", 3),
+            ("c3b", key(4, 0), "e", False, "k3", 3),
+            # Cluster 4: kept in a, changed tonight; copies in d: d is re-scored, which reaches cluster 3 (kept in d).
+            ("k4", key(0, 3), "a", True, "k4", 4),
+            ("c4", key(3, 1), "d", False, "k4", 4),
+            # Cluster 5: kept in f, whose shard is removed tonight; its copy in g.
+            ("k5", key(5, 0), "f", True, "k5", 5),
+            ("c5", key(6, 0), "g", False, "k5", 5),
+        ]
+    )
+    changed = np.array([False, True, False, False, False, True, False, True, False, True, False])
+    got = clusters_to_rescore(prev, changed, {"b", "c", "d", "e", "g"})
+    assert got == {"d": {"a"}, "e": {"a"}, "g": {"f"}}
+    # Nothing changed: nothing to re-score.
+    assert clusters_to_rescore(prev, np.zeros(11, dtype=bool), {"b", "c", "d", "e", "g"}) == {}
+    assert clusters_to_rescore(DUPLICATES.empty_table(), np.zeros(0, dtype=bool), {"b"}) == {}
