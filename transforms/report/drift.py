@@ -120,6 +120,18 @@ def identical(a: Histogram, b: Histogram) -> bool:
     return a.integer == b.integer and a.nulls == b.nulls and np.array_equal(a.keys, b.keys) and np.array_equal(a.counts, b.counts)
 
 
+def same_statistics(a: Source, b: Source) -> bool:
+    """Every count, map, mean and histogram the comparison reads is the same: each move would be 0."""
+    return (
+        a.counts == b.counts
+        and a.maps == b.maps
+        and a.mean_sums == b.mean_sums
+        and a.mean_counts == b.mean_counts
+        and a.hist.keys() == b.hist.keys()
+        and all(identical(h, b.hist[c]) for c, h in a.hist.items())
+    )
+
+
 def rate_move(source: str, stat: str, k0: int, n0: int, k1: int, n1: int, t: Thresholds = DEFAULT) -> Move | None:
     """A rate k/n before and after; None when either run has no rows for it."""
     if not n0 or not n1:

@@ -68,9 +68,12 @@ def night_drift(
         after_shards, before_shards = read_shards(tonight_dir), read_shards(last_dir)
         depth = choose_depth([s["shard"] for s in after_shards])
         before, after = drift.by_source(before_shards, depth), drift.by_source(after_shards, depth)
+        same = {n for n in set(before) & set(after) if n != "all" and drift.same_statistics(before[n], after[n])}
+        before = {n: s for n, s in before.items() if n not in same}
+        after = {n: s for n, s in after.items() if n not in same}
         moves = drift.compare(before, after, t) + drift.language_moves(before, after, t)
         moves.sort(key=lambda m: (not m.moved, m.source != "all", m.source, m.kind, m.stat))
-        unchanged = unchanged_sources(moves)
+        unchanged = same | unchanged_sources(moves)
         out["unchanged_sources"] = sorted(unchanged)
         out["moves"] = [_move(m) for m in moves if m.source not in unchanged]
         out["moved"] = sum(m.moved for m in moves)

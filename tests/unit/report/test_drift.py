@@ -82,3 +82,14 @@ def test_sources_with_every_statistic_equal_are_listed_as_unchanged() -> None:
         drift.Move("c", "distance", "composite JS", None, None, 0.02, False),
     ]
     assert unchanged_sources(moves) == {"a"}
+
+
+def test_sources_with_the_same_statistics_are_recognised_before_comparing() -> None:
+    rng = np.random.default_rng(5)
+    cols = {"composite": rng.random(300).tolist()}
+    a, b = _source("a", cols, 300, 10), _source("a", cols, 300, 10)
+    assert drift.same_statistics(a, b)
+    assert all(m.size == 0 and m.before == m.after for m in drift.compare_sources(a, b))
+    assert not drift.same_statistics(a, _source("a", cols, 300, 11))  # a rule rate differs
+    assert not drift.same_statistics(a, _source("a", {"composite": [*cols["composite"][:-1], 0.999]}, 300, 10))
+    assert not drift.same_statistics(a, _source("a", {**cols, "response_chars": [1.0] * 300}, 300, 10))
