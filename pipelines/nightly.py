@@ -25,11 +25,13 @@ import pyarrow.parquet as pq
 
 from winnow.pipelines import score
 from winnow.transforms.config import Config, from_data
+from winnow.transforms.dedup.earlier import EarlierRows
 from winnow.transforms.dedup.params import DUPLICATES, REFERENCE_BASE, DedupParams, reference_files
 from winnow.transforms.io import files
 from winnow.transforms.io.formats import FieldMap
 from winnow.transforms.report.data import read_shards
 from winnow.transforms.run_layout import RUN_RECORD, top_level_entries
+from winnow.transforms.schema import ROW_BITS
 from winnow.transforms.signals import answer_reuse
 from winnow.transforms.state import answers, assemble, store
 from winnow.transforms.state.drift import DRIFT_FILE
@@ -186,6 +188,31 @@ def _template_reports(night: Night) -> list[Any]:
     return out
 
 
+def earlier_rows(night: Night) -> EarlierRows | None:
+    """Re-scored shards whose file did not change (re-scored for a cluster or an answer count): their rows
+    that were no copy last night are settled like the reference's (dedup.earlier)."""
+    if night.previous is None or night.decision.full:
+        return None
+    same = [
+        d for d in night.decision.rescored() if d.previous is not None and d.entry.get("checksum") == d.previous.get("checksum")
+    ]
+    if not same:
+        return None
+    index = {d.shard.name: d.shard.index for d in same}
+    previous_all = _previous_duplicates(night.state_dir, night.previous)
+    copies = [
+        (index[s] << ROW_BITS) | r
+        for s, r, k in zip(
+            previous_all.column("shard").to_pylist(),
+            previous_all.column("row").to_pylist(),
+            previous_all.column("keep").to_pylist(),
+            strict=True,
+        )
+        if not k and s in index
+    ]
+    return EarlierRows(tuple(sorted(index.values())), np.array(sorted(copies), dtype=np.int64))
+
+
 def references(plan: score.Plan, night: Night) -> dict[int, str]:
     """The reused shards' reference signatures, numbered after dedup.reference's own."""
     first = REFERENCE_BASE + len(reference_files(DedupParams.from_config(plan.config)))
@@ -319,6 +346,7 @@ def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.
         references=references(plan, night) if plan.config.dedup.enabled and not night.decision.full else {},
         reused_answers=night.reused_answers,
         template_reports=tuple(_template_reports(night)) if not night.decision.full else (),
+        earlier=earlier_rows(night) if plan.config.dedup.enabled else None,
         stats_dir=files.join(vdir, "stats"),
         answers_dir=files.join(vdir, "answers"),
         finish=spec,

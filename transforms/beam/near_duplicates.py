@@ -20,6 +20,7 @@ from apache_beam.metrics import Metrics
 from winnow.transforms.arrow_bytes import unique_sorted
 from winnow.transforms.dedup import components as cc
 from winnow.transforms.dedup import lsh, spill
+from winnow.transforms.dedup.earlier import EarlierRows
 from winnow.transforms.dedup.keep import choose_keep
 from winnow.transforms.dedup.params import REFERENCE_BASE, SEQUENCE_COLUMNS, DedupParams
 from winnow.transforms.dedup.sidefiles import (
@@ -33,7 +34,6 @@ from winnow.transforms.dedup.sidefiles import (
 from winnow.transforms.dedup.signer import band_entries_of
 from winnow.transforms.dedup.verify import verify_pairs
 from winnow.transforms.io import files, parquet_out
-from winnow.transforms.schema import ROW_BITS
 
 NAMESPACE = "winnow"
 
@@ -113,14 +113,15 @@ class ReferenceBandsFn(beam.DoFn):
 class AcceptPairsFn(beam.DoFn):
     """Every band's copy of a pair meets here: one pair to verify, with the union of its evidence."""
 
-    def __init__(self, output: str):
-        self._output = output
+    def __init__(self, output: str, earlier: EarlierRows | None = None):
+        self._output, self._earlier = output, earlier or EarlierRows()
 
     def process(self, part: int, _written: Any) -> Iterator[Any]:
         pairs = spill.read_partition(work_dir(self._output, "pairs"), part, 3).astype(np.int64)
         pairs = lsh.merge_pairs(pairs)
-        # Pairs inside the reference corpus were settled by the run that made it.
-        pairs = pairs[pairs[:, 0] < (np.int64(REFERENCE_BASE) << ROW_BITS)]
+        # Pairs inside the reference corpus were settled by the run that made it (and pairs of a night's
+        # unchanged rows by the night that scored them: dedup.earlier).
+        pairs = self._earlier.drop_settled_pairs(pairs)
         writer = spill.SpillWriter(work_dir(self._output, "accepted"), f"q{part:05d}")
         for seg, (p,) in _split(segment_of(pairs[:, 0]), [pairs]):
             writer.add(seg, p)
@@ -250,9 +251,11 @@ class AttachMembersFn(beam.DoFn):
         shard_names: dict[int, str],
         references: dict[int, str] | None = None,
         with_shingles: bool = False,
+        earlier: EarlierRows | None = None,
     ):
         self._output, self._partitions, self._names, self._references = output, partitions, shard_names, references or {}
         self._with_shingles = with_shingles  # verify: exact splits clusters with the exact test (shingles and word order)
+        self._earlier = earlier or EarlierRows()
 
     def setup(self) -> None:
         self._side = SideCache(self._output, self._references)
@@ -276,6 +279,7 @@ class AttachMembersFn(beam.DoFn):
             "n_turns": rows.column("n_turns").combine_chunks(),
             "signature": rows.column("signature").combine_chunks(),
             "is_reference": pa.array(np.full(len(asg), shard >= REFERENCE_BASE)),
+            "settled": pa.array(self._earlier.settled(rows.column("key").to_numpy())),
         }
         if self._with_shingles:
             columns["shingles"] = rows.column("shingles").combine_chunks()
@@ -325,6 +329,7 @@ def NearDuplicates(
     references: dict[int, str] | None = None,
     one_worker: bool = False,
     template: Any = None,
+    earlier: EarlierRows | None = None,
 ):
     """Clusters from the band entries the scoring stage spilled to files.
 
@@ -334,6 +339,7 @@ def NearDuplicates(
     written (none for a partition without clusters), (shard, [rows in
     clusters, removed, exact removed]) and (name, count) totals.
     `template`: the dataset's template shingles (a singleton side input) for verify: exact.
+    `earlier`: a night's unchanged rows, settled like the reference's (dedup.earlier).
     """
     p = written.pipeline
     references = references or {}
@@ -354,7 +360,7 @@ def NearDuplicates(
         p
         | "PairPartitions" >> beam.Create(range(params.partitions))
         | "SpreadPairs" >> Spread(one_worker)
-        | "AcceptPairs" >> beam.ParDo(AcceptPairsFn(output), beam.pvalue.AsList(cand_totals))
+        | "AcceptPairs" >> beam.ParDo(AcceptPairsFn(output, earlier), beam.pvalue.AsList(cand_totals))
     )
     names = {**shard_names, **{i: "reference:" + path for i, path in references.items()}}
     first = (
@@ -394,7 +400,9 @@ def NearDuplicates(
         assigned.asg
         | "GroupByNodeSegment" >> beam.GroupByKey()
         | "AttachMembers"
-        >> beam.ParDo(AttachMembersFn(output, params.partitions, names, references, with_shingles=params.verify == "exact"))
+        >> beam.ParDo(
+            AttachMembersFn(output, params.partitions, names, references, with_shingles=params.verify == "exact", earlier=earlier)
+        )
     )
     chosen = (
         members

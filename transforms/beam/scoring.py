@@ -370,7 +370,13 @@ def ScoreCorpus(
             )
         references = reference_files(params) if nightly is None else {**reference_files(params), **nightly.references}
         duplicates, per_shard, totals = outputs[BANDS_TAG] | "NearDuplicates" >> NearDuplicates(
-            params, output, {s.index: s.name for s in shards}, references, one_worker=one_worker, template=template
+            params,
+            output,
+            {s.index: s.name for s in shards},
+            references,
+            one_worker=one_worker,
+            template=template,
+            earlier=nightly.earlier if nightly else None,
         )
         written.append(duplicates)
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}

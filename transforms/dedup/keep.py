@@ -15,13 +15,16 @@ from winnow.transforms.dedup.templates import pair_similarity
 from winnow.transforms.dedup.verify import in_order, is_duplicate, is_similar, part_shingles, row_sequences, similarity
 
 
-def keep_order(keep: tuple[str, ...]) -> list[tuple[str, str, str]]:
+def keep_order(keep: tuple[str, ...], settled: bool = False) -> list[tuple[str, str, str]]:
     """Arrow sort keys: component first, rows of a reference corpus before new
-    rows, then the keep rule, then key (a total order).
+    rows (then, with `settled`, a night's settled rows: dedup.earlier), then
+    the keep rule, then key (a total order).
 
     Nulls (no quality model) sort last whatever the direction.
     """
     keys = [("component", "ascending", "at_end"), ("is_reference", "descending", "at_end")]
+    if settled:
+        keys.append(("settled", "descending", "at_end"))
     for spec in keep:
         name = spec.lstrip("-+")
         keys.append((name, "descending" if spec.startswith("-") else "ascending", "at_end"))
@@ -57,7 +60,12 @@ class ExactTest:
 
 
 def split_clusters(
-    component: np.ndarray, sig: np.ndarray, params: DedupParams, exact: ExactTest | None = None
+    component: np.ndarray,
+    sig: np.ndarray,
+    params: DedupParams,
+    exact: ExactTest | None = None,
+    settled: np.ndarray | None = None,
+    earlier: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split connected components so every member is similar to its cluster's kept row.
 
@@ -68,7 +76,9 @@ def split_clusters(
     With `exact` (verify: exact) the test is the verification's own;
     otherwise it is on MinHash estimates, and with verify: rouge_l (whose
     verify_threshold is on the ROUGE-L scale) the content must reach the
-    Jaccard `threshold` of the LSH instead.
+    Jaccard `threshold` of the LSH instead. A `settled` row (dedup.earlier)
+    never joins an `earlier` row (reference or settled): it was no copy of
+    one last night, and a new row that bridges them does not make it one.
     Returns (index of each row's kept row, is-kept flag).
     """
     if params.verify == "rouge_l":
@@ -90,6 +100,8 @@ def split_clusters(
             take[others] = exact(centre[others], free[others])
         else:
             take[others] = is_similar(*similarity(sig[free[others]], sig[centre[others]], params), params)
+        if settled is not None and earlier is not None:
+            take[others] &= ~(settled[free[others]] & earlier[centre[others]])
         kept_of[free[take]] = centre[take]
         free = free[~take]
     return kept_of, kept_of == np.arange(n)
@@ -105,16 +117,18 @@ def choose_keep(
 
     Returns (duplicates/ batch, totals, per shard [rows in clusters, removed, exact removed]).
     """
-    table = members.sort_by(keep_order(params.keep))
+    table = members.sort_by(keep_order(params.keep, settled="settled" in members.schema.names))
     sig = signatures_at(table, np.arange(table.num_rows), params.width)
     ch = table.column("content_hash").combine_chunks()
     names = table.schema.names
     tokens = table.column("tokens") if "tokens" in names else None
     exact_test = ExactTest(table.column("shingles"), tokens, template, params) if "shingles" in names else None
-    kept_idx, is_kept = split_clusters(table.column("component").to_numpy(), sig, params, exact_test)
+    reference = table.column("is_reference").to_numpy(zero_copy_only=False)
+    settled = table.column("settled").to_numpy(zero_copy_only=False) if "settled" in names else None
+    earlier = None if settled is None else reference | settled
+    kept_idx, is_kept = split_clusters(table.column("component").to_numpy(), sig, params, exact_test, settled, earlier)
     exact = pc.equal(ch, ch.take(pa.array(kept_idx))).to_numpy(zero_copy_only=False)
     sizes = np.bincount(kept_idx, minlength=table.num_rows)
-    reference = table.column("is_reference").to_numpy(zero_copy_only=False)
     # Reference rows make clusters (and are kept first) but are not this run's rows.
     in_cluster = (sizes[kept_idx] >= 2) & ~reference
     keys = table.column("key").to_numpy()

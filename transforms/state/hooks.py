@@ -23,6 +23,7 @@ class NightHooks:
     # counted over the whole corpus, as a full run counts them, not over the re-scored rows alone.
     template_reports: tuple[Any, ...] = ()
     finish: Any = None  # state.night.NightSpec: the job's last step assembles the night and commits the state
+    earlier: Any = None  # dedup.earlier.EarlierRows: re-scored shards whose file did not change, less last night's copies
 
 
 def stats_path(directory: str, shard_index: int) -> str:

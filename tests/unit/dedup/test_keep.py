@@ -171,3 +171,20 @@ def test_choose_keep_fn_splits_chains_and_keeps_by_rule():
     rows[1]["id"] = "0b"
     dups, totals, _ = _choose([_members(rows[:3], by_id.width)], by_id)
     assert set(dups) == {"a", "0b", "c"} and dups["0b"]["keep"] and dups["c"]["kept_id"] == "0b"
+
+
+def test_a_settled_row_never_joins_an_earlier_row_but_new_rows_join_either():
+    params = dedup_params(10, text="response", verify_threshold=0.5)
+    a = np.arange(10, dtype=np.uint32)
+    sig = np.stack([a, a, a, a])  # all alike: reference, settled, new, settled-copy-of-nothing (new)
+    comp = np.zeros(4, np.int64)
+    reference = np.array([True, False, False, False])
+    settled = np.array([False, True, False, False])
+    kept_of, is_kept = split_clusters(comp, sig, params, None, settled, reference | settled)
+    # The settled row stays its own kept row; the new rows join the first row (the reference).
+    assert kept_of.tolist() == [0, 1, 0, 0] and is_kept.tolist() == [True, True, False, False]
+    # Two settled rows: neither joins the other.
+    both = np.array([False, True, True, False])
+    assert split_clusters(comp, sig, params, None, both, reference | both)[0].tolist() == [0, 1, 2, 0]
+    # Without settled rows (a plain run) everything joins the first row, as before.
+    assert split_clusters(comp, sig, params)[0].tolist() == [0, 0, 0, 0]

@@ -1,0 +1,48 @@
+"""Rows of this run that an earlier run already settled: a night's unchanged rows in re-scored shards.
+
+A night re-scores some unchanged shards only because a cluster they share
+with a changed row may now pick another kept row (transforms.state). Their
+rows that were no copy last night are *earlier rows*, as the reference
+rows are: a pair of two earlier rows was settled by the night that found
+it (or did not), so it is not verified again, and in a cluster they are
+kept before new rows. Without this, re-clustering them against a reference
+that holds no copies pairs rows that last night's buckets never paired (a
+large bucket's chain runs through other members), an earlier kept row
+comes out a copy, and its copies in reused shards need re-scoring in turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from winnow.transforms.dedup.params import REFERENCE_BASE
+from winnow.transforms.schema import ROW_BITS
+
+
+@dataclass(frozen=True)
+class EarlierRows:
+    """Shards (this run's indices) whose rows are earlier rows, except `copies` (row keys: last night's copies)."""
+
+    shards: tuple[int, ...] = ()
+    copies: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def settled(self, keys: np.ndarray) -> np.ndarray:
+        """Per row key of this run: an unchanged row that was no copy last night."""
+        keys = np.asarray(keys, dtype=np.int64)
+        if not self.shards:
+            return np.zeros(len(keys), dtype=bool)
+        in_shard = np.isin(keys >> ROW_BITS, np.asarray(self.shards, dtype=np.int64))
+        return in_shard & ~np.isin(keys, self.copies)
+
+    def earlier(self, keys: np.ndarray) -> np.ndarray:
+        """Per row key: a reference row or a settled row."""
+        keys = np.asarray(keys, dtype=np.int64)
+        return (keys >= (np.int64(REFERENCE_BASE) << ROW_BITS)) | self.settled(keys)
+
+    def drop_settled_pairs(self, pairs: np.ndarray) -> np.ndarray:
+        """Candidate pairs [a, b, ...] (a < b) less those between two earlier rows."""
+        if not len(pairs):
+            return pairs
+        return pairs[~(self.earlier(pairs[:, 0]) & self.earlier(pairs[:, 1]))]
