@@ -78,6 +78,7 @@ class CandidatesFn(beam.DoFn):
 # Reference files per ReferenceBands task. One writer spills a file per band partition it touches, so a
 # task per file (a night reuses ~100 shards) wrote files x partitions small files; a group of files shares them.
 REFERENCE_GROUP = 16
+BAND_COLUMNS = ["key", "row", "signature", "content_hash"]
 
 
 def reference_groups(references: dict[int, str], size: int = REFERENCE_GROUP) -> list[list[tuple[int, str]]]:
@@ -97,7 +98,7 @@ class ReferenceBandsFn(beam.DoFn):
         writer = spill.SpillWriter(work_dir(self._output, "bands"), f"r{group[0][0]:07d}")
         rows = 0
         for index, path in group:
-            table = read_side(path, index)
+            table = read_side(path, index, BAND_COLUMNS)  # not the shingles and tokens: half of the file
             rows += table.num_rows
             for batch in table.to_batches(max_chunksize=8192):
                 sigs = signatures_at(pa.Table.from_batches([batch]), np.arange(batch.num_rows), p.width)

@@ -95,10 +95,11 @@ class SegmentSideFiles:
             writer.close()
 
 
-def read_side(path: str, shard_index: int) -> pa.Table:
-    """A side file; rows of a reference file get keys in this run's reference shard."""
+def read_side(path: str, shard_index: int, columns: list[str] | None = None) -> pa.Table:
+    """A side file (`columns` of it; with a reference file, include key and row): rows of a reference
+    file get keys in this run's reference shard."""
     with files.open_read(path) as f:
-        table = pq.read_table(f)
+        table = pq.read_table(f, columns=columns)
     if shard_index >= REFERENCE_BASE:
         keys = (np.int64(shard_index) << ROW_BITS) | table.column("row").to_numpy()
         table = table.set_column(table.schema.get_field_index("key"), "key", pa.array(keys, pa.int64()))
