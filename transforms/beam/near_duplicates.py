@@ -61,13 +61,20 @@ class CandidatesFn(beam.DoFn):
     The side input only orders this stage after every shard has written its entries.
     """
 
-    def __init__(self, output: str, partitions: int):
+    def __init__(self, output: str, partitions: int, spill_pairs: bool = True):
         self._output, self._partitions = output, partitions
+        # In one process the pairs go straight to AcceptAll: spilling them cost a file per band partition and
+        # pair partition (64 x 64 small files), the bulk of a night's candidates stage.
+        self._spill_pairs = spill_pairs
 
     def process(self, part: int, _written: Any) -> Iterator[Any]:
         entries = lsh.touching_new_rows(spill.read_partition(work_dir(self._output, "bands"), part, 4), REFERENCE_BASE)
         pairs = lsh.candidate_pairs(entries)
         Metrics.counter(NAMESPACE, "dedup_candidate_pairs").inc(len(pairs))
+        if not self._spill_pairs:
+            yield beam.pvalue.TaggedOutput("pairs", pairs)
+            yield ("candidate_pairs", len(pairs))
+            return
         writer = spill.SpillWriter(work_dir(self._output, "pairs"), f"b{part:05d}")
         for q, (p,) in _split(lsh.pair_partition(pairs, self._partitions), [pairs]):
             writer.add(q, p)
@@ -119,15 +126,27 @@ class AcceptPairsFn(beam.DoFn):
 
     def process(self, part: int, _written: Any) -> Iterator[Any]:
         pairs = spill.read_partition(work_dir(self._output, "pairs"), part, 3).astype(np.int64)
-        pairs = lsh.merge_pairs(pairs)
-        # Pairs inside the reference corpus were settled by the run that made it (and pairs of a night's
-        # unchanged rows by the night that scored them: dedup.earlier).
-        pairs = self._earlier.drop_settled_pairs(pairs)
-        writer = spill.SpillWriter(work_dir(self._output, "accepted"), f"q{part:05d}")
-        for seg, (p,) in _split(segment_of(pairs[:, 0]), [pairs]):
-            writer.add(seg, p)
-        writer.flush()
-        yield ("accepted_pairs", len(pairs))
+        yield ("accepted_pairs", accept_pairs(pairs, self._earlier, self._output, f"q{part:05d}"))
+
+
+def accept_pairs(pairs: np.ndarray, earlier: EarlierRows, output: str, writer_id: str) -> int:
+    """Merge every band's copy of each pair, drop settled pairs, spill the rest by first row's segment."""
+    pairs = lsh.merge_pairs(pairs)
+    # Pairs inside the reference corpus were settled by the run that made it (and pairs of a night's
+    # unchanged rows by the night that scored them: dedup.earlier).
+    pairs = earlier.drop_settled_pairs(pairs)
+    writer = spill.SpillWriter(work_dir(output, "accepted"), writer_id)
+    for seg, (p,) in _split(segment_of(pairs[:, 0]), [pairs]):
+        writer.add(seg, p)
+    writer.flush()
+    return len(pairs)
+
+
+def _accept_all(pair_arrays: list[np.ndarray], earlier: EarlierRows | None, output: str) -> Iterator[tuple[str, int]]:
+    """One process: every band partition's pairs at once (the same accepted pairs as AcceptPairs per partition)."""
+    arrays = [a for a in pair_arrays if len(a)]
+    pairs = np.concatenate(arrays).astype(np.int64) if arrays else np.zeros((0, 3), np.int64)
+    yield ("accepted_pairs", accept_pairs(pairs, earlier or EarlierRows(), output, "q00000"))
 
 
 class AttachFirstFn(beam.DoFn):
@@ -356,13 +375,20 @@ def NearDuplicates(
         written = (written, ref.written) | "AllWritten" >> beam.Flatten()
         ref_totals = [ref.totals]
     parts = p | "BandPartitions" >> beam.Create(range(params.partitions)) | "SpreadBands" >> Spread(one_worker)
-    cand_totals = parts | "Candidates" >> beam.ParDo(CandidatesFn(output, params.partitions), beam.pvalue.AsList(written))
-    accept = (
-        p
-        | "PairPartitions" >> beam.Create(range(params.partitions))
-        | "SpreadPairs" >> Spread(one_worker)
-        | "AcceptPairs" >> beam.ParDo(AcceptPairsFn(output, earlier), beam.pvalue.AsList(cand_totals))
-    )
+    if one_worker:
+        cand = parts | "Candidates" >> beam.ParDo(
+            CandidatesFn(output, params.partitions, spill_pairs=False), beam.pvalue.AsList(written)
+        ).with_outputs("pairs", main="totals")
+        cand_totals = cand.totals
+        accept = cand.pairs | "AllPairs" >> beam.combiners.ToList() | "AcceptAll" >> beam.FlatMap(_accept_all, earlier, output)
+    else:
+        cand_totals = parts | "Candidates" >> beam.ParDo(CandidatesFn(output, params.partitions), beam.pvalue.AsList(written))
+        accept = (
+            p
+            | "PairPartitions" >> beam.Create(range(params.partitions))
+            | "SpreadPairs" >> Spread(one_worker)
+            | "AcceptPairs" >> beam.ParDo(AcceptPairsFn(output, earlier), beam.pvalue.AsList(cand_totals))
+        )
     names = {**shard_names, **{i: "reference:" + path for i, path in references.items()}}
     first = (
         p
