@@ -79,10 +79,27 @@ class RealRow:
     index: int  # position within its source
     instruction: str
     response: str
+    # The whole conversation of a multi-turn row (system first), written as it is: flattened to its first
+    # question and last answer it would be a mispaired row ("Who are you?" / "You too!"). None: one exchange.
+    messages: tuple[tuple[str, str], ...] | None = None
 
     @property
     def id(self) -> str:
         return f"real:{self.source}:{self.index}"
+
+    def as_row(self) -> dict[str, Any]:
+        if self.messages is None:
+            return {"id": self.id, "instruction": self.instruction, "input": "", "output": self.response}
+        return {"id": self.id, "messages": [{"role": role, "content": content} for role, content in self.messages]}
+
+
+def conversation(system: str | None, turns: list[dict[str, str]]) -> tuple[tuple[str, str], ...] | None:
+    """The row's messages when it is more than one question and its answer (tool turns, several user turns)."""
+    roles = [t["role"] for t in turns]
+    if roles == ["user", "assistant"] and not system:
+        return None
+    head = (("system", system),) if system else ()
+    return head + tuple((t["role"], t["content"]) for t in turns)
 
 
 def source_of(relpath: str) -> tuple[str, str]:
@@ -109,14 +126,15 @@ def load_real(data_dir: str) -> tuple[list[RealRow], Counter[str]]:
         source, family = source_of(os.path.relpath(shard.path, data_dir))
         for raw in read_shard(shard.path, 4096, 2_000_000):
             batch, _ = normalize_rows(raw, shard, fm)
-            for r in batch.select(["format", "instruction", "response", "meta"]).to_pylist():
+            for r in batch.select(["format", "instruction", "response", "meta", "system", "turns"]).to_pylist():
                 if r["format"] == "text":
                     left_out[f"{source}: no prompt (plain text)"] += 1
                     continue
                 if r["meta"] and json.loads(r["meta"]).get("label") is False:
                     left_out[f"{source}: labelled bad by the file"] += 1
                     continue
-                rows.append(RealRow(source, family, per_source[source], r["instruction"], r["response"]))
+                messages = conversation(r["system"], r["turns"])
+                rows.append(RealRow(source, family, per_source[source], r["instruction"], r["response"], messages))
                 per_source[source] += 1
     return rows, left_out
 
@@ -378,10 +396,10 @@ class Corpus:
     left_out: Counter[str] = field(default_factory=Counter)
     read: int = 0
 
-    def rows(self) -> Iterable[dict[str, str]]:
-        """Alpaca rows with an id that says how the row was built."""
+    def rows(self) -> Iterable[dict[str, Any]]:
+        """Alpaca rows (messages rows for real conversations) with an id that says how the row was built."""
         for r in self.real:
-            yield {"id": r.id, "instruction": r.instruction, "input": "", "output": r.response}
+            yield r.as_row()
         for j in self.junk:
             yield {"id": j.id, "instruction": j.instruction, "input": "", "output": j.response}
 
@@ -389,7 +407,8 @@ class Corpus:
 def build_junk(rows: list[RealRow], per_class: int, seed: int, copies: int = COPIES) -> tuple[list[JunkRow], set[int]]:
     """Junk rows of every class (per_class each, `copies` copied answers) and the real rows held out as their sources."""
     rng = random.Random(seed)
-    usable = [i for i, r in enumerate(rows) if r.instruction.strip() and r.response.strip()]
+    # Junk is built from single exchanges: a conversation's first question with its last answer is no pair.
+    usable = [i for i, r in enumerate(rows) if r.messages is None and r.instruction.strip() and r.response.strip()]
     held: set[int] = set()
     junk: list[JunkRow] = []
     made: Counter[str] = Counter()

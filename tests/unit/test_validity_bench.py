@@ -146,3 +146,25 @@ def test_ids_say_how_the_row_was_built():
     assert validity.source_of("lima/lima.json") == ("lima", "lima")
     assert validity.orientation("response_injection_phrases") == -1 and validity.orientation("response_token_entropy") == 1
     assert validity.orientation("quality_entropy") == -1 and validity.orientation("composite") == 1
+
+
+def test_conversations_are_written_whole_and_single_exchanges_as_alpaca_rows() -> None:
+    """A multi-turn row flattened to its first question and last answer would be a mispaired real row."""
+    turns = [
+        {"role": "user", "content": "Who are you?"},
+        {"role": "assistant", "content": "I am Lumen."},
+        {"role": "user", "content": "Have a nice day!"},
+        {"role": "assistant", "content": "You too!"},
+    ]
+    messages = validity.conversation("Be kind.", turns)
+    assert messages is not None and messages[0] == ("system", "Be kind.") and messages[-1] == ("assistant", "You too!")
+    row = validity.RealRow("chat", "fastchat", 0, "Who are you?", "You too!", messages).as_row()
+    assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant", "user", "assistant"]
+    single = validity.conversation("", turns[:2])
+    assert single is None
+    assert validity.RealRow("a", "alpaca", 3, "Q?", "A.", single).as_row() == {
+        "id": "real:a:3",
+        "instruction": "Q?",
+        "input": "",
+        "output": "A.",
+    }

@@ -49,8 +49,14 @@ _CLOSING_PHRASE = (
     r"(?i)^\s*(hope (this|that|it) helps|good luck|enjoy|cheers|thanks|thank you|best wishes|all the best|"
     r"have (a|fun)|happy \w+|take care|stay safe)\b[^\n]{0,40}$"
 )
+# A bracket (or a call's quoted argument) opened on the last line with nothing closing it after.
+_OPEN_BRACKET = r"(^|[^:;])[(\[{（【][^)\]}）】]*$|\(['\"][^'\"]*$"
+_ELLIPSIS_END = r"(\.\.\.|…)\s*$"
+_EMPTY_ITEM = r"\n[ \t]*([-*+•]|\d+[.)])[ \t]*$"
+_TABLE_ROW = r"^\s*\|"
+_CLOSED_ROW = r"\|\s*$"
 _DANGLING = (
-    r"(?i)([=+*/×÷(\[{,]|\b(and|or|but|the|a|an|of|to|with|for|in|on|at|by|from|that|which|because|is|are|was|were|"
+    r"(?i)([=+*/×÷,]|(^|[^:;])[(\[{]|\b(and|or|but|the|a|an|of|to|with|for|in|on|at|by|from|that|which|because|is|are|was|were|"
     r"be|as|than|then|so|if|when|while|its|their|his|her|our|your|my))$"
 )
 
@@ -87,7 +93,15 @@ def ends_mid_sentence(responses: pa.Array) -> np.ndarray:
         & ~matches(last_line, _CLOSING_PHRASE)
         & ~matches(text, "```")
     )
-    return (open_end & ((prose & matches(before_last, _CLOSED_SENTENCE)) | reopened | lines_closed)) | dangling
+    # On the text as written: a URL at the end holds its closing brackets.
+    raw_last = pc.replace_substring_regex(raw, _LAST_LINE, "")
+    previous_line = pc.replace_substring_regex(pc.replace_substring_regex(raw, _WITHOUT_LAST_LINE, ""), _LAST_LINE, "")
+    unclosed = (
+        (matches(raw_last, _OPEN_BRACKET) & ~matches(raw, _ELLIPSIS_END))
+        | matches(raw, _EMPTY_ITEM)
+        | (matches(raw_last, _TABLE_ROW) & ~matches(raw_last, _CLOSED_ROW) & matches(previous_line, _CLOSED_ROW) & has_earlier)
+    )
+    return (open_end & ((prose & matches(before_last, _CLOSED_SENTENCE)) | reopened | lines_closed)) | dangling | unclosed
 
 
 def completeness_signals(ctx: Context) -> dict[str, Any]:

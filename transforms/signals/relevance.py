@@ -30,12 +30,29 @@ overlap cannot see. A one-word answer from a closed set of labels
 answers a question that offers that label (or its counterpart:
 "positive or negative?"), asks to classify ("What is the sentiment
 ...?"), or, for yes/no and true/false, asks a yes/no question; a label given to any other question ("Are you made by X?" /
-"Positive", a story request / "No") has relevance 0. Per row: the least relevant answer
+"Positive", a story request / "No") has relevance 0.
+
+Two more mismatches that word overlap cannot see have relevance 0. A tool
+call written inline in a prose answer, toolformer-style (`The weather is
+weather('Paris today').`), to a tool its question never names: tool-use
+prompts list the tools they offer, so a call to another one answers
+another prompt (code answers are left alone: their calls are code). And an
+identity question ("Who are you?", "Who trained you?", "你是谁") answered
+without saying who answers (no "I am", "my name", "call me", "I was
+trained", "assistant", "model", "我是"): whatever else it says, it does not
+say who answers (a first-person story, "it is a pleasure to share my
+insights", does not either). So is a greeting, thanks or farewell ("Hi", "Thanks",
+"您好") answered without greeting, thanking, welcoming or offering help. A
+short question put to the assistant whose answer speaks in the first
+person or of the assistant is not judged on overlap: "Are you based on GPT-3?" / "No, I'm Lumen,
+made by the Lantern Lab." shares no content word and is right.
+Per row: the least relevant answer
 (`answer_relevance`) and the mean (`answer_relevance_mean`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,6 +82,19 @@ LANGUAGE_REQUEST = (
     r"language|languages|alphabet|transliterat\w*)\b|英语|英文|中文|汉语|漢語|普通话|粤语|日语|日文|日本語|韩语|韩文|"
     r"法语|德语|西班牙语|俄语|拼音|语言|言語|영어|한국어|английск|язык"
 )
+# A prompt that is only a greeting, thanks or farewell, and the words of a reply to one.
+SOCIAL_PROMPT = (
+    r"(?i)^[^\p{L}\p{N}]*(hi|hello|hey|hiya|yo|howdy|greetings|good (morning|afternoon|evening|night|day)|what'?s up|what is up|"
+    r"sup|how are you( doing)?( today)?|how'?s it going|thanks?( you)?( so much| very much| a lot)?|thx|ty|cheers|bye|"
+    r"good ?bye|see you( later| soon)?|have a (nice|good|great) (day|one|evening|night|weekend)|"
+    r"你好|您好|嗨|哈喽|谢谢|多谢|再见|拜拜|早上好|晚上好|下午好)( there| again| friend| everyone| all|啊|呀|哦|吗)?[^\p{L}\p{N}]*$"
+)
+SOCIAL_REPLY = (
+    r"(?i)\b(hi|hello|hey|welcome|glad|happy|pleasure|no problem|anytime|bye|goodbye|see you|take care|help|"
+    r"assist|thank|thanks|you too|same to you|doing (well|great|fine)|i'm (fine|good|great|well)|good (morning|"
+    r"afternoon|evening|night|day)|nice|great|cheers)\b|你好|您好|不客气|再见|帮|谢|欢迎|高兴|荣幸|拜拜|早上好|晚上好|你也|您也"
+)
+NOT_A_LANGUAGE_REQUEST = r"(?i)\b(natural|programming|query|markup|scripting|formal|plain|body|sign) languages?\b"
 # A text's script (gibberish.SCRIPTS) is the one holding SCRIPT_SHARE of its letters.
 # Closed sets of answer labels: an answer that is one of them needs a question offering the set.
 LABEL_SETS = (
@@ -97,10 +127,37 @@ CLASSIFY = (
     r"pick|options?|which one)\b|分类|情感|情绪|类别|标签|选择"
 )
 SCRIPT_SHARE = 0.8
+# A Han, Kana or Hangul character carries about what three Latin letters do (a syllable or a word, not a
+# sound): counted as such, a Chinese answer naming "GPT (Generative Pretrained Transformer)" stays Chinese.
+CJK_LETTER_WEIGHT = 3
 MIN_SCRIPT_LETTERS = 5
 SCRIPT_CHARS = 2000
 CODE = r"```|\b(def|function|return|import|class|SELECT|print|var|const)\b.*[(){};=]"
 _CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}])"
+# A tool called inline with a quoted argument: wolfram('2+2'), search("news").
+INLINE_CALL = r"(^|[^\w.])([A-Za-z_]\w*)\(['\"]"
+# A short question about the assistant itself: who it is, its name, who made it.
+IDENTITY_QUESTION = (
+    r"(?i)^[^\p{L}\p{N}]*(who|what)\s+(are|r)\s+(you|u)\b|\byour name\b|\bintroduce yourself\b|\btell me about yourself\b|"
+    r"\b(who|which company|what company)\s+(made|created|trained|developed|built|designed|programmed|owns)\s+you\b|"
+    r"\bare you\s+(made|created|trained|developed|built|designed|programmed|owned)\s+by\b|"
+    r"^[^\p{L}\p{N}]*are you\s+(a |an |the )?[\w.-]+( [\w.-]+)?\s*\?\s*$|"
+    r"你是谁|您是谁|你叫什么|你的名字|谁(开发|创造|创建|训练|制作|设计)了你|你是.{0,12}(开发|训练|制作|创造|设计)的"
+)
+IDENTITY_MAX_CHARS = 80
+# A short question put to the assistant ("Are you based on GPT-3?", "Do you call Google APIs?").
+ADDRESSED = r"(?i)\b(you|your|yourself)\b|你|您"
+# How an answer speaks as the one answering: first person, or naming what it is.
+SELF_REFERENCE = (
+    r"(?i)\b(i|i'm|i've|i'd|i'll|im|me|my|mine|myself|we|our|us)\b|\b(assistant|chatbot|bot|model|ai|"
+    r"language model|program)\b|我|咱|本人|助手|模型|人工智能"
+)
+# How an answer says who answers: "I am", "my name", "call me", "I was trained", or what it is (in Chinese,
+# any first person).
+SELF_DESCRIPTION = (
+    r"(?i)\b(i am|i'm|im|i was|i have been|i've been|my name|call me|we are|i do not|i don't|i can|i cannot|i can't)\b|"
+    r"\b(assistant|chatbot|bot|language model|ai|artificial intelligence|model)\b|我|本人|助手|模型|人工智能"
+)
 
 COLUMNS = ("answer_relevance", "answer_relevance_mean")
 
@@ -215,12 +272,14 @@ def latin_letters(texts: pa.Array) -> np.ndarray:
     return running[offsets[1:]] - running[offsets[:-1]]
 
 
-def main_script(texts: pa.Array) -> np.ndarray:
+def main_script(texts: pa.Array, cjk_weight: int = 1) -> np.ndarray:
     """Index into SCRIPTS of the script holding SCRIPT_SHARE of each text's letters (its first
-    SCRIPT_CHARS characters), -1 for mixed text or fewer than MIN_SCRIPT_LETTERS letters."""
+    SCRIPT_CHARS characters; a CJK character weighs `cjk_weight` letters), -1 for mixed text or fewer
+    than MIN_SCRIPT_LETTERS letters."""
     head = pc.utf8_slice_codeunits(pc.fill_null(texts, ""), 0, SCRIPT_CHARS)
     other = [pc.count_substring_regex(head, p).to_numpy(zero_copy_only=False) for p in SCRIPTS[1:]]
     counts = np.stack([latin_letters(head), *other], axis=1)
+    counts[:, 1] *= cjk_weight  # SCRIPTS[1]: Han, Kana, Hangul
     total = counts.sum(axis=1)
     best = counts.argmax(axis=1)
     clear = (total >= MIN_SCRIPT_LETTERS) & (counts[np.arange(len(best)), best] >= SCRIPT_SHARE * np.maximum(total, 1))
@@ -230,12 +289,16 @@ def main_script(texts: pa.Array) -> np.ndarray:
 def script_switch(prompt: pa.Array, answer: pa.Array) -> np.ndarray:
     """Pairs whose answer is written in another script than its question, which asks for no language and
     gets no code (see the module doc)."""
-    sp, sa = main_script(prompt), main_script(answer)
+    # The answer's script is read fairly (CJK_LETTER_WEIGHT); the question's as letters, so that a Chinese
+    # question quoting English words ("happy" 的同义词) stays mixed and is not judged.
+    sp, sa = main_script(prompt), main_script(answer, CJK_LETTER_WEIGHT)
 
     def matches(arr: pa.Array, pattern: str) -> np.ndarray:
         return pc.match_substring_regex(pc.fill_null(arr, ""), pattern).to_numpy(zero_copy_only=False)
 
-    asks = matches(prompt, TRANSLATION) | matches(prompt, LANGUAGE_REQUEST)
+    # "a question in natural language", "a programming language" name no language to answer in.
+    named = pc.replace_substring_regex(pc.fill_null(prompt, ""), NOT_A_LANGUAGE_REQUEST, "")
+    asks = matches(prompt, TRANSLATION) | matches(named, LANGUAGE_REQUEST)
     return (sp >= 0) & (sa >= 0) & (sp != sa) & ~asks & ~matches(answer, CODE)
 
 
@@ -266,6 +329,43 @@ def unasked_label(prompt: pa.Array, answer: pa.Array) -> np.ndarray:
     return out
 
 
+def unoffered_tool(prompt: pa.Array, answer: pa.Array) -> np.ndarray:
+    """Pairs whose prose answer calls a tool inline (`wolfram('...')`) that its question never names."""
+    answers = pc.fill_null(answer, "")
+    calls = pc.match_substring_regex(answers, INLINE_CALL).to_numpy(zero_copy_only=False)
+    calls &= ~pc.match_substring_regex(answers, CODE).to_numpy(zero_copy_only=False)
+    out = np.zeros(len(answer), dtype=bool)
+    rows = np.flatnonzero(calls)  # few rows: the names are compared in Python
+    for i, said, asked in zip(rows, answers.take(pa.array(rows)).to_pylist(), prompt.take(pa.array(rows)).to_pylist()):
+        names = {m.group(2) for m in re.finditer(INLINE_CALL, said)}
+        out[i] = not any(re.search(rf"\b{re.escape(name)}\b", asked or "") for name in names)
+    return out
+
+
+def identity_answers(prompt: pa.Array, answer: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(answered, unanswered) per pair: a short question put to the assistant ("Are you based on GPT-3?")
+    whose answer speaks in the first person or of the assistant, and an identity question ("Who are
+    you?") whose non-empty answer never says who answers ("I am", "my name", "assistant", "我")."""
+    asked = pc.fill_null(prompt, "")
+    short = pc.less_equal(pc.utf8_length(pc.utf8_trim_whitespace(asked)), IDENTITY_MAX_CHARS).to_numpy(zero_copy_only=False)
+    addressed = short & pc.match_substring_regex(asked, ADDRESSED).to_numpy(zero_copy_only=False)
+    identity = addressed & pc.match_substring_regex(asked, IDENTITY_QUESTION).to_numpy(zero_copy_only=False)
+    said = pc.replace_substring_regex(pc.fill_null(answer, ""), SPECIAL_TOKENS, "")
+    spoken = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(said)), 0).to_numpy(zero_copy_only=False)
+    speaks_as_self = pc.match_substring_regex(said, SELF_REFERENCE).to_numpy(zero_copy_only=False)
+    says_who = pc.match_substring_regex(said, SELF_DESCRIPTION).to_numpy(zero_copy_only=False)
+    return addressed & speaks_as_self, identity & spoken & ~says_who
+
+
+def social_unanswered(prompt: pa.Array, answer: pa.Array) -> np.ndarray:
+    """Pairs whose prompt is only a greeting, thanks or farewell and whose non-empty answer neither greets,
+    thanks, welcomes nor offers help ("Thanks" / a worked arithmetic problem)."""
+    social = pc.match_substring_regex(pc.fill_null(prompt, ""), SOCIAL_PROMPT).to_numpy(zero_copy_only=False)
+    said = pc.replace_substring_regex(pc.fill_null(answer, ""), SPECIAL_TOKENS, "")
+    spoken = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(said)), 0).to_numpy(zero_copy_only=False)
+    return social & spoken & ~pc.match_substring_regex(said, SOCIAL_REPLY).to_numpy(zero_copy_only=False)
+
+
 def relevance_signals(ctx: Context) -> dict[str, Any]:
     batch = ctx.batch
     n = batch.num_rows
@@ -275,8 +375,18 @@ def relevance_signals(ctx: Context) -> dict[str, Any]:
     exempt = cross_lingual(ctx.cols, n)[pairs.rows] | pc.match_substring_regex(pairs.prompt, TRANSLATION).to_numpy(
         zero_copy_only=False
     )
-    values = np.where(exempt, np.nan, values)
-    values = np.where(script_switch(pairs.prompt, pairs.answer) | unasked_label(pairs.prompt, pairs.answer), 0.0, values)
+    # An identity question shares no word with a right answer ("Are you ChatGPT?" / "No, I'm Lumen."): whether
+    # the answer speaks of the assistant decides instead of the overlap.
+    about_self, not_about_self = identity_answers(pairs.prompt, pairs.answer)
+    values = np.where(exempt | about_self, np.nan, values)
+    mismatched = (
+        script_switch(pairs.prompt, pairs.answer)
+        | unasked_label(pairs.prompt, pairs.answer)
+        | unoffered_tool(pairs.prompt, pairs.answer)
+        | not_about_self
+        | social_unanswered(pairs.prompt, pairs.answer)
+    )
+    values = np.where(mismatched, 0.0, values)
     worst, mean = per_row_worst_and_mean(pairs.rows, values, n, "min")
     return {
         "answer_relevance": pa.array(worst, pa.float32(), from_pandas=True),

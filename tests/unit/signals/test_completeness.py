@@ -15,6 +15,12 @@ CUT = {
     "dash": 'He quoted an old line about effort. "Small steps taken every day add up to something big," he said -',
     "closed-lines": "1. Plan the week ahead.\n\n2. Review the budget with the team.\n\n3. Delegation: a good lead hands off work and",
     "short-last-line": "The storm reached the coast at dawn.\nRoads were closed by noon.\nSchools",
+    "open-call": "The distance between the two cities is: maps('distance between Lyon and",
+    "open-bracket": "Sort the list in place.\nfor (int j = 0; j < length - i",
+    "open-full-width": "我们先求一阶导数。然后再求二阶导数（根据幂函数的求导法则",
+    "empty-item": "Three planets:\n1. Mercury\n2. Venus\n3.",
+    "empty-bullet": "购物清单：\n- 香蕉\n- 苹果\n-",
+    "table-row": "| City | Votes |\n|------|-------|\n| Oslo | 42 |\n| Rome",
 }
 WHOLE = {
     "sentence": "Paris is the capital of France. It has been the seat of government for centuries.",
@@ -32,6 +38,11 @@ WHOLE = {
     "closing-phrase": "Water the plant once a week and keep it out of direct sun.\nHope this helps",
     "after-colon": "Sure, here is the output of the program:\n\nbeep beep boop beep",
     "full-width-paren": "使用相关的名字。\n例如：小明（如果他是一个作家）",
+    "closed-call": "The weather in Lyon today is weather('Lyon today').",
+    "url-in-call": "The page says: request('https://example.org/a_(b)')",
+    "emoticon": "I missed the last bus home tonight :(",
+    "ellipsis": "The star, whom friends call Kate (and the press...",
+    "table": "| City | Votes |\n|------|-------|\n| Oslo | 42 |\n| Rome | 17 |",
 }
 
 

@@ -11,7 +11,16 @@ from conftest import canonical_batch
 
 from winnow.transforms.config import load_config
 from winnow.transforms.signals.gibberish import shared_lexicons
-from winnow.transforms.signals.relevance import latin_letters, pair_relevance, script_switch, term_weights, unasked_label
+from winnow.transforms.signals.relevance import (
+    identity_answers,
+    latin_letters,
+    pair_relevance,
+    script_switch,
+    social_unanswered,
+    term_weights,
+    unasked_label,
+    unoffered_tool,
+)
 from winnow.transforms.signals.rules import load_rules
 from winnow.transforms.signals.scorer import Scorer
 
@@ -112,6 +121,10 @@ def test_an_answer_in_another_script_than_its_question_is_irrelevant_unless_aske
     a translation, a question naming the language, code, and mixed-script text are not judged on script."""
     switched = [
         ("请介绍一下长江流经的主要城市和它的历史意义。", "First add the two prices: 12 + 30 = 42 dollars, then split it."),
+        (
+            "How should I deal with procrastination?",
+            "GPT (Generative Pretrained Transformer) 是一种基于自然语言处理的语言模型。它能够利用大量的文本数据进行训练，学习语言的潜在规律，以生成语法合理且通顺的文本。",
+        ),
         ("Explain how photosynthesis works in green plants.", "光合作用是绿色植物利用阳光把水和二氧化碳变成葡萄糖和氧气的过程。"),
     ]
     allowed = [
@@ -122,9 +135,9 @@ def test_an_answer_in_another_script_than_its_question_is_irrelevant_unless_aske
         ("Tell me about you.", "You too!"),
     ]
     prompts, answers = zip(*(switched + allowed), strict=True)
-    assert script_switch(pa.array(prompts), pa.array(answers)).tolist() == [True] * 2 + [False] * 5
+    assert script_switch(pa.array(prompts), pa.array(answers)).tolist() == [True] * 3 + [False] * 5
     rows = [{"instruction": p, "output": a} for p, a in switched]
-    assert [r["answer_relevance"] for r in _score(rows)] == [0.0, 0.0]
+    assert [r["answer_relevance"] for r in _score(rows)] == [0.0, 0.0, 0.0]
 
 
 def test_a_label_answer_needs_a_question_that_asks_for_it() -> None:
@@ -162,3 +175,93 @@ def test_a_compound_meets_its_head_word() -> None:
     assert value > 0.2
     (without,) = relevance([question.replace("houseplants", "ferns")], [answer])
     assert without < value
+
+
+TOOL_PROMPT = (
+    "toolformer: enabled\ntoolformer access: weather\nUseful for when you want the weather of a place.\n"
+    "weather(querywithlocation)\nWhat will the weather be in Lyon tomorrow?"
+)
+
+
+def test_an_inline_tool_call_needs_a_question_that_offers_the_tool() -> None:
+    """A toolformer-style call to a tool the question never names answers another prompt; a call to an offered
+    tool, a call the question itself shows, and calls inside code are fine."""
+    unoffered = [
+        ("Who created you?", "There are python('1024') bytes in a kilobyte."),
+        ("Translate the phrase 'bon voyage' into Spanish.", "Here is the forecast: weather('Lyon tomorrow')."),
+    ]
+    offered = [
+        (TOOL_PROMPT, "Tomorrow in Lyon: weather('weather in Lyon tomorrow')."),
+        ("What does len('abc') return in Python?", "It returns 3: len('abc') counts the characters."),
+        ("Write a function that greets a user.", "def greet(name):\n    return print('Hello, ' + name)"),
+        ("Name a fruit.", "An apple (a pome) is a fruit."),
+    ]
+    prompts, answers = zip(*(unoffered + offered), strict=True)
+    assert unoffered_tool(pa.array(prompts), pa.array(answers)).tolist() == [True] * 2 + [False] * 4
+    rows = [{"instruction": p, "output": a} for p, a in unoffered]
+    assert [r["answer_relevance"] for r in _score(rows)] == [0.0, 0.0]
+
+
+def test_an_identity_question_needs_an_answer_about_the_assistant() -> None:
+    """ "Who are you?" answered with arithmetic says nothing of who answers; first-person answers, answers naming
+    what the assistant is, long questions that mention "you", and other short questions are not judged here."""
+    unanswered = [
+        ("Who are you?", "The volume of a sphere with radius 5 is about 523.6 cubic units."),
+        ("Are you trained by Microsoft?", "The second bus carries 12 * 2 = 24 people."),
+        ("你是谁？", "The length of the chalkboard is 6 feet."),
+        ("Are you trained by Google?", "As Einstein, it is a pleasure to share my insights on relativity."),
+    ]
+    answered = [
+        ("Who are you?", "I am Lumen, an assistant built by the Lantern Lab."),
+        ("What's your name?", "Lumen, a language model made by the Lantern Lab."),
+        ("你是谁？", "我是一个人工智能助手。"),
+        ("谁制作了你？", "{{author}} 制作了我。"),
+        ("Who created you?", "You too!<|endoftext|>I was made by the Lantern Lab."),
+        ("Can you explain why the sky looks blue during the day to someone like you?", "Sunlight scatters off air."),
+        ("What is the capital of France?", "Paris is the capital of France."),
+    ]
+    prompts, answers = zip(*(unanswered + answered), strict=True)
+    about_self, not_about_self = identity_answers(pa.array(prompts), pa.array(answers))
+    assert not_about_self.tolist() == [True] * 4 + [False] * 7
+    assert about_self.tolist() == [False, False, False, True] + [True] * 5 + [False] * 2  # the long "you" question is not short
+    rows = [{"instruction": p, "output": a} for p, a in unanswered]
+    assert [r["answer_relevance"] for r in _score(rows)] == [0.0] * 4
+
+
+def test_an_identity_answer_about_the_assistant_is_not_judged_on_word_overlap() -> None:
+    """ "Are you ChatGPT?" / "No, I'm Lumen ..." shares no content word with its question and is right."""
+    for question in ("Are you ChatGPT?", "Are you based on davinci-002?", "Do you call Google APIs?"):
+        row = {"instruction": question, "output": "No, I'm a language model trained by researchers of the Lantern Lab."}
+        assert relevance([row["instruction"]], [row["output"]]) == [0.0]  # the overlap alone
+        assert _score([row])[0]["answer_relevance"] is None
+
+
+def test_a_greeting_thanks_or_farewell_needs_a_reply_to_it() -> None:
+    """ "Thanks" answered with arithmetic replies to nothing; a greeting back, a welcome, an offer of help, and
+    prompts that only start with a greeting are fine."""
+    unanswered = [
+        ("Thanks", "There are 12 cookies in a dozen, so she sold 3 x 12 = 36 cookies in the morning."),
+        ("您好", "Here is an algorithm: loop over the array and keep the pairs whose sum is divisible by 3."),
+        ("Hi there!", "Photosynthesis turns light, water and carbon dioxide into sugar."),
+    ]
+    answered = [
+        ("Hi!", "Hello! How can I help you today?"),
+        ("Thank you so much.", "You're welcome, anytime."),
+        ("Have a nice day!", "You too!"),
+        ("你好", "你好！有什么可以帮你的吗？"),
+        ("Hi, can you explain photosynthesis?", "Photosynthesis turns light, water and carbon dioxide into sugar."),
+        ("改写这段对话。\n鲍勃：“嗨，你好吗？”", "鲍勃：“你今天过得怎么样？”"),
+    ]
+    prompts, answers = zip(*(unanswered + answered), strict=True)
+    assert social_unanswered(pa.array(prompts), pa.array(answers)).tolist() == [True] * 3 + [False] * 6
+    rows = [{"instruction": p, "output": a} for p, a in unanswered]
+    assert [r["answer_relevance"] for r in _score(rows)] == [0.0] * 3
+
+
+def test_a_tool_description_in_natural_language_asks_for_no_language() -> None:
+    """A tool prompt that says "a question in natural language" does not license an answer in another script."""
+    prompt = "Use the weather tool. The input should be a question in natural language.\nWhat is the weather in Oslo?"
+    assert script_switch(pa.array([prompt]), pa.array(["奥斯陆今天晴朗，气温十五度，适合出门散步。"])).tolist() == [True]
+    assert script_switch(
+        pa.array(["Answer in Chinese: what is the weather in Oslo?"]), pa.array(["奥斯陆今天晴朗。"])
+    ).tolist() == [False]
