@@ -37,7 +37,7 @@ from winnow.transforms.state import answers, assemble, store
 from winnow.transforms.state.drift import DRIFT_FILE
 from winnow.transforms.state.fingerprints import change as fingerprint_change
 from winnow.transforms.state.fingerprints import fingerprints
-from winnow.transforms.state.hooks import NightHooks, read_template_reports
+from winnow.transforms.state.hooks import NightHooks
 from winnow.transforms.state.manifest import RESCORE, Decision, decide
 from winnow.transforms.state.night import NightSpec, finish_night, old_kept_rows, refsig_path, reused_refsigs, run_dir_of
 from winnow.transforms.summary.run_record import RunError
@@ -178,13 +178,15 @@ def _apply_hint(night: Night, names: list[str]) -> None:
         night.decision.full, night.reused_answers = True, None
 
 
-def _template_reports(night: Night) -> list[Any]:
-    """The reused shards' frequent-shingle reports, kept beside their answer hashes by the night that scored them."""
-    out: list[Any] = []
+def _template_sources(night: Night) -> list[tuple[str, int]]:
+    """Where the reused shards' frequent-shingle reports are: beside their answer hashes, in the version of
+    the night that scored them."""
+    out: list[tuple[str, int]] = []
     for d in night.decision.reused():
         assert d.previous is not None
-        directory = files.join(store.version_dir(night.state_dir, d.previous["scored_in"]), "answers")
-        out.extend(read_template_reports(directory, d.previous["scored_index"]))
+        out.append(
+            (files.join(store.version_dir(night.state_dir, d.previous["scored_in"]), "answers"), d.previous["scored_index"])
+        )
     return out
 
 
@@ -345,7 +347,7 @@ def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.
     hooks = NightHooks(
         references=references(plan, night) if plan.config.dedup.enabled and not night.decision.full else {},
         reused_answers=night.reused_answers,
-        template_reports=tuple(_template_reports(night)) if not night.decision.full else (),
+        template_sources=tuple(_template_sources(night)) if not night.decision.full else (),
         earlier=earlier_rows(night) if plan.config.dedup.enabled else None,
         stats_dir=files.join(vdir, "stats"),
         answers_dir=files.join(vdir, "answers"),

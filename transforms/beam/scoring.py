@@ -44,7 +44,13 @@ from winnow.transforms.signals.rules import Rule
 from winnow.transforms.signals.scorer import Scorer, fired_counts, scored_schema
 from winnow.transforms.sources import config_for_shard, source_index
 from winnow.transforms.state.answers import entries_path, write_entries
-from winnow.transforms.state.hooks import NightHooks, summary_keeping_own, write_stats, write_template_report
+from winnow.transforms.state.hooks import (
+    NightHooks,
+    read_template_reports,
+    summary_keeping_own,
+    write_stats,
+    write_template_report,
+)
 from winnow.transforms.state.night import NightSpec, finish_night
 from winnow.transforms.summary import shard_stats as summary
 from winnow.transforms.summary.dataset import write_summary
@@ -293,9 +299,10 @@ def _write_summary_keeping_stats(
     return dataset
 
 
-def _template_with(reports: list[Any], reused: list[Any], share: float, min_rows: int) -> np.ndarray:
-    """The dataset's template shingles; on a night, over the reused shards' parts too, as a full run counts them."""
-    return dataset_template(reports + reused, share, min_rows)
+def _template_with(reports: list[Any], reused: list[tuple[str, int]], share: float, min_rows: int) -> np.ndarray:
+    """The dataset's template shingles; on a night, over the reused shards' parts too (read here from the
+    state), as a full run counts them."""
+    return dataset_template(reports + read_template_reports(reused), share, min_rows)
 
 
 def _finish_night(_record: Any, spec: NightSpec) -> dict[str, Any]:
@@ -363,7 +370,7 @@ def ScoreCorpus(
                 | "TemplateShingles"
                 >> beam.Map(
                     _template_with,
-                    list(nightly.template_reports) if nightly else [],
+                    list(nightly.template_sources) if nightly else [],
                     params.template_share,
                     params.template_min_rows,
                 )

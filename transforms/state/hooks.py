@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +19,11 @@ class NightHooks:
     reused_answers: dict[int, int] | None = None
     stats_dir: str = ""  # each shard's final statistics, pickled, for the nights that reuse it
     answers_dir: str = ""  # each part's (answer, prompt) hashes, for answer_reuse on later nights
-    # The reused shards' parts' frequent-shingle reports (dedup.templates): tonight's template shingles are
-    # counted over the whole corpus, as a full run counts them, not over the re-scored rows alone.
-    template_reports: tuple[Any, ...] = ()
+    # Where the reused shards' parts' frequent-shingle reports are (dedup.templates): (directory, shard
+    # index) pairs. Tonight's template shingles are counted over the whole corpus, as a full run counts
+    # them, not over the re-scored rows alone. Paths, not the reports: a job step reads them, and the
+    # reports (megabytes) stay out of the pickled pipeline.
+    template_sources: tuple[tuple[str, int], ...] = ()
     finish: Any = None  # state.night.NightSpec: the job's last step assembles the night and commits the state
     earlier: Any = None  # dedup.earlier.EarlierRows: re-scored shards whose file did not change, less last night's copies
 
@@ -63,5 +65,15 @@ def write_template_report(directory: str, shard_index: int, part: int, report: A
     files.write_atomically(template_path(directory, shard_index, part), pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def read_template_reports(directory: str, shard_index: int) -> list[Any]:
-    return [pickle.loads(files.read_bytes(p)) for p in files.match(files.join(directory, f"t{shard_index:06d}-*.pkl"))]
+def read_template_reports(sources: Iterable[tuple[str, int]]) -> list[Any]:
+    """Every part's report of each (directory, shard index), with one listing per directory."""
+    wanted: dict[str, set[int]] = {}
+    for directory, shard_index in sources:
+        wanted.setdefault(directory, set()).add(shard_index)
+    out: list[Any] = []
+    for directory, indexes in wanted.items():
+        for path in sorted(files.match(files.join(directory, "t*.pkl"))):
+            name = path.rsplit("/", 1)[-1]
+            if int(name[1:7]) in indexes:
+                out.append(pickle.loads(files.read_bytes(path)))
+    return out

@@ -57,3 +57,23 @@ def test_a_rescore_hint_accumulates_and_the_next_commit_clears_it(tmp_path):
     (tmp_path / "versions" / "v1").mkdir(parents=True)
     store.commit(state, {"format": store.FORMAT, "version": "v1", "shards": {}})
     assert store.read_hint(state) == []
+
+
+def test_template_reports_are_read_for_the_named_shards_only_from_each_directory(tmp_path):
+    """A night reads the reused shards' frequent-shingle reports inside the job (hooks.read_template_reports):
+    every part of each named (directory, shard), nothing of other shards, whatever the directory."""
+    from winnow.transforms.state.hooks import read_template_reports, write_template_report
+
+    def report(shard: int, part: int) -> tuple[int, np.ndarray, np.ndarray]:
+        return (10 * shard + part, np.array([shard, part], dtype=np.uint64), np.array([1, 2], dtype=np.int64))
+
+    night1, night2 = str(tmp_path / "v1"), str(tmp_path / "v2")
+    for directory, shards in ((night1, (0, 1, 2)), (night2, (1, 3))):
+        (tmp_path / directory.rsplit("/", 1)[-1]).mkdir()
+        for shard in shards:
+            for part in range(2):
+                write_template_report(directory, shard, part, report(shard, part))
+    got = read_template_reports([(night1, 0), (night1, 2), (night2, 3)])
+    assert [r[0] for r in got] == [0, 1, 20, 21, 30, 31]
+    assert all(np.array_equal(g[1], report(g[0] // 10, g[0] % 10)[1]) for g in got)
+    assert read_template_reports([]) == []
