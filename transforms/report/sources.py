@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from winnow.transforms.summary.histograms import Histogram, merge_maps
+from winnow.transforms.summary.histograms import Histogram, merge_map_list
 
 MAX_SOURCES = 40
 OTHER = "(other sources)"
@@ -61,9 +61,10 @@ class Source:
     files: int = 0
     counts: Counter = field(default_factory=Counter)
     maps: dict[str, Counter] = field(default_factory=dict)
-    hist: dict[str, Histogram] = field(default_factory=dict)
-    whatif: dict[str, Histogram] = field(default_factory=dict)
-    cluster_sizes: Histogram = field(default_factory=lambda: Histogram.empty(integer=True))
+    # Histograms of the shards added, merged when first read (each column in one sort, not one per shard).
+    hist_parts: list[dict[str, Histogram]] = field(default_factory=list)
+    whatif_parts: list[dict[str, Histogram]] = field(default_factory=list)
+    cluster_parts: list[Histogram] = field(default_factory=lambda: [Histogram.empty(integer=True)])
     mean_sums: dict[str, float] = field(default_factory=dict)
     mean_counts: Counter = field(default_factory=Counter)
     coverage: list[tuple[float, int]] = field(default_factory=list)  # per file: (coverage, rows scored)
@@ -76,10 +77,10 @@ class Source:
             self.counts[c] += int(shard.get(c) or 0)
         for m in MAPS:
             self.maps.setdefault(m, Counter()).update(shard.get(m) or {})
-        self.hist = merge_maps(self.hist, shard.get("hist") or {})
-        self.whatif = merge_maps(self.whatif, shard.get("whatif") or {})
+        self.hist_parts.append(shard.get("hist") or {})
+        self.whatif_parts.append(shard.get("whatif") or {})
         if shard.get("cluster_sizes") is not None:
-            self.cluster_sizes = self.cluster_sizes.merge(shard["cluster_sizes"])
+            self.cluster_parts.append(shard["cluster_sizes"])
         for name, value in (shard.get("means") or {}).items():
             if value is None:
                 continue
@@ -90,6 +91,38 @@ class Source:
         if shard.get("coverage") is not None:
             self.coverage.append((shard["coverage"], int(shard.get("rows_scored") or 0)))
         self.diversity.append({k: shard.get(k) for k in ("instruction_type_entropy", "self_bleu", "distinct_ngrams")})
+
+    @property
+    def hist(self) -> dict[str, Histogram]:
+        """Column -> the histogram of every shard added."""
+        if len(self.hist_parts) != 1:
+            self.hist_parts = [merge_map_list(self.hist_parts)]
+        return self.hist_parts[0]
+
+    @hist.setter
+    def hist(self, value: dict[str, Histogram]) -> None:
+        self.hist_parts = [value]
+
+    @property
+    def whatif(self) -> dict[str, Histogram]:
+        """Column -> the what-if histogram of every shard added."""
+        if len(self.whatif_parts) != 1:
+            self.whatif_parts = [merge_map_list(self.whatif_parts)]
+        return self.whatif_parts[0]
+
+    @whatif.setter
+    def whatif(self, value: dict[str, Histogram]) -> None:
+        self.whatif_parts = [value]
+
+    @property
+    def cluster_sizes(self) -> Histogram:
+        if len(self.cluster_parts) != 1:
+            self.cluster_parts = [Histogram.merge_all(self.cluster_parts)]
+        return self.cluster_parts[0]
+
+    @cluster_sizes.setter
+    def cluster_sizes(self, value: Histogram) -> None:
+        self.cluster_parts = [value]
 
     def mean(self, name: str) -> float | None:
         n = self.mean_counts.get(name, 0)

@@ -25,6 +25,7 @@ from winnow.transforms.summary import diversity
 from winnow.transforms.summary.clusters import ClusterTally
 from winnow.transforms.summary.column_histograms import HIST_PREFIX, WHATIF_PREFIX, ColumnHistograms
 from winnow.transforms.summary.examples import Examples
+from winnow.transforms.summary.histograms import merge_map_list
 from winnow.transforms.summary.keep_counts import KeepTally, KeptFile
 from winnow.transforms.summary.quantiles import QuantileSketch
 
@@ -151,7 +152,7 @@ class ShardStats:
         mine = self.sketches.get(name)
         self.sketches[name] = sketch if mine is None else mine.merge(sketch)
 
-    def merge(self, other: ShardStats) -> ShardStats:
+    def merge(self, other: ShardStats, histograms: bool = True) -> ShardStats:
         self.rows_read += other.rows_read
         self.rows_scored += other.rows_scored
         self.rows_rejected += other.rows_rejected
@@ -184,7 +185,8 @@ class ShardStats:
         self.rows_dropped += other.rows_dropped
         self.drop_reasons.update(other.drop_reasons)
         self.kept_files = sorted([*self.kept_files, *other.kept_files], key=lambda f: f.path)
-        self.histograms.merge(other.histograms)
+        if histograms:
+            self.histograms.merge(other.histograms)
         self.examples.merge(other.examples)
         self.clusters.merge(other.clusters)
         return self
@@ -360,6 +362,11 @@ def merge_all(stats: list[ShardStats]) -> ShardStats:
     instruction types break differently, so the order is fixed here.
     """
     total = ShardStats(shard="*", shard_index=-1)
-    for s in sorted(stats, key=lambda s: s.shard_index):
-        total.merge(s)
+    ordered = sorted(stats, key=lambda s: s.shard_index)
+    for s in ordered:
+        total.merge(s, histograms=False)
+    # Each column's histogram in one sort over every shard, not one merge per shard (the same counts).
+    total.histograms = ColumnHistograms(
+        merge_map_list([s.histograms.hist for s in ordered]), merge_map_list([s.histograms.whatif for s in ordered])
+    )
     return total
