@@ -125,7 +125,16 @@ def touching_new_rows(entries: np.ndarray, reference_base: int) -> np.ndarray:
     ref = entries[:, 1] >= np.uint64(reference_base << ROW_BITS)
     if not ref.any():
         return entries
-    return entries[np.isin(entries[:, 0], entries[~ref, 0])]
+    return entries[member_of(entries[:, 0], np.unique(entries[~ref, 0]))]
+
+
+def member_of(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """values in sorted_set (ascending, distinct), by binary search: np.isin sorts both sides, and the
+    reference's millions of band entries against one shard's keys would be sorted every night."""
+    if len(sorted_set) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[at] == values
 
 
 def _pairs(e: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -177,3 +177,12 @@ def test_entries_touching_new_rows_give_the_same_pairs_with_new_rows():
     # Without reference rows nothing is dropped (a plain run).
     plain = _entries([(1, new[:2], M), (2, [new[3]], X)])
     assert lsh.touching_new_rows(plain, REFERENCE_BASE) is plain
+
+
+def test_member_of_equals_isin_on_hash_keys_and_empty_sets() -> None:
+    rng = np.random.default_rng(11)
+    values = rng.integers(0, 2**63, 5000, dtype=np.int64).astype(np.uint64)
+    values[-1] = np.uint64(2**64 - 1)  # above every key of the set
+    wanted = np.unique(np.concatenate([rng.choice(values, 300), rng.integers(0, 2**63, 50, dtype=np.int64).astype(np.uint64)]))
+    assert np.array_equal(lsh.member_of(values, wanted), np.isin(values, wanted))
+    assert not lsh.member_of(values, np.zeros(0, np.uint64)).any()
