@@ -12,9 +12,9 @@ folded into one "other" source when even the top level gives more.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from winnow.transforms.summary.histograms import Histogram, merge_map_list
 
@@ -51,6 +51,25 @@ def choose_depth(shards: Sequence[str], max_sources: int = MAX_SOURCES) -> int |
         if len({source_of(s, depth) for s in shards}) <= max_sources:
             return depth
     return 1
+
+
+T = TypeVar("T")
+
+
+class _Merged(Generic[T]):
+    """A Source attribute read as its parts (one per shard added) merged into one, merged when first read."""
+
+    def __init__(self, parts: str, merge: Callable[[list[T]], T]):
+        self.parts, self.merge = parts, merge
+
+    def __get__(self, obj: Any, owner: Any = None) -> T:
+        parts = getattr(obj, self.parts)
+        if len(parts) != 1:
+            parts[:] = [self.merge(parts)]
+        return cast(T, parts[0])
+
+    def __set__(self, obj: Any, value: T) -> None:
+        setattr(obj, self.parts, [value])
 
 
 @dataclass
@@ -92,37 +111,10 @@ class Source:
             self.coverage.append((shard["coverage"], int(shard.get("rows_scored") or 0)))
         self.diversity.append({k: shard.get(k) for k in ("instruction_type_entropy", "self_bleu", "distinct_ngrams")})
 
-    @property
-    def hist(self) -> dict[str, Histogram]:
-        """Column -> the histogram of every shard added."""
-        if len(self.hist_parts) != 1:
-            self.hist_parts = [merge_map_list(self.hist_parts)]
-        return self.hist_parts[0]
-
-    @hist.setter
-    def hist(self, value: dict[str, Histogram]) -> None:
-        self.hist_parts = [value]
-
-    @property
-    def whatif(self) -> dict[str, Histogram]:
-        """Column -> the what-if histogram of every shard added."""
-        if len(self.whatif_parts) != 1:
-            self.whatif_parts = [merge_map_list(self.whatif_parts)]
-        return self.whatif_parts[0]
-
-    @whatif.setter
-    def whatif(self, value: dict[str, Histogram]) -> None:
-        self.whatif_parts = [value]
-
-    @property
-    def cluster_sizes(self) -> Histogram:
-        if len(self.cluster_parts) != 1:
-            self.cluster_parts = [Histogram.merge_all(self.cluster_parts)]
-        return self.cluster_parts[0]
-
-    @cluster_sizes.setter
-    def cluster_sizes(self, value: Histogram) -> None:
-        self.cluster_parts = [value]
+    # Not fields (no annotation): read as the parts above merged into one.
+    hist = _Merged["dict[str, Histogram]"]("hist_parts", merge_map_list)  # column -> every shard's histogram
+    whatif = _Merged["dict[str, Histogram]"]("whatif_parts", merge_map_list)  # column -> every shard's what-if
+    cluster_sizes = _Merged[Histogram]("cluster_parts", Histogram.merge_all)
 
     def mean(self, name: str) -> float | None:
         n = self.mean_counts.get(name, 0)
