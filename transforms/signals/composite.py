@@ -18,8 +18,9 @@ merit term has merit 1: the gates alone then rank it.
 gates ask whether it is an answer at all; each is a factor in [floor, 1],
 and 1 where its signal is off or could not judge the row:
 
-  fluency           (response_known_word_frac - 0.5) / 0.35 on answers of 5+ words, times
-                    1 - (response_symbol_soup_frac - 0.1) / 0.2, both clipped to [0, 1]
+  fluency           (response_known_word_frac - 0.5) / 0.35, and at most
+                    1 - (response_symbol_soup_frac - 0.1) / 0.2, both clipped to [0, 1], on
+                    answers of 5+ words
   answer_relevance  min(1, answer_relevance / 0.25): the least relevant answer of the row
                     against the question it answers
   completeness      0 when the response stops mid-sentence (response_ends_mid_sentence)
@@ -93,12 +94,14 @@ def gate_value(cols: dict[str, pa.Array], name: str, min_prompts: int) -> np.nda
         )
         if known is None:
             return None
-        if words is not None:  # a label ("positive", "B") is too short to call fluent or not
-            known = np.where(words >= FLUENCY_MIN_WORDS, known, np.nan)
+        short = np.zeros(len(known), dtype=bool) if words is None else words < FLUENCY_MIN_WORDS
+        # A label ("positive", "B") or a bare tool call ("shell('free -m')") is too short to call fluent or not:
+        # one bracketed token of two would be half symbol soup.
+        known = np.where(short, np.nan, known)
         value = np.clip((known - FLUENCY_ZERO) / (FLUENCY_FULL - FLUENCY_ZERO), 0.0, 1.0)
         if soup is not None:
-            soup_ok = np.clip((SOUP_ZERO - soup) / (SOUP_ZERO - SOUP_FULL), 0.0, 1.0)
-            value = np.where(np.isnan(value), soup_ok, np.minimum(value, soup_ok))
+            soup_ok = np.where(short, np.nan, np.clip((SOUP_ZERO - soup) / (SOUP_ZERO - SOUP_FULL), 0.0, 1.0))
+            value = np.where(np.isnan(value), soup_ok, np.where(np.isnan(soup_ok), value, np.minimum(value, soup_ok)))
         return value
     if name == "answer_relevance":
         rel = _floats(cols, "answer_relevance")

@@ -80,6 +80,18 @@ def test_unjudged_gates_stay_open_and_labels_are_not_judged_for_fluency():
     assert score.to_pylist() == [1.0, 1.0]
 
 
+def test_symbol_soup_is_not_judged_on_answers_too_short_to_call_fluent():
+    """ "shell('free -m')" is two tokens, one of them bracketed: half "soup", and a complete answer."""
+    cols = _gated(
+        response_known_word_frac=[1.0, 1.0, None],
+        response_words=[2, 40, 40],
+        response_symbol_soup_frac=[0.5, 0.5, 0.5],
+    )
+    score, explain = composite(cols, {}, 0.8, floors={"fluency": 0.0})
+    assert score.to_pylist() == [1.0, 0.0, 0.0]
+    assert "gate fluency" not in explain.to_pylist()[0]
+
+
 def test_uniqueness_gate_falls_with_the_square_root_of_reuse():
     cols = _gated(answer_reuse_prompts=[None, 20, 80, 500])
     score, _ = composite(cols, {}, 0.8, floors={"uniqueness": 0.0}, min_prompts=20)
