@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow.pipelines import score
@@ -137,18 +138,20 @@ def _changed_rows(night: Night, previous_all: pa.Table) -> np.ndarray:
     """Per row of last night's duplicates/: gone tonight (its shard removed, or its id no longer in its
     changed shard) or its content changed. Rows of shards whose file did not change are unchanged."""
     assert night.previous is not None
-    present = {d.shard.name for d in night.decision.shards}
-    shard = previous_all.column("shard").to_pylist()
-    changed = np.array([s not in present for s in shard], dtype=bool)
-    in_changed = [i for i, s in enumerate(shard) if s in night.rows]
-    if not in_changed:
+    shard = previous_all.column("shard")
+    present = pa.array(sorted(d.shard.name for d in night.decision.shards), pa.string())
+    changed = ~pc.is_in(shard, value_set=present).to_numpy(zero_copy_only=False)
+    in_changed = np.flatnonzero(
+        pc.is_in(shard, value_set=pa.array(sorted(night.rows), pa.string())).to_numpy(zero_copy_only=False)
+    )
+    if not len(in_changed):
         return changed
-    look = previous_all.take(pa.array(in_changed, pa.int64())).select(["key", "shard"])
+    look = previous_all.take(pa.array(in_changed)).select(["key", "shard"])
     old = old_kept_rows(night.state_dir, night.previous, look)
-    keys = previous_all.column("key").to_numpy()
-    for i in in_changed:
-        before = old.get(int(keys[i]))
-        changed[i] = before is None or night.rows[shard[i]].get(before[0]) != before[1]
+    # Only the rows of tonight's changed shards are compared one by one: a few shards' worth.
+    for i, key, name in zip(in_changed, look.column("key").to_pylist(), look.column("shard").to_pylist(), strict=True):
+        before = old.get(key)
+        changed[i] = before is None or night.rows[name].get(before[0]) != before[1]
     return changed
 
 
@@ -202,17 +205,13 @@ def earlier_rows(night: Night) -> EarlierRows | None:
         return None
     index = {d.shard.name: d.shard.index for d in same}
     previous_all = _previous_duplicates(night.state_dir, night.previous)
-    copies = [
-        (index[s] << ROW_BITS) | r
-        for s, r, k in zip(
-            previous_all.column("shard").to_pylist(),
-            previous_all.column("row").to_pylist(),
-            previous_all.column("keep").to_pylist(),
-            strict=True,
-        )
-        if not k and s in index
-    ]
-    return EarlierRows(tuple(sorted(index.values())), np.array(sorted(copies), dtype=np.int64))
+    names = sorted(index)
+    # Last night's copies in those shards, as tonight's row keys (shard index << ROW_BITS | row).
+    at = pc.index_in(previous_all.column("shard"), value_set=pa.array(names, pa.string()))
+    copy = pc.and_(pc.is_valid(at), pc.invert(pc.fill_null(previous_all.column("keep"), False)))
+    shard_index = np.array([index[n] for n in names], dtype=np.int64)[pc.filter(at, copy).to_numpy()]
+    copies = (shard_index << ROW_BITS) | pc.filter(previous_all.column("row"), copy).to_numpy().astype(np.int64)
+    return EarlierRows(tuple(sorted(index.values())), np.sort(copies))
 
 
 def references(plan: score.Plan, night: Night) -> dict[int, str]:
