@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from winnow.transforms.dedup.lsh import member_of
 from winnow.transforms.dedup.params import REFERENCE_BASE
 from winnow.transforms.schema import ROW_BITS
 
@@ -26,7 +27,7 @@ class EarlierRows:
     """Shards (this run's indices) whose rows are earlier rows, except `copies` (row keys: last night's copies)."""
 
     shards: tuple[int, ...] = ()
-    copies: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    copies: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ascending, distinct
 
     def settled(self, keys: np.ndarray) -> np.ndarray:
         """Per row key of this run: an unchanged row that was no copy last night."""
@@ -34,7 +35,7 @@ class EarlierRows:
         if not self.shards:
             return np.zeros(len(keys), dtype=bool)
         in_shard = np.isin(keys >> ROW_BITS, np.asarray(self.shards, dtype=np.int64))
-        return in_shard & ~np.isin(keys, self.copies)
+        return in_shard & ~member_of(keys, self.copies)
 
     def earlier(self, keys: np.ndarray) -> np.ndarray:
         """Per row key: a reference row or a settled row."""
