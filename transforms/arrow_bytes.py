@@ -29,9 +29,17 @@ def blake2b_128(texts: pa.Array) -> np.ndarray:
     return np.frombuffer(digests, dtype=">u8").astype(np.uint64).reshape(-1, 2)
 
 
+def partition_order(partition: np.ndarray) -> np.ndarray:
+    """Indices that sort rows by partition, keeping their order within one. Partition numbers are small:
+    as 16-bit integers numpy sorts them by radix, ~10x faster than a 64-bit merge sort."""
+    if len(partition) and partition.min() >= 0 and partition.max() < 1 << 16:
+        return np.argsort(partition.astype(np.uint16), kind="stable")
+    return np.argsort(partition, kind="stable")
+
+
 def partition_rows(partition: np.ndarray) -> dict[int, np.ndarray]:
     """{partition: the indices of its rows, in order} for each partition that has rows."""
-    order = np.argsort(partition, kind="stable")
+    order = partition_order(partition)
     bounds = np.flatnonzero(np.diff(partition[order])) + 1
     return {int(partition[idx[0]]): idx for idx in np.split(order, bounds) if len(idx)}
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from winnow.transforms.arrow_bytes import partition_order
+
 
 def _groups(arcs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Arcs sorted by source; start index of each source's group; its node; its min neighbour."""
@@ -92,7 +94,7 @@ def split_by_partition(arcs: np.ndarray, partitions: int) -> dict[int, np.ndarra
     if len(arcs) == 0:
         return {}
     part = partition_of(arcs[:, 0], partitions)
-    order = np.argsort(part, kind="stable")
+    order = partition_order(part)
     arcs, part = arcs[order], part[order]
     bounds = np.flatnonzero(np.diff(part)) + 1
     return {int(p[0]): chunk for p, chunk in zip(np.split(part, bounds), np.split(arcs, bounds))}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from winnow.transforms.arrow_bytes import hex_u64, mix64
+from winnow.transforms.arrow_bytes import hex_u64, mix64, partition_order
 from winnow.transforms.dedup.minhash import EMPTY, band_keys
 from winnow.transforms.schema import ROW_BITS
 
@@ -65,7 +65,7 @@ def band_entries(
         axis=1,
     )
     part = (all_keys % np.uint64(partitions)).astype(np.int64)
-    order = np.argsort(part, kind="stable")
+    order = partition_order(part)
     entries, part = entries[order], part[order]
     bounds = np.flatnonzero(np.diff(part)) + 1
     return {int(p[0]): chunk for p, chunk in zip(np.split(part, bounds), np.split(entries, bounds)) if len(chunk)}
