@@ -130,8 +130,9 @@ class SideCache:
                 raise KeyError(f"no signature files for segment {segment} (shard {shard}) in {self.output}/signatures")
             table = pa.concat_tables([read_side(path, shard) for path in paths])
         keys = table.column("key").to_numpy()
-        order = np.argsort(keys, kind="stable")
-        table, keys = table.take(pa.array(order)), keys[order]
+        if len(keys) > 1 and not (keys[1:] >= keys[:-1]).all():  # written in row order: usually sorted already
+            order = np.argsort(keys, kind="stable")
+            table, keys = table.take(pa.array(order)), keys[order]
         self._cache[segment] = (keys, table)
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)

@@ -45,3 +45,24 @@ def test_rouge_l_from_spilled_sequences_matches_rouge_l_on_texts():
     expect_context = rouge_l(pa.array([f[0] for f in firsts]), pa.array([s[0] for s in seconds]))
     np.testing.assert_allclose(content, expect_content, rtol=1e-6)
     np.testing.assert_allclose(context, expect_context, rtol=1e-6)
+
+
+@pytest.mark.parametrize("rows", [[0, 1, 2, 3, 4], [3, 0, 4, 1, 2]])
+def test_side_cache_finds_each_wanted_row_whether_or_not_the_file_is_in_key_order(tmp_path, rows):
+    import pyarrow.parquet as pq
+
+    from winnow.transforms.dedup.params import REFERENCE_BASE
+    from winnow.transforms.dedup.sidefiles import SEGMENT_BITS, SideCache
+    from winnow.transforms.schema import ROW_BITS
+
+    path = str(tmp_path / "ref.parquet")
+    pq.write_table(
+        pa.table({"key": pa.array(rows, pa.int64()), "row": pa.array(rows, pa.int64()), "text": [f"r{r}" for r in rows]}), path
+    )
+    shard = REFERENCE_BASE + 3
+    cache = SideCache(str(tmp_path), {shard: path})
+    wanted = (np.int64(shard) << ROW_BITS) | np.array([4, 0, 2], np.int64)
+    table, idx = cache.rows(shard << (ROW_BITS - SEGMENT_BITS), wanted)
+    assert table.column("text").take(pa.array(idx)).to_pylist() == ["r4", "r0", "r2"]
+    with pytest.raises(KeyError, match="lack some rows"):
+        cache.rows(shard << (ROW_BITS - SEGMENT_BITS), wanted + 10)
