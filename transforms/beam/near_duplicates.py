@@ -19,7 +19,7 @@ from apache_beam.metrics import Metrics
 
 from winnow.transforms.arrow_bytes import unique_sorted
 from winnow.transforms.dedup import components as cc
-from winnow.transforms.dedup import lsh, spill
+from winnow.transforms.dedup import lsh, refbands, spill
 from winnow.transforms.dedup.earlier import EarlierRows
 from winnow.transforms.dedup.keep import choose_keep
 from winnow.transforms.dedup.params import REFERENCE_BASE, SEQUENCE_COLUMNS, DedupParams
@@ -31,7 +31,6 @@ from winnow.transforms.dedup.sidefiles import (
     signatures_at,
     work_dir,
 )
-from winnow.transforms.dedup.signer import band_entries_of
 from winnow.transforms.dedup.verify import verify_pairs
 from winnow.transforms.io import files, parquet_out
 
@@ -85,7 +84,6 @@ class CandidatesFn(beam.DoFn):
 # Reference files per ReferenceBands task. One writer spills a file per band partition it touches, so a
 # task per file (a night reuses ~100 shards) wrote files x partitions small files; a group of files shares them.
 REFERENCE_GROUP = 16
-BAND_COLUMNS = ["key", "row", "signature", "content_hash"]
 
 
 def reference_groups(references: dict[int, str], size: int = REFERENCE_GROUP) -> list[list[tuple[int, str]]]:
@@ -95,7 +93,8 @@ def reference_groups(references: dict[int, str], size: int = REFERENCE_GROUP) ->
 
 
 class ReferenceBandsFn(beam.DoFn):
-    """Band entries of earlier runs' exported signatures (a group of files), spilled like a shard's own."""
+    """Band entries of earlier runs' exported signatures (a group of files), spilled like a shard's own:
+    read from beside the file when a night stored them (dedup.refbands), else hashed from the signatures."""
 
     def __init__(self, output: str, params: DedupParams):
         self._output, self._params = output, params
@@ -105,14 +104,14 @@ class ReferenceBandsFn(beam.DoFn):
         writer = spill.SpillWriter(work_dir(self._output, "bands"), f"r{group[0][0]:07d}")
         rows = 0
         for index, path in group:
-            table = read_side(path, index, BAND_COLUMNS)  # not the shingles and tokens: half of the file
-            rows += table.num_rows
-            for batch in table.to_batches(max_chunksize=8192):
-                sigs = signatures_at(pa.Table.from_batches([batch]), np.arange(batch.num_rows), p.width)
-                keys = batch.column("key").to_numpy()
-                exact = lsh.content_keys(batch.column("content_hash"))
-                for part, arr in band_entries_of(keys, sigs, exact, p).items():
-                    writer.add(part, arr)
+            stored = refbands.read_reference_bands(refbands.bands_path(path), index, p)
+            if stored is None:
+                entries, n = refbands.reference_entries(read_side(path, index, refbands.BAND_COLUMNS), p, index)
+                stored = lsh.split_sorted_entries(entries, p.partitions), n
+            by_part, n = stored
+            rows += n
+            for part, arr in by_part.items():
+                writer.add(part, arr)
         writer.flush()
         yield beam.pvalue.TaggedOutput("totals", ("reference_rows", rows))
         yield group[0][0]

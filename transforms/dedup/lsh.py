@@ -64,11 +64,19 @@ def band_entries(
         ],
         axis=1,
     )
-    part = (all_keys % np.uint64(partitions)).astype(np.int64)
-    order = partition_order(part)
-    entries, part = entries[order], part[order]
+    return split_sorted_entries(entries[partition_order(partition_of_entries(entries, partitions))], partitions)
+
+
+def partition_of_entries(entries: np.ndarray, partitions: int) -> np.ndarray:
+    """The partition of each band entry: of its band key, so one band's entries meet."""
+    return (entries[:, 0] % np.uint64(partitions)).astype(np.int64)
+
+
+def split_sorted_entries(entries: np.ndarray, partitions: int) -> dict[int, np.ndarray]:
+    """{partition: its entries} of entries already in partition order."""
+    part = partition_of_entries(entries, partitions)
     bounds = np.flatnonzero(np.diff(part)) + 1
-    return {int(p[0]): chunk for p, chunk in zip(np.split(part, bounds), np.split(entries, bounds)) if len(chunk)}
+    return {int(p[0]): chunk for p, chunk in zip(np.split(part, bounds), np.split(entries, bounds), strict=True) if len(chunk)}
 
 
 def candidate_pairs(entries: np.ndarray) -> np.ndarray:

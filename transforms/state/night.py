@@ -28,8 +28,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow.transforms.config import Config
+from winnow.transforms.dedup import refbands
 from winnow.transforms.dedup.components import partition_of
-from winnow.transforms.dedup.params import DUPLICATES
+from winnow.transforms.dedup.params import DUPLICATES, DedupParams
 from winnow.transforms.dedup.sidefiles import SIDE_FILE_OPTIONS
 from winnow.transforms.io import files, parquet_out
 from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, top_level_entries
@@ -175,9 +176,11 @@ def reused_refsigs(state_dir: str, decision: Decision, columns: list[str]) -> It
 
 
 def _write_refsigs(spec: NightSpec, duplicates: pa.Table) -> None:
-    """Signatures of tonight's re-scored rows that are no copy: later nights cluster new rows against them."""
+    """Signatures of tonight's re-scored rows that are no copy, and their band entries: later nights cluster new
+    rows against them."""
     run = run_dir_of(spec.state_dir, spec.version)
     dropped = pa.array(assemble.dropped_copies(duplicates), pa.int64())
+    params = DedupParams.from_config(spec.config)
     for d in spec.decision.rescored():
         found = files.match(files.join(run, "signatures", f"s{d.shard.index:06d}-*.parquet"))
         if not found:
@@ -186,7 +189,11 @@ def _write_refsigs(spec: NightSpec, duplicates: pa.Table) -> None:
         table = table.filter(pc.invert(pc.is_in(table.column("key"), dropped))).sort_by("key")
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, **SIDE_FILE_OPTIONS)
-        files.write_atomically(refsig_path(spec.state_dir, spec.version, d.shard.index), sink.getvalue().to_pybytes())
+        path = refsig_path(spec.state_dir, spec.version, d.shard.index)
+        files.write_atomically(path, sink.getvalue().to_pybytes())
+        # Their band entries too: every later night that reuses the shard reads them instead of hashing again.
+        entries, rows = refbands.reference_entries(table.select(refbands.BAND_COLUMNS), params)
+        refbands.write_reference_bands(refbands.bands_path(path), entries, rows, params)
 
 
 class OrphanedCopiesError(RuntimeError):
