@@ -23,6 +23,7 @@ from winnow.pipelines.review_calibrate import run_calibrate
 from winnow.pipelines.review_export import run_export
 from winnow.pipelines.storage_emulator import use_emulator_credentials
 from winnow.pipelines.train import DEFAULT_SYNTHETIC, SYNTHETIC_KINDS, train_quality
+from winnow.pipelines.train_endings import run_train_endings
 from winnow.transforms import run_layout
 from winnow.transforms.config import Config, from_data, load_config
 from winnow.transforms.configfiles import ConfigError
@@ -121,6 +122,12 @@ def _score_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--quality-model", metavar="MODEL", help="fastText quality model (from train-quality) for the `quality` column"
+    )
+    p.add_argument(
+        "--endings-model",
+        metavar="MODEL",
+        help="a model of the corpus's answer endings (from train-endings): `response_cut_score`, and the composite's "
+        "completeness gate reads it (config signals.endings)",
     )
     p.add_argument(
         "--state",
@@ -255,6 +262,35 @@ def _train_parser(sub: Any) -> None:
         metavar="SECONDS",
         help="let fastText tune hyper-parameters on the held-out split for this long instead (with --cv the folds reuse them)",
     )
+
+
+def _train_endings_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "train-endings",
+        help="fit a model of how the corpus's own answers end, to find answers that were cut (no labels needed)",
+        description="Fit a model of the corpus's answer endings: its answers' own endings against cuts of them "
+        "after a random word, cross-fitted on two halves so no answer is judged by a model that saw it. Prints the "
+        "cross-fitted ROC-AUC and writes MODEL. Use it with `winnow score --endings-model MODEL`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(
+            """\
+            example:
+              winnow train-endings 'data/*.jsonl' --output endings.npz
+              winnow score 'data/*.jsonl' --output out/ --endings-model endings.npz
+            """
+        ),
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files, directories or globs (as for score)")
+    p.add_argument("--output", "-o", required=True, metavar="MODEL", help="model file to write (local or gs://)")
+    p.add_argument("--config", "-c", metavar="FILE", help="YAML config whose `input:` section says how to read the rows")
+    p.add_argument(
+        "--max-answers",
+        type=int,
+        default=200_000,
+        metavar="N",
+        help="train on at most N answers, chosen by a hash of the answer (default 200,000)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the cuts (default 0)")
 
 
 def _evaluate_parser(sub: Any) -> None:
@@ -498,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     _score_parser(sub)
     _inspect_parser(sub)
     _train_parser(sub)
+    _train_endings_parser(sub)
     _evaluate_parser(sub)
     _review_parser(sub)
     _report_parser(sub)
@@ -515,6 +552,10 @@ def _config(args: argparse.Namespace) -> Config:
         # Added to the config's classifiers, not replacing them.
         data = config.as_dict()
         data["classifiers"]["quality"] = {"model": args.quality_model}
+        config = from_data(data)
+    if getattr(args, "endings_model", None):
+        data = config.as_dict()
+        data["signals"]["endings"] = {**(data["signals"].get("endings") or {}), "model": args.endings_model}
         config = from_data(data)
     return config
 
@@ -637,6 +678,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_score(args, rest)
         if args.command == "train-quality":
             train_quality(args)
+            return 0
+        if args.command == "train-endings":
+            run_train_endings(args)
             return 0
         if args.command == "evaluate":
             run_evaluation(args)

@@ -34,7 +34,7 @@ from winnow.transforms.keep_policy import check_keep_policy, describe_policy
 from winnow.transforms.report.data import read_shards
 from winnow.transforms.report.sources import source_lines
 from winnow.transforms.run_layout import RUN_ERROR, RUN_RECORD, WORK_DIR, top_level_entries, written
-from winnow.transforms.signals import registry
+from winnow.transforms.signals import endings, registry
 from winnow.transforms.signals.classifiers import ClassifierSpec, model_card, specs_from_config, validation_weight
 from winnow.transforms.signals.fasttext_models import load_fasttext
 from winnow.transforms.signals.rules import Rule, load_rules
@@ -84,6 +84,17 @@ def check_classifiers(config: Config) -> None:
                 f"config key classifiers.{spec.name}.positive: {spec.positive!r} is not a label of {spec.model} "
                 f"(labels: {', '.join(labels[:20])})"
             )
+    if (path := endings.options(config).model) is not None:
+        endings.load_model(path)  # a ConfigError that names the file
+
+
+def endings_validation(path: str) -> str:
+    """The endings model's line of the plan: its cross-fitted validation."""
+    cv = endings.load_model(path).card.get("cv", {})
+    return (
+        f"endings model ({path}): cross-fitted ROC-AUC answers vs cuts {cv.get('roc_auc', float('nan')):.3f}; "
+        f"P(cut) > 0.8 for {cv.get('answers_over_0.8', float('nan')):.1%} of its training answers"
+    )
 
 
 def detect_file_format(path: str, fm: FieldMap) -> str:
@@ -148,6 +159,8 @@ def print_plan(plan: Plan, beam_args: Sequence[str] = (), out: TextIO | None = N
         print(escape_control(f"  {line}"), file=out)
     for spec in specs_from_config(plan.config):
         print(escape_control(f"  {classifier_validation(spec)}"), file=out)
+    if (path := endings.options(plan.config).model) is not None:
+        print(escape_control(f"  {endings_validation(path)}"), file=out)
     print(escape_control(f"  {describe_policy(plan.config)}"), file=out)
     print(escape_control(f"  output: {plan.output}"), file=out)
 

@@ -760,6 +760,40 @@ def report(corpus: Corpus, table: pa.Table, seconds: float) -> None:
     print_real_bottom(s)
 
 
+# ---- with a model of the corpus's own endings (winnow train-endings) ----------------------------------------
+
+
+def report_endings(
+    corpus: Corpus, default: pa.Table, path: str, workdir: str, winnow: Callable[[list[str]], dict[str, Any]]
+) -> None:
+    """The user's next step against cut answers: train-endings on the corpus as it is (junk included: a corpus
+    holds its own cut rows) and score again with the model; the same tables, and what moved."""
+    model = os.path.join(workdir, "endings.npz")
+    trained = winnow(["train-endings", path, "--output", model])
+    out = os.path.join(workdir, "out-validity-endings")
+    run = winnow(["score", path, "--output", out, "--overwrite", "--endings-model", model])
+    print("\n## validity with a corpus-fitted endings model: winnow train-endings, then score --endings-model\n")
+    print(f"winnow train-endings: {trained['seconds']:.1f} s; winnow score: {run['seconds']:.1f} s")
+    for line in trained["stdout"].splitlines()[1:3]:
+        print(line)
+    s = Scored.of(read_scores(out), corpus)
+    print_classes(s)
+    cut = s.values("response_cut_score")
+    real = s.cls == "real"
+    judged = real & ~np.isnan(cut)
+    before = dict(zip(default.column("id").to_pylist(), column_values(default, "composite")))
+    comp = s.values("composite")
+    real_before = np.array([before[i] for i in np.array(s.ids)[real]])
+    _, p10_before = bottom_share(real_before, real_before)
+    moved = [k for k, (i, c, r) in enumerate(zip(s.ids, comp, real)) if r and before[i] >= p10_before > c]
+    print(
+        f"\nreal rows the model judges cut (P(cut) > 0.8): {int((cut[judged] > 0.8).sum()):,} of {int(judged.sum()):,} "
+        f"judged (answers of 8+ words); real rows moved below the default run's p10: {len(moved):,}"
+    )
+    by_source = Counter(s.source[k] for k in moved)
+    print("  by source: " + ", ".join(f"{k} {v}" for k, v in by_source.most_common(8)))
+
+
 # ---- KTO: good vs bad answers of a preference set -----------------------------------------------
 
 
@@ -838,7 +872,9 @@ def run_section(
     path = write_corpus(corpus, os.path.join(workdir, "validity"))
     out = os.path.join(workdir, "out-validity")
     run = winnow(["score", path, "--output", out, "--overwrite"])
-    report(corpus, read_scores(out), run["seconds"])
+    default = read_scores(out)
+    report(corpus, default, run["seconds"])
+    report_endings(corpus, default, path, workdir, winnow)
 
     kto = os.path.join(data_dir, *KTO_FILE)
     if not os.path.exists(kto):

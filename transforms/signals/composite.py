@@ -23,7 +23,9 @@ and 1 where its signal is off or could not judge the row:
                     answers of 5+ words
   answer_relevance  min(1, answer_relevance / 0.25): the least relevant answer of the row
                     against the question it answers
-  completeness      0 when the response stops mid-sentence (response_ends_mid_sentence)
+  completeness      0 when the response stops mid-sentence (response_ends_mid_sentence);
+                    with an endings model (signals.endings), also 1 - the model's
+                    P(cut) ramped from judged_from (0.8: 1) to cut_at (0.99: 0), the lower of the two
   uniqueness        sqrt(min_prompts / answer_reuse_prompts): an answer given to 500
                     distinct questions, against 20 (signals.answer_reuse.min_prompts)
 
@@ -52,7 +54,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.transforms.signals import answer_reuse
+from winnow.transforms.signals import answer_reuse, endings
 from winnow.transforms.signals.base import Context, Signal
 from winnow.transforms.signals.classifiers import model_card, specs_from_config, validation_weight
 
@@ -86,8 +88,11 @@ def merit_term(cols: dict[str, pa.Array], name: str) -> np.ndarray | None:
     return None if not reps else 1.0 - np.maximum.reduce(reps)
 
 
-def gate_value(cols: dict[str, pa.Array], name: str, min_prompts: int) -> np.ndarray | None:
-    """A gate's value in [0, 1] (before its floor), NaN where it cannot judge; None when its signal is off."""
+def gate_value(
+    cols: dict[str, pa.Array], name: str, min_prompts: int, cut_ramp: tuple[float, float] = (0.8, 0.99)
+) -> np.ndarray | None:
+    """A gate's value in [0, 1] (before its floor), NaN where it cannot judge; None when its signal is off.
+    `cut_ramp`: the P(cut) of the endings model from which an answer counts as cut, and wholly cut."""
     if name == "fluency":
         known, soup, words = (
             _floats(cols, c) for c in ("response_known_word_frac", "response_symbol_soup_frac", "response_words")
@@ -107,7 +112,11 @@ def gate_value(cols: dict[str, pa.Array], name: str, min_prompts: int) -> np.nda
         rel = _floats(cols, "answer_relevance")
         return None if rel is None else np.minimum(rel / RELEVANCE_FULL, 1.0)
     if name == "completeness":
-        cut = _floats(cols, "response_ends_mid_sentence")
+        cut, model = _floats(cols, "response_ends_mid_sentence"), _floats(cols, "response_cut_score")
+        if model is not None:
+            lo, hi = cut_ramp
+            model = np.clip((model - lo) / max(hi - lo, 1e-9), 0.0, 1.0)  # NaN (not judged) stays NaN
+            cut = model if cut is None else np.fmax(cut, model)
         return None if cut is None else 1.0 - cut
     reuse = _floats(cols, "answer_reuse_prompts")
     return None if reuse is None else np.sqrt(np.minimum(min_prompts / reuse, 1.0))
@@ -128,6 +137,7 @@ def composite(
     model_factor: float = 1.0,
     floors: Mapping[str, float] | None = None,
     min_prompts: int = 20,
+    cut_ramp: tuple[float, float] = (0.8, 0.99),
 ) -> tuple[pa.Array, pa.Array]:
     """(composite score, explanation) per row; `model_factor` scales the model terms' weights."""
     floors = {} if floors is None else floors
@@ -147,7 +157,7 @@ def composite(
     gates = np.ones(n)
     for name in GATES:
         floor = float(floors.get(name, 1.0))
-        values = gate_value(cols, name, min_prompts)
+        values = gate_value(cols, name, min_prompts, cut_ramp)
         if floor >= 1.0 or values is None:
             continue
         judged = ~np.isnan(values)
@@ -202,7 +212,10 @@ def quality_model_factor(config: Any) -> float:
 def _composite(ctx: Context) -> dict[str, Any]:
     comp = ctx.config.composite
     min_prompts = answer_reuse.options(ctx.config).min_prompts
-    score, explain = composite(ctx.cols, comp.weights, comp.warn_factor, ctx.resource, comp.gates, min_prompts)
+    ramp = endings.options(ctx.config)
+    score, explain = composite(
+        ctx.cols, comp.weights, comp.warn_factor, ctx.resource, comp.gates, min_prompts, (ramp.judged_from, ramp.cut_at)
+    )
     return {"composite": score, "composite_explain": explain}
 
 

@@ -19,6 +19,7 @@ from winnow.transforms.signals.classifiers import CLASSIFIERS
 from winnow.transforms.signals.code_checks import CODE_CHECKS
 from winnow.transforms.signals.completeness import COMPLETENESS
 from winnow.transforms.signals.composite import COMPOSITE
+from winnow.transforms.signals.endings import ENDINGS
 from winnow.transforms.signals.gibberish import GIBBERISH
 from winnow.transforms.signals.injection import INJECTION
 from winnow.transforms.signals.language import LANGUAGE
@@ -44,6 +45,7 @@ SIGNALS: list[Signal] = [
     ANSWER_RELEVANCE,
     ANSWER_REUSE,
     COMPLETENESS,
+    ENDINGS,
     TOPICS,
     CLASSIFIERS,
     COMPOSITE,

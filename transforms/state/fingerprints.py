@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import winnow
 from winnow.transforms.io import files
+from winnow.transforms.signals import endings
 from winnow.transforms.signals.classifiers import specs_from_config
 
 if TYPE_CHECKING:
@@ -41,8 +42,11 @@ def code_digest() -> str:
 
 
 def referenced_files(config: Config) -> list[str]:
-    """Files the config names whose content changes results: classifier models, rule files, a taxonomy file."""
+    """Files the config names whose content changes results: classifier and endings models, rule files, a
+    taxonomy file."""
     out = [spec.model for spec in specs_from_config(config)]
+    if (model := endings.options(config).model) is not None:
+        out.append(model)
     for name in [*config.rules, config.taxonomy.path]:
         if ("/" in name or name.endswith((".yaml", ".yml"))) and (files.is_remote(name) or Path(name).is_file()):
             out.append(name)

@@ -36,7 +36,9 @@ def _hashed(path: str, index: int, p) -> dict[int, np.ndarray]:
     """What ReferenceBandsFn computed before the entries were kept: the file's rows as rows of `index`."""
     table = read_side(path, index, refbands.BAND_COLUMNS)
     sigs = signatures_at(table, np.arange(table.num_rows), p.width)
-    return band_entries_of(table.column("key").to_numpy(), sigs, lsh.content_keys(table.column("content_hash").combine_chunks()), p)
+    return band_entries_of(
+        table.column("key").to_numpy(), sigs, lsh.content_keys(table.column("content_hash").combine_chunks()), p
+    )
 
 
 def test_kept_entries_read_as_any_reference_index_equal_hashing_the_file(tmp_path) -> None:
