@@ -159,6 +159,12 @@ SELF_DESCRIPTION = (
     r"\b(assistant|chatbot|bot|language model|ai|artificial intelligence|model)\b|我|本人|助手|模型|人工智能"
 )
 
+# An answer that opens in a persona ("As Albert Einstein, I ...") or as a letter ("Dear Samson, ...") speaks as
+# someone else, or to someone: not as the assistant about itself.
+PERSONA_OPENING = (
+    r"^\s*((As|Als|Como|En tant que)\s+\p{Lu}[\p{L}.'-]*(\s+\p{Lu}[\p{L}.'-]*)*\s*,|(Dear|My dear)\s+\p{Lu}[^\n,]{0,40},)"
+)
+
 COLUMNS = ("answer_relevance", "answer_relevance_mean")
 
 
@@ -345,15 +351,17 @@ def unoffered_tool(prompt: pa.Array, answer: pa.Array) -> np.ndarray:
 def identity_answers(prompt: pa.Array, answer: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(answered, unanswered) per pair: a short question put to the assistant ("Are you based on GPT-3?")
     whose answer speaks in the first person or of the assistant, and an identity question ("Who are
-    you?") whose non-empty answer never says who answers ("I am", "my name", "assistant", "我")."""
+    you?") whose non-empty answer never says who answers ("I am", "my name", "assistant", "我"). An answer
+    that opens in a persona or as a letter (PERSONA_OPENING) speaks as someone else, or to someone."""
     asked = pc.fill_null(prompt, "")
     short = pc.less_equal(pc.utf8_length(pc.utf8_trim_whitespace(asked)), IDENTITY_MAX_CHARS).to_numpy(zero_copy_only=False)
     addressed = short & pc.match_substring_regex(asked, ADDRESSED).to_numpy(zero_copy_only=False)
     identity = addressed & pc.match_substring_regex(asked, IDENTITY_QUESTION).to_numpy(zero_copy_only=False)
     said = pc.replace_substring_regex(pc.fill_null(answer, ""), SPECIAL_TOKENS, "")
     spoken = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(said)), 0).to_numpy(zero_copy_only=False)
-    speaks_as_self = pc.match_substring_regex(said, SELF_REFERENCE).to_numpy(zero_copy_only=False)
-    says_who = pc.match_substring_regex(said, SELF_DESCRIPTION).to_numpy(zero_copy_only=False)
+    persona = pc.match_substring_regex(said, PERSONA_OPENING).to_numpy(zero_copy_only=False)
+    speaks_as_self = pc.match_substring_regex(said, SELF_REFERENCE).to_numpy(zero_copy_only=False) & ~persona
+    says_who = pc.match_substring_regex(said, SELF_DESCRIPTION).to_numpy(zero_copy_only=False) & ~persona
     return addressed & speaks_as_self, identity & spoken & ~says_who
 
 

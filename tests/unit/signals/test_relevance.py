@@ -223,9 +223,25 @@ def test_an_identity_question_needs_an_answer_about_the_assistant() -> None:
     prompts, answers = zip(*(unanswered + answered), strict=True)
     about_self, not_about_self = identity_answers(pa.array(prompts), pa.array(answers))
     assert not_about_self.tolist() == [True] * 4 + [False] * 7
-    assert about_self.tolist() == [False, False, False, True] + [True] * 5 + [False] * 2  # the long "you" question is not short
+    # A persona's first person ("As Einstein, ... my insights") is not the assistant's; the long "you" question is not short.
+    assert about_self.tolist() == [False] * 4 + [True] * 5 + [False] * 2
     rows = [{"instruction": p, "output": a} for p, a in unanswered]
     assert [r["answer_relevance"] for r in _score(rows)] == [0.0] * 4
+
+
+def test_an_answer_in_a_persona_or_a_letter_does_not_speak_as_the_assistant() -> None:
+    """ "As Frederick Douglass, I ..." or "Dear Samson, let's ..." uses the first person for someone else, or to
+    someone: it neither says who the assistant is nor exempts a short question put to the assistant."""
+    prompts = ["Are you created by OpenAI?", "你是谁", "Are you based on GPT-3?", "Who are you?"]
+    answers = [
+        "As Frederick Douglass, I believe in voting rights, and we are all equal citizens.",
+        "As Albert Einstein, my thought process began with a desire to understand light. I was curious.",
+        "Dear Samson, first, let's check the Recently Deleted folder of your file manager.",
+        "As an AI assistant, I am here to help you with questions.",  # "As an ...": no persona, an answer
+    ]
+    about_self, not_about_self = identity_answers(pa.array(prompts), pa.array(answers))
+    assert not_about_self.tolist() == [True, True, False, False]
+    assert about_self.tolist() == [False, False, False, True]
 
 
 def test_an_identity_answer_about_the_assistant_is_not_judged_on_word_overlap() -> None:
