@@ -19,7 +19,7 @@ from winnow.transforms.config import Config, load_config
 from winnow.transforms.io import files
 from winnow.transforms.io.canonical import normalize_rows
 from winnow.transforms.io.formats import FieldMap
-from winnow.transforms.io.inputs import match_inputs
+from winnow.transforms.io.inputs import InputError, match_inputs
 from winnow.transforms.io.readers import read_shard
 from winnow.transforms.signals.endings import train_endings
 
@@ -53,7 +53,10 @@ def run_train_endings(args: argparse.Namespace, out: TextIO | None = None) -> No
     started = time.monotonic()
     answers, rows, rejected = read_answers(args.inputs, config, args.max_answers)
     print(f"winnow train-endings: {rows:,} rows read ({rejected:,} rejected), {len(answers):,} answers", file=out)
-    model = train_endings(answers, seed=args.seed)
+    try:
+        model = train_endings(answers, seed=args.seed)
+    except ValueError as e:
+        raise InputError(f"winnow train-endings: {e}") from e
     files.write_atomically(args.output, model.to_bytes())
     cv, card = model.card["cv"], model.card
     print(

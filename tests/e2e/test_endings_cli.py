@@ -75,3 +75,11 @@ def test_a_night_depends_on_the_endings_model_file(tmp_path) -> None:
     config = load_config(overrides={"signals": {"endings": {"model": str(path)}}})
     assert str(path) in referenced_files(config)
     assert str(path) not in referenced_files(load_config())
+
+
+def test_too_few_answers_to_learn_from_is_a_clear_error_and_writes_no_model(tmp_path, capsys) -> None:
+    data = write_jsonl(tmp_path / "rows.jsonl", _rows(40, seed=7))
+    model = tmp_path / "endings.npz"
+    assert main(["train-endings", data, "--output", str(model)]) == 2
+    assert "too few answers of 8+ words" in capsys.readouterr().err
+    assert not model.exists()

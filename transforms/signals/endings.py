@@ -50,6 +50,7 @@ FORMAT = "winnow-endings-1"
 N_FEATURES = 1 << 20
 MIN_WORDS = 8
 TAIL_CHARS = 400  # the features read the last characters of an answer only
+MIN_TRAINING_ANSWERS = 100  # per half: fewer whole answers teach nothing about a corpus's endings
 
 _WORD = re.compile(r"\S+")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -289,8 +290,12 @@ def _fit_halves(answers: Sequence[str], folds: np.ndarray, seed: int, cuts_per_t
     weights, intercepts, held = [], [], []
     for f in (0, 1):
         texts, y = training_examples([a for a, k in zip(answers, folds, strict=True) if k == f], seed + f, cuts_per_text)
-        if len(set(y.tolist())) < 2:
-            raise ValueError(f"too few answers of {MIN_WORDS}+ words to learn their endings (half {f}: {len(texts)} examples)")
+        whole = int((y == 0).sum())
+        if whole < MIN_TRAINING_ANSWERS or len(set(y.tolist())) < 2:
+            raise ValueError(
+                f"too few answers of {MIN_WORDS}+ words to learn their endings: {whole:,} in half {f} of the corpus, "
+                f"{MIN_TRAINING_ANSWERS:,} needed in each"
+            )
         x = featurize(texts)
         w, b = _fit(x, y)
         weights.append(w)
