@@ -230,13 +230,13 @@ def test_an_identity_question_needs_an_answer_about_the_assistant() -> None:
 
 
 def test_an_answer_in_a_persona_or_a_letter_does_not_speak_as_the_assistant() -> None:
-    """ "As Frederick Douglass, I ..." or "Dear Samson, let's ..." uses the first person for someone else, or to
+    """ "As Captain Orla Venn, I ..." or "Dear Petra, let's ..." uses the first person for someone else, or to
     someone: it neither says who the assistant is nor exempts a short question put to the assistant."""
     prompts = ["Are you created by OpenAI?", "你是谁", "Are you based on GPT-3?", "Who are you?"]
     answers = [
-        "As Frederick Douglass, I believe in voting rights, and we are all equal citizens.",
-        "As Albert Einstein, my thought process began with a desire to understand light. I was curious.",
-        "Dear Samson, first, let's check the Recently Deleted folder of your file manager.",
+        "As Captain Orla Venn, I steer by the stars, and we are proud sailors of the north.",
+        "As Miro Talvik, my workshop smells of cedar and glue. I was a clockmaker for forty winters.",
+        "Dear Petra, first, let's water the fern twice a week and keep it out of the sun.",
         "As an AI assistant, I am here to help you with questions.",  # "As an ...": no persona, an answer
     ]
     about_self, not_about_self = identity_answers(pa.array(prompts), pa.array(answers))
