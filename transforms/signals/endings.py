@@ -352,8 +352,9 @@ def load_model(path: str) -> EndingModel:
 
 def cut_scores(responses: pa.Array, model: EndingModel, min_words: int) -> pa.Array:
     """response_cut_score: P(cut) of each response of min_words+ words, null for the others."""
-    texts = pc.fill_null(responses, "").to_pylist()
-    judged = np.array([len(_WORD.findall(t)) >= min_words for t in texts], dtype=bool)
+    filled = pc.fill_null(responses, "")
+    judged = pc.list_value_length(pc.utf8_split_whitespace(filled)).to_numpy(zero_copy_only=False) >= min_words
+    texts = filled.to_pylist()
     out = np.full(len(texts), np.nan)
     rows = np.flatnonzero(judged)
     if len(rows):
