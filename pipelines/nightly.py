@@ -41,6 +41,7 @@ from winnow.transforms.state.fingerprints import fingerprints
 from winnow.transforms.state.hooks import NightHooks
 from winnow.transforms.state.manifest import RESCORE, Decision, decide
 from winnow.transforms.state.night import NightSpec, finish_night, old_kept_rows, refsig_path, reused_refsigs, run_dir_of
+from winnow.transforms.state.replay import SCORED_STATS, StoredShard, scored_stats_path
 from winnow.transforms.summary.run_record import RunError
 from winnow.transforms.terminal import escape_control
 
@@ -168,7 +169,9 @@ def _widen_for_clusters(night: Night) -> None:
     for shard, causes in sorted(assemble.clusters_to_rescore(previous_all, _changed_rows(night, previous_all), reused).items()):
         why = ", ".join(sorted(causes)[:3]) + (f" and {len(causes) - 3} more" if len(causes) > 3 else "")
         night.decision.rescore(
-            by_name[shard], f"holds near-duplicate copies in a cluster with rows changed or removed tonight ({why})"
+            by_name[shard],
+            f"holds near-duplicate copies in a cluster with rows changed or removed tonight ({why})",
+            scores_stand=True,
         )
 
 
@@ -176,7 +179,9 @@ def _apply_hint(night: Night, names: list[str]) -> None:
     by_name = {d.shard.name: d.shard.path for d in night.decision.shards}
     for name in names:
         if name in by_name:
-            night.decision.rescore(by_name[name], "holds near-duplicate copies of a row that is no longer kept tonight")
+            night.decision.rescore(
+                by_name[name], "holds near-duplicate copies of a row that is no longer kept tonight", scores_stand=True
+            )
     if not night.decision.reused():
         night.decision.full, night.reused_answers = True, None
 
@@ -214,6 +219,28 @@ def earlier_rows(night: Night) -> EarlierRows | None:
     return EarlierRows(tuple(sorted(index.values())), np.sort(copies))
 
 
+def stored_scores(plan: score.Plan, night: Night) -> dict[int, StoredShard]:
+    """Re-scored shards whose scores stand (re-scored for their clusters only), by tonight's index: where the
+    night that scored them left their scores (state.replay). A shard the state lacks them for is scored."""
+    if night.previous is None or night.decision.full or not plan.config.dedup.enabled:
+        return {}
+    out: dict[int, StoredShard] = {}
+    for d in night.decision.rescored():
+        d.replayed = False
+        if not d.scores_stand or d.previous is None or d.entry.get("checksum") != d.previous.get("checksum"):
+            continue
+        version = store.version_dir(night.state_dir, d.previous["scored_in"])
+        stored = StoredShard(
+            run_dir_of(night.state_dir, d.previous["scored_in"]),
+            d.previous["scored_index"],
+            files.join(version, "answers"),
+            scored_stats_path(version, d.previous["scored_index"]),
+        )
+        if files.exists(stored.stats_path):
+            out[d.shard.index], d.replayed = stored, True
+    return out
+
+
 def references(plan: score.Plan, night: Night) -> dict[int, str]:
     """The reused shards' reference signatures, numbered after dedup.reference's own."""
     first = REFERENCE_BASE + len(reference_files(DedupParams.from_config(plan.config)))
@@ -240,14 +267,16 @@ def prepare(plan: score.Plan, state_dir: str) -> Night:
             _apply_hint(night, store.read_hint(state_dir))  # named by an attempt at tonight that failed
         if plan.config.dedup.enabled and decision.reused() and _repeated_reference_ids(night):
             for d in decision.reused():
-                decision.rescore(d.shard.path, "ids repeat among earlier rows: a new copy could not name its kept row")
+                decision.rescore(
+                    d.shard.path, "ids repeat among earlier rows: a new copy could not name its kept row", scores_stand=True
+                )
         if not decision.reused():  # nothing left to reuse: a plain full night
             decision.full = True
     if decision.full:
         night.reused_answers = None  # the job counts them itself, over every shard
     fm = FieldMap.from_config(plan.config)
     for d in decision.shards:
-        if d.action == RESCORE:
+        if d.action == RESCORE and not (d.scores_stand and d.previous is not None):
             plan.formats[d.shard.path] = score.detect_file_format(d.shard.path, fm)
         elif d.previous is not None:
             plan.formats[d.shard.path] = d.previous.get("format", "")
@@ -270,6 +299,9 @@ def print_decision(night: Night, out: TextIO | None = None) -> None:
         reasons[s.reason] = reasons.get(s.reason, 0) + 1
     for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:8]:
         print(escape_control(f"    re-scored {n}: {reason}"), file=out)
+    stand = [s for s in d.rescored() if s.scores_stand]
+    if stand:
+        print(f"    of those, {len(stand)} unchanged: scores taken from the state where it has them", file=out)
 
 
 def _delta_config(config: Config) -> Config:
@@ -314,6 +346,7 @@ def run(plan: score.Plan, night: Night, beam_args: list[str], started: dt.dateti
 
 
 def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.datetime) -> dict[str, Any] | None:
+    stored = stored_scores(plan, night)
     base = score.run_base(plan, plan.runner, started)
     base["nightly"] = {
         "state": night.state_dir,
@@ -349,6 +382,8 @@ def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.
         template_sources=tuple(_template_sources(night)) if not night.decision.full else (),
         earlier=earlier_rows(night) if plan.config.dedup.enabled else None,
         stats_dir=files.join(vdir, "stats"),
+        scored_stats_dir=files.join(vdir, SCORED_STATS),
+        stored=stored,
         answers_dir=files.join(vdir, "answers"),
         finish=spec,
     )

@@ -401,3 +401,58 @@ def test_copies_follow_their_kept_row_when_its_shard_is_rescored(tmp_path):
     assert "shard4.jsonl" in {r["shard"] for r in n4["rescored"]}
     records = {r["id"]: r for r in _table(tmp_path / "n4", "records", "key")}
     assert records["zz-copy"]["keep"] is True
+
+
+def test_a_shard_rescored_for_its_clusters_is_redecided_from_its_stored_scores_as_a_rescore_would(tmp_path, monkeypatch):
+    """Kept rows K and J in shard0, their copies in shard4. K's answer changes, so shard4 (unchanged) must be
+    decided again: its scores come from the state, not from scoring it, and the night equals one that scores it
+    again. Then J's answer changes, and shard4 is decided again from the scores the last night took over."""
+    from winnow.pipelines import nightly as nightly_module
+    from winnow.transforms.signals.scorer import Scorer
+
+    data = corpus(tmp_path / "data")
+    k, j = rows(30, seed=0)[5], rows(30, seed=0)[9]
+    write_jsonl(data / "shard4.jsonl", [{**k, "id": "zz-copy"}, {**j, "id": "zz-copy-j"}, *rows(3, seed=60)])
+    with open(data / "shard4.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"id": "cut-short", "instruction": "Describe\n')  # a dead letter, kept in rejected/
+    assert night(data, tmp_path / "n1", tmp_path / "state") == 0
+    scored_shards: Counter = Counter()
+    score = Scorer.score
+
+    def counting(self, batch, *args, **kwargs):  # type: ignore[no-untyped-def]
+        scored_shards.update(batch.column("shard").to_pylist())
+        return score(self, batch, *args, **kwargs)
+
+    monkeypatch.setattr(Scorer, "score", counting)
+
+    # K's answer changes, and a new shard sorted first moves every other shard's index (and row keys) by one.
+    def edited(row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "output": "A different answer altogether, about " + " ".join(WORDS[:12]) + f" and {row['id']}."}
+
+    write_jsonl(data / "shard0.jsonl", [edited(r) if r["id"] == "0-5" else r for r in rows(30, seed=0)])
+    write_jsonl(data / "a_new.jsonl", rows(4, seed=80))
+    shutil.copytree(tmp_path / "state", tmp_path / "state-rescore")
+    assert night(data, tmp_path / "n2", tmp_path / "state") == 0
+    rescored = {r["shard"]: r for r in nightly(tmp_path / "n2")["rescored"]}
+    assert set(rescored) == {"a_new.jsonl", "shard0.jsonl", "shard4.jsonl"}
+    assert "near-duplicate copies" in rescored["shard4.jsonl"]["reason"] and "scores" in rescored["shard4.jsonl"]
+    assert "scores" not in rescored["shard0.jsonl"]
+    assert "shard4.jsonl" not in scored_shards and scored_shards["shard0.jsonl"] == 30
+    assert {r["id"]: r["keep"] for r in _table(tmp_path / "n2", "records", "key") if r["shard"] == "shard4.jsonl"}["zz-copy"]
+    # The same night scoring shard4 again gives the same outputs.
+    monkeypatch.setattr(nightly_module, "stored_scores", lambda plan, night: {})
+    assert night(data, tmp_path / "n2-rescore", tmp_path / "state-rescore") == 0
+    assert scored_shards["shard4.jsonl"] == 5
+    assert outputs(tmp_path / "n2") == outputs(tmp_path / "n2-rescore")
+    assert [r["shard"] for r in _table(tmp_path / "n2", "rejected", "shard", "row")] == ["shard4.jsonl"]
+    # Night 3: J's answer changes too. shard4 is decided again from the scores night 2 took from the state.
+    monkeypatch.undo()
+    monkeypatch.setattr(fingerprints, "code_digest", lambda: "test")
+    write_jsonl(data / "shard0.jsonl", [edited(r) if r["id"] in ("0-5", "0-9") else r for r in rows(30, seed=0)])
+    assert night(data, tmp_path / "n3", tmp_path / "state") == 0
+    assert "scores" in {r["shard"]: r for r in nightly(tmp_path / "n3")["rescored"]}["shard4.jsonl"]
+    monkeypatch.setattr(nightly_module, "stored_scores", lambda plan, night: {})
+    assert night(data, tmp_path / "n3-rescore", tmp_path / "state-rescore") == 0
+    assert outputs(tmp_path / "n3") == outputs(tmp_path / "n3-rescore")
+    records = {r["id"]: r["keep"] for r in _table(tmp_path / "n3", "records", "key")}
+    assert records["zz-copy"] and records["zz-copy-j"] and records["0-5"] and records["0-9"]

@@ -52,6 +52,7 @@ from winnow.transforms.state.hooks import (
     write_template_report,
 )
 from winnow.transforms.state.night import NightSpec, finish_night
+from winnow.transforms.state.replay import StoredShard, replay_part
 from winnow.transforms.summary import shard_stats as summary
 from winnow.transforms.summary.dataset import write_summary
 from winnow.transforms.summary.ids import MIN_PARTITIONS, IdCollector, id_partitions
@@ -117,8 +118,10 @@ class ScoreShardFn(beam.DoFn):
         records_schema: pa.Schema | None = None,
         id_partitions: int = MIN_PARTITIONS,
         answers_dir: str = "",
+        stored: dict[int, StoredShard] | None = None,
     ):
         self._config = config
+        self._stored = stored or {}  # nightly: shards re-decided from their stored scores (state.replay)
         self._id_partitions = id_partitions
         self._answers_dir = answers_dir  # nightly: keep each part's (answer, prompt) hashes (state.answers)
         self._rules = rule_list
@@ -157,6 +160,9 @@ class ScoreShardFn(beam.DoFn):
 
     def process(self, split: Split, reused_answers: dict[int, int] | None = None) -> Iterator[Any]:
         shard = split.shard
+        if shard.index in self._stored:
+            yield from self._replay(split, self._stored[shard.index])
+            return
         scorer, shard_config = self._scorer_for(shard)
         dataset = {} if reused_answers is None else {answer_reuse.DATASET_KEY: reused_answers}
         inp = self._config.input
@@ -225,6 +231,30 @@ class ScoreShardFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(STATS_TAG, (shard.name, (split.part, stats)))
         yield beam.pvalue.TaggedOutput(SCORED_TAG, split)
 
+    def _replay(self, split: Split, stored: StoredShard) -> Iterator[Any]:
+        """The outputs of scoring the part, from the night that scored it (its file and scores are unchanged)."""
+        shard = split.shard
+        params = self._signer.params if self._signer else None
+        part = replay_part(split, stored, self._output, self._records_schema, self._answers_dir, params)
+        if params is not None:
+            bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}-{split.part:05d}")
+            for partition, entries in part.entries.items():
+                bands.add(partition, entries)
+            bands.flush()
+            yield beam.pvalue.TaggedOutput(BANDS_TAG, shard.index)
+        if part.report is not None:
+            yield beam.pvalue.TaggedOutput(SHINGLE_ROWS_TAG, part.report)
+        ids = IdCollector(self._id_partitions)
+        for batch in part.scored.to_batches() if part.scored is not None else []:
+            yield from tagged_chunks(ids.add(batch, {}))
+        yield from tagged_chunks(ids.flush())
+        yield beam.pvalue.TaggedOutput(ID_TALLY_TAG, ids.tally)
+        if part.stats is not None:
+            self._rows_read.inc(part.stats.rows_read)
+            self._count("rows_replayed", part.stats.rows_scored)
+            yield beam.pvalue.TaggedOutput(STATS_TAG, (shard.name, (split.part, part.stats)))
+        yield beam.pvalue.TaggedOutput(SCORED_TAG, split)
+
 
 class MergeStatsFn(beam.CombineFn):
     """Merge the ShardStats of one shard's parts, in part order.
@@ -291,9 +321,12 @@ def ReadableParts(pbegin, shards: list[Shard], split_bytes: int, one_worker: boo
 
 
 def _write_summary_keeping_stats(
-    stats: list[summary.ShardStats], output: str, stats_dir: str, *args: Any, **kwargs: Any
+    stats: list[summary.ShardStats], output: str, stats_dir: str, scored_stats_dir: str, *args: Any, **kwargs: Any
 ) -> dict[str, Any]:
-    """write_summary, then each shard's final statistics into the nightly state."""
+    """write_summary, then each shard's final statistics into the nightly state; before it, their statistics
+    before any keep decision (a later night re-decides an unchanged shard from them: state.replay)."""
+    if scored_stats_dir:
+        write_stats(scored_stats_dir, stats)
     dataset = summary_keeping_own(stats, lambda: write_summary(stats, output, *args, **kwargs))
     write_stats(stats_dir, stats)
     return dataset
@@ -351,7 +384,16 @@ def ScoreCorpus(
         reused = parts | "ReusedAnswers" >> ReusedAnswers(config, partitions)
         dataset_facts["reused_answers"] = beam.pvalue.AsSingleton(reused)
     outputs = parts | "ReadNormalizeScore" >> beam.ParDo(
-        ScoreShardFn(config, rule_list, output, schema, partitions, nightly.answers_dir if nightly else ""), **dataset_facts
+        ScoreShardFn(
+            config,
+            rule_list,
+            output,
+            schema,
+            partitions,
+            nightly.answers_dir if nightly else "",
+            nightly.stored if nightly else None,
+        ),
+        **dataset_facts,
     ).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, IDS_TAG, ID_TALLY_TAG, SCORED_TAG, SHINGLE_ROWS_TAG, main="records")
     # ReadNormalizeScore writes rejected/ and the scored rows itself, each part's before its
     # stats; KeepAndWrite writes records/ and kept/ from them (after duplicates/, with dedup),
@@ -403,7 +445,15 @@ def ScoreCorpus(
         >> (
             beam.Map(write_summary, output, rule_list, config, **side_inputs)
             if nightly is None or not nightly.stats_dir
-            else beam.Map(_write_summary_keeping_stats, output, nightly.stats_dir, rule_list, config, **side_inputs)
+            else beam.Map(
+                _write_summary_keeping_stats,
+                output,
+                nightly.stats_dir,
+                nightly.scored_stats_dir,
+                rule_list,
+                config,
+                **side_inputs,
+            )
         )
     )
     written.append(summary_written)

@@ -18,6 +18,9 @@ class NightHooks:
     # {answer hash: distinct prompts} counted over tonight's whole corpus, not only the re-scored shards.
     reused_answers: dict[int, int] | None = None
     stats_dir: str = ""  # each shard's final statistics, pickled, for the nights that reuse it
+    scored_stats_dir: str = ""  # each shard's statistics before keep decisions, for nights that re-decide it
+    # Shard index -> state.replay.StoredShard: unchanged shards re-decided from their stored scores, not re-read.
+    stored: dict[int, Any] = field(default_factory=dict)
     answers_dir: str = ""  # each part's (answer, prompt) hashes, for answer_reuse on later nights
     # Where the reused shards' parts' frequent-shingle reports are (dedup.templates): (directory, shard
     # index) pairs. Tonight's template shingles are counted over the whole corpus, as a full run counts

@@ -51,9 +51,15 @@ class ShardDecision:
     reason: str
     entry: dict[str, Any]  # this night's manifest entry: path, name, size, checksum, mtime/generation
     previous: dict[str, Any] | None = None  # last night's record of the shard
+    # Re-scored for its clusters only (file, fingerprints and answer counts unchanged): its scores stand.
+    scores_stand: bool = False
+    replayed: bool = False  # its stored scores were used tonight (state.replay), not its file
 
     def as_json(self) -> dict[str, Any]:
-        return {"shard": self.shard.name, "path": self.shard.path, "reason": self.reason}
+        out = {"shard": self.shard.name, "path": self.shard.path, "reason": self.reason}
+        if self.replayed:
+            out["scores"] = "unchanged, taken from the state; clusters and keep decisions made again"
+        return out
 
 
 @dataclass
@@ -68,10 +74,11 @@ class Decision:
     def rescored(self) -> list[ShardDecision]:
         return [d for d in self.shards if d.action == RESCORE]
 
-    def rescore(self, path: str, reason: str) -> None:
+    def rescore(self, path: str, reason: str, scores_stand: bool = False) -> None:
+        """Re-score a reused shard; `scores_stand`: only its keep decisions can change (near-duplicate clusters)."""
         for d in self.shards:
             if d.shard.path == path and d.action == REUSE:
-                d.action, d.reason = RESCORE, reason
+                d.action, d.reason, d.scores_stand = RESCORE, reason, scores_stand
 
     def as_json(self) -> dict[str, Any]:
         return {
