@@ -12,8 +12,8 @@ poems, headings, tables, code, calculations and anything ending on a number
 sentence punctuation stay false. Also cut: an answer whose every earlier line
 closed (a sentence, a list item ending in punctuation, a heading with a
 colon) and whose last line, of any length, does not: a text written in
-closed lines that stops inside one ("... their decisions.\n4. Leadership:
-a good manager should inspire and"). A closing phrase ("Hope this
+closed lines that stops inside one ("... every week.\n4. Planning:
+a careful gardener will rotate and"). A closing phrase ("Hope this
 helps", "Good luck"), a last line after a colon ("Here is the output:"),
 and last lines with "=" or a number stay false.
 """

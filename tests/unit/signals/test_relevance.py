@@ -123,7 +123,7 @@ def test_an_answer_in_another_script_than_its_question_is_irrelevant_unless_aske
         ("请介绍一下长江流经的主要城市和它的历史意义。", "First add the two prices: 12 + 30 = 42 dollars, then split it."),
         (
             "How should I deal with procrastination?",
-            "GPT (Generative Pretrained Transformer) 是一种基于自然语言处理的语言模型。它能够利用大量的文本数据进行训练，学习语言的潜在规律，以生成语法合理且通顺的文本。",
+            "风筝（Kite）是一种用竹子和纸做成的玩具。人们在春天的公园里放风筝，看着它随着风越飞越高，孩子们都很开心。",
         ),
         ("Explain how photosynthesis works in green plants.", "光合作用是绿色植物利用阳光把水和二氧化碳变成葡萄糖和氧气的过程。"),
     ]
@@ -178,7 +178,7 @@ def test_a_compound_meets_its_head_word() -> None:
 
 
 TOOL_PROMPT = (
-    "toolformer: enabled\ntoolformer access: weather\nUseful for when you want the weather of a place.\n"
+    "toolformer: enabled\ntoolformer access: weather\nGives the forecast of a town for a day you name.\n"
     "weather(querywithlocation)\nWhat will the weather be in Lyon tomorrow?"
 )
 
