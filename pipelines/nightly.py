@@ -5,8 +5,9 @@ is compared with its manifest entry, and each shard is reused or re-scored,
 with a reason (transforms.state.manifest). Reuse is widened where a change
 reaches unchanged shards: answer_reuse counts (state.answers) and
 near-duplicate clusters whose kept row is re-scored or removed
-(state.assemble.dependent_shards). Then the job scores only the re-scored
-shards, clustering them against the reused shards' signatures, and its
+(state.assemble.clusters_to_rescore); those, unchanged, keep their stored
+scores and are only decided again (state.replay). Then the job scores only
+the re-scored shards, clustering them against the reused shards' signatures, and its
 last step assembles the whole night and commits the state
 (transforms.state.night). A night with nothing to re-score runs no job.
 """
