@@ -323,12 +323,18 @@ def ReadableParts(pbegin, shards: list[Shard], split_bytes: int, one_worker: boo
 def _write_summary_keeping_stats(
     stats: list[summary.ShardStats], output: str, stats_dir: str, scored_stats_dir: str, *args: Any, **kwargs: Any
 ) -> dict[str, Any]:
-    """write_summary, then each shard's final statistics into the nightly state; before it, their statistics
-    before any keep decision (a later night re-decides an unchanged shard from them: state.replay)."""
-    if scored_stats_dir:
-        write_stats(scored_stats_dir, stats)
+    """write_summary, then each shard's final statistics into the nightly state, and their statistics before
+    any keep decision (a later night re-decides an unchanged shard from them: state.replay) with the Self-BLEU
+    the summary computed (memoized by its sample's digest, so it is not computed again)."""
+    before = [pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL) for s in stats] if scored_stats_dir else []
     dataset = summary_keeping_own(stats, lambda: write_summary(stats, output, *args, **kwargs))
     write_stats(stats_dir, stats)
+    if scored_stats_dir:
+        scored = [pickle.loads(b) for b in before]
+        for mine, final in zip(scored, stats, strict=True):
+            if mine is not None:
+                mine.self_bleu_memo = getattr(final, "self_bleu_memo", None)
+        write_stats(scored_stats_dir, scored)
     return dataset
 
 

@@ -92,11 +92,11 @@ def _copy_signatures(stored: StoredShard, new: int, part: int, output: str, para
     """The part's side files into `output` (keys in shard `new`); returns their band entries by partition."""
     tables = []
     for path in sorted(files.match(files.join(stored.run_dir, "signatures", f"s{stored.index:06d}-b*-{part:05d}.parquet"))):
-        table = _read(path)
+        # Moved to another index, the whole file is rewritten; otherwise it is copied and only banded.
+        table = _read(path, None if stored.index != new else refbands.BAND_COLUMNS)
         if not table.num_rows:
             continue
-        if stored.index != new:
-            table = _with_index(table, new)
+        table = _with_index(table, new)
         target = side_path(output, int(segment_of(table.column("key").to_numpy()[:1])[0]), part)
         if stored.index == new:
             files.copy(path, target)
@@ -149,7 +149,7 @@ def replay_part(
             raise FileNotFoundError(f"the state lacks the frequent-shingle report of {split.shard.name} part {part}: {report}")
         out.report = pickle.loads(files.read_bytes(report))
         if answers_dir:
-            files.write_atomically(template_path(answers_dir, new, part), pickle.dumps(out.report, pickle.HIGHEST_PROTOCOL))
+            files.copy(report, template_path(answers_dir, new, part))
     if part == 0:
         out.stats = pickle.loads(files.read_bytes(stored.stats_path))
         out.stats.shard_index = new
