@@ -403,11 +403,15 @@ def test_copies_follow_their_kept_row_when_its_shard_is_rescored(tmp_path):
     assert records["zz-copy"]["keep"] is True
 
 
+def _drop_scored_stats(state: Path) -> None:
+    for path in state.glob("versions/*/scored_stats"):
+        shutil.rmtree(path)
+
+
 def test_a_shard_rescored_for_its_clusters_is_redecided_from_its_stored_scores_as_a_rescore_would(tmp_path, monkeypatch):
     """Kept rows K and J in shard0, their copies in shard4. K's answer changes, so shard4 (unchanged) must be
     decided again: its scores come from the state, not from scoring it, and the night equals one that scores it
     again. Then J's answer changes, and shard4 is decided again from the scores the last night took over."""
-    from winnow.pipelines import nightly as nightly_module
     from winnow.transforms.signals.scorer import Scorer
 
     data = corpus(tmp_path / "data")
@@ -439,20 +443,22 @@ def test_a_shard_rescored_for_its_clusters_is_redecided_from_its_stored_scores_a
     assert "scores" not in rescored["shard0.jsonl"]
     assert "shard4.jsonl" not in scored_shards and scored_shards["shard0.jsonl"] == 30
     assert {r["id"]: r["keep"] for r in _table(tmp_path / "n2", "records", "key") if r["shard"] == "shard4.jsonl"}["zz-copy"]
-    # The same night scoring shard4 again gives the same outputs.
-    monkeypatch.setattr(nightly_module, "stored_scores", lambda plan, night: {})
+    # The same night scoring shard4 again gives the same outputs. A state without the statistics a shard is
+    # re-decided from (written before they were kept) scores it instead.
+    _drop_scored_stats(tmp_path / "state-rescore")
     assert night(data, tmp_path / "n2-rescore", tmp_path / "state-rescore") == 0
+    assert "scores" not in {r["shard"]: r for r in nightly(tmp_path / "n2-rescore")["rescored"]}["shard4.jsonl"]
     assert scored_shards["shard4.jsonl"] == 5
     assert outputs(tmp_path / "n2") == outputs(tmp_path / "n2-rescore")
     assert [r["shard"] for r in _table(tmp_path / "n2", "rejected", "shard", "row")] == ["shard4.jsonl"]
     # Night 3: J's answer changes too. shard4 is decided again from the scores night 2 took from the state.
-    monkeypatch.undo()
-    monkeypatch.setattr(fingerprints, "code_digest", lambda: "test")
     write_jsonl(data / "shard0.jsonl", [edited(r) if r["id"] in ("0-5", "0-9") else r for r in rows(30, seed=0)])
     assert night(data, tmp_path / "n3", tmp_path / "state") == 0
     assert "scores" in {r["shard"]: r for r in nightly(tmp_path / "n3")["rescored"]}["shard4.jsonl"]
-    monkeypatch.setattr(nightly_module, "stored_scores", lambda plan, night: {})
+    assert scored_shards["shard4.jsonl"] == 5  # not scored again
+    _drop_scored_stats(tmp_path / "state-rescore")
     assert night(data, tmp_path / "n3-rescore", tmp_path / "state-rescore") == 0
+    assert scored_shards["shard4.jsonl"] == 10
     assert outputs(tmp_path / "n3") == outputs(tmp_path / "n3-rescore")
     records = {r["id"]: r["keep"] for r in _table(tmp_path / "n3", "records", "key")}
     assert records["zz-copy"] and records["zz-copy-j"] and records["0-5"] and records["0-9"]
