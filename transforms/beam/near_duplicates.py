@@ -162,14 +162,10 @@ class AttachFirstFn(beam.DoFn):
         pairs = spill.read_partition(work_dir(self._output, "accepted"), segment, 3).astype(np.int64)
         if len(pairs) == 0:
             return
-        out_pairs = spill.SpillWriter(work_dir(self._output, "first"), f"g{segment:012d}")
-        out_sides = spill.SpillWriter(work_dir(self._output, "first_side"), f"g{segment:012d}")
-        # verify: exact also takes the signatures, for a cheap first look at each pair (verify.plausible).
-        out_sigs = (
-            spill.SpillWriter(work_dir(self._output, "first_sig"), f"g{segment:012d}") if self._params.verify == "exact" else None
-        )
+        # The pairs, their first rows' token lists and (verify: exact) signatures, in one file per destination.
+        out = spill.BundleWriter(work_dir(self._output, "first"), f"g{segment:012d}")
         for dest, (p,) in _split(segment_of(pairs[:, 1]), [pairs]):
-            out_pairs.add(dest, p)
+            out.add(dest, pairs=p)
             firsts = unique_sorted(p[:, 0])
             table, idx = self._side.rows(segment, firsts)
             key_words = firsts.astype(np.uint64).view(np.uint32).reshape(-1, 2)
@@ -185,15 +181,12 @@ class AttachFirstFn(beam.DoFn):
                         values = pc.list_flatten(part_lists).to_numpy(zero_copy_only=False).astype(np.uint32)
                         owner = np.repeat(np.arange(len(firsts)), lengths)
                         slot = np.full(len(owner), c * parts + k, np.uint32)
-                        out_sides.add(dest, np.column_stack([key_words[owner], slot, values]))
-                if out_sigs is not None:
-                    out_sigs.add(dest, np.column_stack([key_words, signatures_at(table, idx, self._params.width)]))
+                        out.add(dest, sides=np.column_stack([key_words[owner], slot, values]))
+                if self._params.verify == "exact":  # a cheap first look at each pair (verify.plausible)
+                    out.add(dest, sigs=np.column_stack([key_words, signatures_at(table, idx, self._params.width)]))
             else:
-                out_sides.add(dest, np.column_stack([key_words, signatures_at(table, idx, self._params.width)]))
-        out_pairs.flush()
-        out_sides.flush()
-        if out_sigs is not None:
-            out_sigs.flush()
+                out.add(dest, sides=np.column_stack([key_words, signatures_at(table, idx, self._params.width)]))
+        out.flush()
         yield segment
 
 
@@ -209,15 +202,14 @@ class VerifyFn(beam.DoFn):
 
     def process(self, segment: int, _written: Any, template: np.ndarray | None = None) -> Iterator[Any]:
         p = self._params
-        pairs = spill.read_partition(work_dir(self._output, "first"), segment, 3).astype(np.int64)
+        width = 4 if p.verify in SEQUENCE_COLUMNS else p.width + 2
+        got = spill.read_bundles(work_dir(self._output, "first"), segment, {"pairs": 3, "sides": width, "sigs": p.width + 2})
+        pairs = got["pairs"].astype(np.int64)
         if len(pairs) == 0:
             return
         table, idx = self._side.rows(segment, pairs[:, 1])
-        width = 4 if p.verify in SEQUENCE_COLUMNS else p.width + 2
-        sides = spill.read_partition(work_dir(self._output, "first_side"), segment, width).astype(np.uint32)
-        sigs = None
-        if p.verify == "exact":
-            sigs = spill.read_partition(work_dir(self._output, "first_sig"), segment, p.width + 2).astype(np.uint32)
+        sides = got["sides"].astype(np.uint32)
+        sigs = got["sigs"].astype(np.uint32) if p.verify == "exact" else None
         ok = verify_pairs(pairs, sides, table, idx, p, template, sigs)
         Metrics.counter(NAMESPACE, "dedup_verified_pairs").inc(int(ok.sum()))
         yield beam.pvalue.TaggedOutput("totals", ("verified_pairs", int(ok.sum())))

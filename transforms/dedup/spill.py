@@ -56,9 +56,58 @@ class SpillWriter:
         self._flushes += 1
 
 
+class BundleWriter:
+    """A SpillWriter for stages that hand on several arrays to the same partition (pairs, their first rows'
+    token lists and signatures): one file per partition and flush holds them all, named (.npz), so the
+    stage creates one file where it created one per array. Small files are most of such a stage's cost."""
+
+    def __init__(self, base: str, writer_id: str, budget_bytes: int = 64 << 20):
+        self.base = base
+        self.writer_id = writer_id
+        self.budget = budget_bytes
+        self._buf: dict[int, dict[str, list[np.ndarray]]] = {}
+        self._bytes = 0
+        self._flushes = 0
+
+    def add(self, part: int, **arrays: np.ndarray) -> None:
+        named = self._buf.setdefault(part, {})
+        for name, array in arrays.items():
+            if len(array):
+                named.setdefault(name, []).append(array)
+                self._bytes += array.nbytes
+        if self._bytes >= self.budget:
+            self.flush()
+
+    def flush(self) -> None:
+        for part, named in self._buf.items():
+            if not named:
+                continue
+            blob = io.BytesIO()
+            np.savez(blob, allow_pickle=False, **{name: np.concatenate(arrays) for name, arrays in named.items()})
+            path = files.join(partition_dir(self.base, part), f"{self.writer_id}-{self._flushes:05d}.npz")
+            files.write_atomically(path, blob.getvalue())
+        self._buf.clear()
+        self._bytes = 0
+        self._flushes += 1
+
+
+def read_bundles(base: str, part: int, columns: dict[str, int]) -> dict[str, np.ndarray]:
+    """Every array of each name written for one partition by BundleWriters, concatenated ((0, columns) when none)."""
+    found: dict[str, list[np.ndarray]] = {name: [] for name in columns}
+    for path in files.match(files.join(partition_dir(base, part), "*.npz")):
+        with np.load(io.BytesIO(files.read_bytes(path)), allow_pickle=False) as bundle:
+            for name in columns:
+                if name in bundle.files:
+                    found[name].append(bundle[name])
+    return {
+        name: np.concatenate(arrays) if arrays else np.zeros((0, columns[name]), dtype=np.uint64)
+        for name, arrays in found.items()
+    }
+
+
 def partitions_written(base: str, *_after: Any) -> list[int]:
     """The partitions that hold at least one file under `base` (the extra arguments only order the call)."""
-    found = files.match(files.join(base, "p*", "*.npy"))
+    found = files.match(files.join(base, "p*", "*.np?"))
     parts = {int(path.rstrip("/").split("/")[-2][1:]) for path in found}
     return sorted(parts)
 
