@@ -60,14 +60,17 @@ class CandidatesFn(beam.DoFn):
     The side input only orders this stage after every shard has written its entries.
     """
 
-    def __init__(self, output: str, partitions: int, spill_pairs: bool = True):
+    def __init__(self, output: str, partitions: int, spill_pairs: bool = True, earlier: EarlierRows | None = None):
         self._output, self._partitions = output, partitions
+        self._earlier = earlier or EarlierRows()  # a night's settled rows pair as the reference's do
         # In one process the pairs go straight to AcceptAll: spilling them cost a file per band partition and
         # pair partition (64 x 64 small files), the bulk of a night's candidates stage.
         self._spill_pairs = spill_pairs
 
     def process(self, part: int, _written: Any) -> Iterator[Any]:
-        entries = lsh.touching_new_rows(spill.read_partition(work_dir(self._output, "bands"), part, 4), REFERENCE_BASE)
+        entries = spill.read_partition(work_dir(self._output, "bands"), part, 4)
+        settled = self._earlier.settled(entries[:, 1].astype(np.int64)) if self._earlier.shards else None
+        entries = lsh.touching_new_rows(entries, REFERENCE_BASE, settled)
         pairs = lsh.candidate_pairs(entries)
         Metrics.counter(NAMESPACE, "dedup_candidate_pairs").inc(len(pairs))
         if not self._spill_pairs:
@@ -368,12 +371,14 @@ def NearDuplicates(
     parts = p | "BandPartitions" >> beam.Create(range(params.partitions)) | "SpreadBands" >> Spread(one_worker)
     if one_worker:
         cand = parts | "Candidates" >> beam.ParDo(
-            CandidatesFn(output, params.partitions, spill_pairs=False), beam.pvalue.AsList(written)
+            CandidatesFn(output, params.partitions, spill_pairs=False, earlier=earlier), beam.pvalue.AsList(written)
         ).with_outputs("pairs", main="totals")
         cand_totals = cand.totals
         accept = cand.pairs | "AllPairs" >> beam.combiners.ToList() | "AcceptAll" >> beam.FlatMap(_accept_all, earlier, output)
     else:
-        cand_totals = parts | "Candidates" >> beam.ParDo(CandidatesFn(output, params.partitions), beam.pvalue.AsList(written))
+        cand_totals = parts | "Candidates" >> beam.ParDo(
+            CandidatesFn(output, params.partitions, earlier=earlier), beam.pvalue.AsList(written)
+        )
         accept = (
             p
             | "PairPartitions" >> beam.Create(range(params.partitions))

@@ -122,18 +122,23 @@ def candidate_pairs(entries: np.ndarray) -> np.ndarray:
     return merge_pairs(np.concatenate(pairs))
 
 
-def touching_new_rows(entries: np.ndarray, reference_base: int) -> np.ndarray:
-    """The entries of band keys that at least one row of this run holds.
+def touching_new_rows(entries: np.ndarray, reference_base: int, settled: np.ndarray | None = None) -> np.ndarray:
+    """The entries of band keys that at least one new row of this run holds.
 
     Rows of a reference (shard index >= `reference_base`) were paired among
     themselves by the run that made it, and those pairs are dropped; a band
-    key only they hold gives nothing else. Whole buckets are kept, so the
-    pairs with this run's rows, and how a large bucket is split, are the same.
+    key only they hold gives nothing else. So are a night's settled rows
+    (`settled`, per entry: dedup.earlier), whose pairs with each other and
+    with the reference were settled by the night that scored them. Whole
+    buckets are kept, so the pairs with new rows, and how a large bucket is
+    split, are the same.
     """
-    ref = entries[:, 1] >= np.uint64(reference_base << ROW_BITS)
-    if not ref.any():
+    old = entries[:, 1] >= np.uint64(reference_base << ROW_BITS)
+    if settled is not None:
+        old |= settled
+    if not old.any():
         return entries
-    return entries[member_of(entries[:, 0], np.unique(entries[~ref, 0]))]
+    return entries[member_of(entries[:, 0], np.unique(entries[~old, 0]))]
 
 
 def member_of(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:

@@ -174,6 +174,10 @@ def test_entries_touching_new_rows_give_the_same_pairs_with_new_rows():
     assert _not_inside_reference(lsh.candidate_pairs(kept)) == _not_inside_reference(lsh.candidate_pairs(e))
     # The template bucket's new row still meets the reference rows whose answers agree with its own.
     assert {b for a, b, _ in _pairs_set(lsh.candidate_pairs(kept)) if a == new[1]} & set(ref[6:30:2] + ref[7:30:2])
+    # A night's settled rows count as the reference's: buckets of them and reference rows only go too.
+    settled = np.isin(e[:, 1], np.array(new[2:4], np.uint64))
+    kept = lsh.touching_new_rows(e, REFERENCE_BASE, settled)
+    assert set(kept[:, 0].tolist()) == {22, 23, 26}
     # Without reference rows nothing is dropped (a plain run).
     plain = _entries([(1, new[:2], M), (2, [new[3]], X)])
     assert lsh.touching_new_rows(plain, REFERENCE_BASE) is plain
