@@ -376,7 +376,7 @@ def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.
     delta = score.Plan(
         plan.inputs, run_dir_of(night.state_dir, night.version), _delta_config(plan.config), plan.rules, rescored, []
     )
-    delta.formats, delta.runner = dict(plan.formats), plan.runner
+    delta.formats, delta.runner, delta.stored = dict(plan.formats), plan.runner, frozenset(stored)
     hooks = NightHooks(
         references=references(plan, night) if plan.config.dedup.enabled and not night.decision.full else {},
         reused_answers=night.reused_answers,
