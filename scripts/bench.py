@@ -881,8 +881,11 @@ def section_nightly(real, rows: int, workdir: str, copies_per_rate: int, shards:
     print(f"| 1: full (every shard scored, state written) | {shards} / 0 | {first['seconds']:.1f} | 100 % |")
     for label, (run, record, dedup) in (("2a: new shard(s)", added), ("2b: rewritten shard(s)", rewritten)):
         n = record["nightly"]
+        redecided = sum(1 for r in n["rescored"] if "scores" in r)
         print(
-            f"| {label} | {len(n['rescored'])} / {len(n['reused'])} | {run['seconds']:.1f} | "
+            f"| {label} | {len(n['rescored'])} / {len(n['reused'])}"
+            + (f" ({redecided} re-decided from stored scores)" if redecided else "")
+            + f" | {run['seconds']:.1f} | "
             f"{run['seconds'] / first['seconds']:.1%} |"
         )
         print(
