@@ -30,10 +30,10 @@ def partition_name(partition: int) -> str:
     return f"part-{partition:05d}.parquet"
 
 
-def write_table(path: str, table: pa.Table) -> None:
-    """One whole table as one file, atomically."""
+def write_table(path: str, table: pa.Table, options: dict[str, Any] | None = None) -> None:
+    """One whole table as one file, atomically (`options`: ParquetWriter keyword arguments, default ours)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, **_OPTIONS)
+    pq.write_table(table, sink, **(_OPTIONS if options is None else options))
     files.write_atomically(path, sink.getvalue().to_pybytes())
 
 

@@ -187,10 +187,8 @@ def _write_refsigs(spec: NightSpec, duplicates: pa.Table) -> None:
             continue
         table = _read_tables(files.join(run, "signatures", f"s{d.shard.index:06d}-*.parquet"))
         table = table.filter(pc.invert(pc.is_in(table.column("key"), dropped))).sort_by("key")
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, **SIDE_FILE_OPTIONS)
         path = refsig_path(spec.state_dir, spec.version, d.shard.index)
-        files.write_atomically(path, sink.getvalue().to_pybytes())
+        parquet_out.write_table(path, table, SIDE_FILE_OPTIONS)
         # Their band entries too: every later night that reuses the shard reads them instead of hashing again.
         entries, rows = refbands.reference_entries(table.select(refbands.BAND_COLUMNS), params)
         refbands.write_reference_bands(refbands.bands_path(path), entries, rows, params)

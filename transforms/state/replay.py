@@ -28,10 +28,10 @@ from winnow.transforms.dedup import lsh, refbands
 from winnow.transforms.dedup.params import DedupParams
 from winnow.transforms.dedup.sidefiles import SIDE_FILE_OPTIONS, segment_of, side_path
 from winnow.transforms.io import files
-from winnow.transforms.io.parquet_out import BatchFile, part_name
+from winnow.transforms.io.parquet_out import part_name, write_table
 from winnow.transforms.io.splits import Split
-from winnow.transforms.schema import ROW_BITS
 from winnow.transforms.state.answers import entries_path
+from winnow.transforms.state.assemble import remap_column
 from winnow.transforms.state.hooks import stats_path, template_path
 
 SCORED_STATS = "scored_stats"  # a version's statistics of the shards it scored, before keep decisions
@@ -62,30 +62,17 @@ def scored_stats_path(version_dir: str, shard_index: int) -> str:
     return stats_path(files.join(version_dir, SCORED_STATS), shard_index)
 
 
-def _with_index(table: pa.Table, new: int) -> pa.Table:
-    """Row keys (shard << ROW_BITS | row) in shard `new`."""
-    keys = (np.int64(new) << ROW_BITS) | (table.column("key").to_numpy() & ((1 << ROW_BITS) - 1))
-    return table.set_column(table.schema.get_field_index("key"), "key", pa.array(keys, pa.int64()))
-
-
 def _read(path: str, columns: list[str] | None = None) -> pa.Table:
     with files.open_read(path) as f:
         return pq.read_table(f, columns=columns)
 
 
-def _write(path: str, table: pa.Table, options: dict[str, Any] | None = None) -> None:
-    writer = BatchFile(path, table.schema, options)
-    for batch in table.to_batches():
-        writer.write(batch)
-    writer.close()
-
-
-def scored_rows(records: pa.Table, schema: pa.Schema, new: int) -> pa.Table:
-    """A records/ table less its keep columns, as the scoring stage wrote it, in shard `new`."""
+def scored_rows(records: pa.Table, schema: pa.Schema, old: int, new: int) -> pa.Table:
+    """A records/ table of shard `old` less its keep columns, as the scoring stage wrote it, in shard `new`."""
     missing = [n for n in schema.names if n not in records.schema.names]
     if missing:
         raise ValueError(f"stored records lack the scored columns {missing}: the state is not of this config")
-    return _with_index(records.select(schema.names), new).cast(schema)
+    return remap_column(records.select(schema.names), "key", {old: new}).cast(schema)
 
 
 def _copy_signatures(stored: StoredShard, new: int, part: int, output: str, params: DedupParams) -> dict[int, np.ndarray]:
@@ -96,12 +83,12 @@ def _copy_signatures(stored: StoredShard, new: int, part: int, output: str, para
         table = _read(path, None if stored.index != new else refbands.BAND_COLUMNS)
         if not table.num_rows:
             continue
-        table = _with_index(table, new)
+        table = remap_column(table, "key", {stored.index: new})
         target = side_path(output, int(segment_of(table.column("key").to_numpy()[:1])[0]), part)
         if stored.index == new:
             files.copy(path, target)
         else:
-            _write(target, table, SIDE_FILE_OPTIONS)
+            write_table(target, table, SIDE_FILE_OPTIONS)
         tables.append(table.select(refbands.BAND_COLUMNS))
     if not tables:
         return {}
@@ -126,8 +113,8 @@ def replay_part(
     out = ReplayedPart()
     records = files.join(stored.run_dir, "records", part_name(old, part))
     if files.exists(records):
-        out.scored = scored_rows(_read(records), schema, new)
-        _write(scored_path(output, new, part), out.scored)
+        out.scored = scored_rows(_read(records), schema, old, new)
+        write_table(scored_path(output, new, part), out.scored)
     rejected = files.join(stored.run_dir, "rejected", part_name(old, part))
     if files.exists(rejected):
         files.copy(rejected, files.join(output, "rejected", part_name(new, part)))

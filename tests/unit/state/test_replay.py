@@ -56,12 +56,12 @@ def _split(index: int, part: int = 0) -> Split:
 
 
 def test_scored_rows_are_the_records_less_the_keep_columns_with_keys_in_tonights_shard() -> None:
-    table = scored_rows(_records(3, 4), SCORED, new=7)
+    table = scored_rows(_records(3, 4), SCORED, old=3, new=7)
     assert table.schema == SCORED
     assert table.column("key").to_pylist() == [(7 << ROW_BITS) | r for r in range(4)]
     assert table.column("quality").to_pylist() == _records(3, 4).column("quality").to_pylist()
     with pytest.raises(ValueError, match="lack the scored columns"):
-        scored_rows(_records(3, 4).drop_columns(["quality"]), SCORED, new=7)
+        scored_rows(_records(3, 4).drop_columns(["quality"]), SCORED, old=3, new=7)
 
 
 def test_a_part_is_written_where_scoring_it_would_write_and_part_0_carries_the_statistics(tmp_path: Path) -> None:
