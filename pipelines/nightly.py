@@ -27,9 +27,10 @@ import pyarrow.parquet as pq
 
 from winnow.pipelines import score
 from winnow.transforms.config import Config, from_data
+from winnow.transforms.curate import DUPLICATE_COLUMNS, carried_path
 from winnow.transforms.dedup.earlier import EarlierRows
 from winnow.transforms.dedup.params import DUPLICATES, REFERENCE_BASE, DedupParams, reference_files
-from winnow.transforms.io import files
+from winnow.transforms.io import files, parquet_out
 from winnow.transforms.io.formats import FieldMap
 from winnow.transforms.report.data import read_shards
 from winnow.transforms.run_layout import RUN_RECORD, top_level_entries
@@ -61,6 +62,9 @@ class Night:
     fingerprints: dict[str, Any]
     reused_answers: dict[int, int] | None = None
     rows: dict[str, dict[str, str]] = field(default_factory=dict)  # re-scored shard -> row id -> content hash
+    # Last night's duplicates/ rows of the copies that stay copies in shards re-scored for some of their
+    # clusters (assemble.frozen_copies): not clustered again tonight.
+    frozen: pa.Table = field(default_factory=DUPLICATES.empty_table)
 
 
 def expand_output(output: str, now: dt.datetime | None = None) -> str:
@@ -167,17 +171,25 @@ def _widen_for_clusters(night: Night) -> None:
         return
     reused = {d.shard.name for d in night.decision.reused()}
     by_name = {d.shard.name: d.shard.path for d in night.decision.shards}
-    for shard, causes in sorted(assemble.clusters_to_rescore(previous_all, _changed_rows(night, previous_all), reused).items()):
+    widened, redecided = assemble.clusters_to_redecide(previous_all, _changed_rows(night, previous_all), reused)
+    for shard, causes in sorted(widened.items()):
         why = ", ".join(sorted(causes)[:3]) + (f" and {len(causes) - 3} more" if len(causes) > 3 else "")
         night.decision.rescore(
             by_name[shard],
             f"holds near-duplicate copies in a cluster with rows changed or removed tonight ({why})",
             scores_stand=True,
         )
+    # Their copies in the other clusters stay what they were, as in a reused shard.
+    night.frozen = assemble.frozen_copies(previous_all, set(widened), redecided)
 
 
 def _apply_hint(night: Night, names: list[str]) -> None:
+    """Re-score the shards named (holding copies whose kept row did not stay kept), every copy of theirs
+    clustered again."""
     by_name = {d.shard.name: d.shard.path for d in night.decision.shards}
+    if night.frozen.num_rows and names:
+        named = pc.is_in(night.frozen.column("shard"), value_set=pa.array(sorted(names), pa.string()))
+        night.frozen = night.frozen.filter(pc.invert(named))
     for name in names:
         if name in by_name:
             night.decision.rescore(
@@ -211,13 +223,28 @@ def earlier_rows(night: Night) -> EarlierRows | None:
         return None
     index = {d.shard.name: d.shard.index for d in same}
     previous_all = _previous_duplicates(night.state_dir, night.previous)
-    names = sorted(index)
     # Last night's copies in those shards, as tonight's row keys (shard index << ROW_BITS | row).
-    at = pc.index_in(previous_all.column("shard"), value_set=pa.array(names, pa.string()))
-    copy = pc.and_(pc.is_valid(at), pc.invert(pc.fill_null(previous_all.column("keep"), False)))
-    shard_index = np.array([index[n] for n in names], dtype=np.int64)[pc.filter(at, copy).to_numpy()]
-    copies = (shard_index << ROW_BITS) | pc.filter(previous_all.column("row"), copy).to_numpy().astype(np.int64)
-    return EarlierRows(tuple(sorted(index.values())), np.sort(copies))
+    copies = _tonight_keys(previous_all.filter(pc.invert(pc.fill_null(previous_all.column("keep"), True))), index)
+    frozen = _tonight_keys(night.frozen, index)
+    return EarlierRows(tuple(sorted(index.values())), np.unique(copies), np.unique(frozen[np.isin(frozen, copies)]))
+
+
+def _tonight_keys(table: pa.Table, index: dict[str, int]) -> np.ndarray:
+    """Row keys of tonight (shard index << ROW_BITS | row) of a duplicates/ table's rows in the shards of `index`."""
+    names = sorted(index)
+    at = pc.index_in(table.column("shard"), value_set=pa.array(names, pa.string()))
+    shard_index = np.array([index[n] for n in names], dtype=np.int64)[pc.drop_null(at).to_numpy()]
+    rows = pc.filter(table.column("row"), pc.is_valid(at)).to_numpy().astype(np.int64)
+    return (shard_index << ROW_BITS) | rows
+
+
+def carried_duplicates(night: Night) -> pa.Table:
+    """The frozen copies' duplicates/ rows with tonight's keys, for the keep stage (curate.carried_path)."""
+    frozen = night.frozen
+    index_map = {d.previous["index"]: d.shard.index for d in night.decision.shards if d.previous is not None}
+    for column in ("key", "cluster_id"):
+        frozen = assemble.remap_column(frozen, column, index_map)
+    return frozen.select(DUPLICATE_COLUMNS)
 
 
 def stored_scores(plan: score.Plan, night: Night) -> dict[int, StoredShard]:
@@ -329,7 +356,8 @@ def run(plan: score.Plan, night: Night, beam_args: list[str], started: dt.dateti
             break
         except Exception:
             reused = {d.shard.name for d in night.decision.reused()}
-            shards = [n for n in store.read_hint(night.state_dir) if n in reused]
+            frozen = set(night.frozen.column("shard").to_pylist())
+            shards = [n for n in store.read_hint(night.state_dir) if n in reused | frozen]
             if attempt + 1 == MAX_ATTEMPTS or not shards:
                 raise
             if attempt + 2 == MAX_ATTEMPTS:  # the last attempt: every shard, which cannot leave a copy behind
@@ -348,6 +376,9 @@ def run(plan: score.Plan, night: Night, beam_args: list[str], started: dt.dateti
 
 def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.datetime) -> dict[str, Any] | None:
     stored = stored_scores(plan, night)
+    earlier = earlier_rows(night) if plan.config.dedup.enabled else None
+    if earlier is None or not len(earlier.frozen):
+        night.frozen = DUPLICATES.empty_table()
     base = score.run_base(plan, plan.runner, started)
     base["nightly"] = {
         "state": night.state_dir,
@@ -368,11 +399,14 @@ def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.
         base,
         dict(plan.formats),
         rescored_run=bool(night.decision.rescored()),
+        frozen=np.sort(night.frozen.column("key").to_numpy()),
     )
     rescored = [d.shard for d in night.decision.rescored()]
     if not rescored:
         return finish_night(spec)
     vdir = store.version_dir(night.state_dir, night.version)
+    if night.frozen.num_rows:
+        parquet_out.write_table(carried_path(run_dir_of(night.state_dir, night.version)), carried_duplicates(night))
     delta = score.Plan(
         plan.inputs, run_dir_of(night.state_dir, night.version), _delta_config(plan.config), plan.rules, rescored, []
     )
@@ -381,7 +415,7 @@ def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.
         references=references(plan, night) if plan.config.dedup.enabled and not night.decision.full else {},
         reused_answers=night.reused_answers,
         template_sources=tuple(_template_sources(night)) if not night.decision.full else (),
-        earlier=earlier_rows(night) if plan.config.dedup.enabled else None,
+        earlier=earlier,
         stats_dir=files.join(vdir, "stats"),
         scored_stats_dir=files.join(vdir, SCORED_STATS),
         stored=stored,

@@ -41,7 +41,14 @@ if TYPE_CHECKING:
     from winnow.transforms.config import Config
 
 SCORED = "scored"  # WORK_DIR/scored/part-SSSSSS-PPPPP.parquet: a part's scored rows until records/ is written
+CARRIED = "carried"
 DUPLICATE_COLUMNS = ["key", "keep", "kept_id", "cluster_id", "cluster_size", "similarity"]  # the last three: the report
+
+
+def carried_path(output: str) -> str:
+    """Last night's duplicates/ rows of a night's frozen copies (dedup.earlier), keys tonight's: this pass
+    reads them with the run's own duplicates/."""
+    return files.join(output, WORK_DIR, CARRIED, "duplicates.parquet")
 
 
 def scored_path(output: str, shard_index: int, part: int) -> str:
@@ -104,9 +111,11 @@ def _key_range(meta: pq.FileMetaData) -> tuple[int, int] | None:
 
 
 def _duplicates_in(output: str, keys: tuple[int, int]) -> pa.Table:
-    """duplicates/ rows (key, keep, kept_id) whose key is in [lo, hi]; row groups outside it are not read."""
+    """duplicates/ rows (key, keep, kept_id), and carried ones, whose key is in [lo, hi]; row groups outside it
+    are not read."""
     tables = []
-    for path in files.match(files.join(output, "duplicates", "*.parquet")):
+    carried = carried_path(output)
+    for path in [*files.match(files.join(output, "duplicates", "*.parquet")), *([carried] if files.exists(carried) else [])]:
         with files.open_read(path) as f:
             pf = pq.ParquetFile(f)
             column = pf.schema_arrow.get_field_index("key")

@@ -24,6 +24,7 @@ import pytest
 from conftest import REPO_ROOT, write_jsonl
 
 from winnow.pipelines.cli import main
+from winnow.transforms.dedup import lsh
 from winnow.transforms.io import files
 from winnow.transforms.state import fingerprints
 
@@ -403,6 +404,20 @@ def test_copies_follow_their_kept_row_when_its_shard_is_rescored(tmp_path):
     assert records["zz-copy"]["keep"] is True
 
 
+class ClusteredKeys:
+    """Row keys whose band entries reach the candidate search (dedup.lsh.candidate_pairs)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.keys: set[int] = set()
+        original = lsh.candidate_pairs
+
+        def recording(entries, *args, **kwargs):  # type: ignore[no-untyped-def]
+            self.keys.update(int(k) for k in entries[:, 1].tolist())
+            return original(entries, *args, **kwargs)
+
+        monkeypatch.setattr(lsh, "candidate_pairs", recording)
+
+
 def _drop_scored_stats(state: Path) -> None:
     for path in state.glob("versions/*/scored_stats"):
         shutil.rmtree(path)
@@ -428,6 +443,7 @@ def test_a_shard_rescored_for_its_clusters_is_redecided_from_its_stored_scores_a
         return score(self, batch, *args, **kwargs)
 
     monkeypatch.setattr(Scorer, "score", counting)
+    clustered = ClusteredKeys(monkeypatch)
 
     # K's answer changes, and a new shard sorted first moves every other shard's index (and row keys) by one.
     def edited(row: dict[str, Any]) -> dict[str, Any]:
@@ -442,7 +458,13 @@ def test_a_shard_rescored_for_its_clusters_is_redecided_from_its_stored_scores_a
     assert "near-duplicate copies" in rescored["shard4.jsonl"]["reason"] and "scores" in rescored["shard4.jsonl"]
     assert "scores" not in rescored["shard0.jsonl"]
     assert "shard4.jsonl" not in scored_shards and scored_shards["shard0.jsonl"] == 30
-    assert {r["id"]: r["keep"] for r in _table(tmp_path / "n2", "records", "key") if r["shard"] == "shard4.jsonl"}["zz-copy"]
+    shard4 = {r["id"]: r for r in _table(tmp_path / "n2", "records", "key") if r["shard"] == "shard4.jsonl"}
+    assert shard4["zz-copy"]["keep"] and not shard4["zz-copy-j"]["keep"]
+    # Only K's copy is clustered again; J's copy (its cluster unchanged) stays J's copy, as in a reused shard.
+    assert shard4["zz-copy"]["key"] in clustered.keys and shard4["zz-copy-j"]["key"] not in clustered.keys
+    dups = {r["id"]: r for r in _table(tmp_path / "n2", "duplicates", "key")}
+    assert (dups["zz-copy-j"]["keep"], dups["zz-copy-j"]["kept_id"], dups["zz-copy-j"]["cluster_size"]) == (False, "0-9", 2)
+    assert "zz-copy" not in dups
     # The same night scoring shard4 again gives the same outputs. A state without the statistics a shard is
     # re-decided from (written before they were kept) scores it instead.
     _drop_scored_stats(tmp_path / "state-rescore")

@@ -68,7 +68,7 @@ class CandidatesFn(beam.DoFn):
         self._spill_pairs = spill_pairs
 
     def process(self, part: int, _written: Any) -> Iterator[Any]:
-        entries = spill.read_partition(work_dir(self._output, "bands"), part, 4)
+        entries = self._earlier.without_frozen(spill.read_partition(work_dir(self._output, "bands"), part, 4))
         settled = self._earlier.settled(entries[:, 1].astype(np.int64)) if self._earlier.shards else None
         entries = lsh.touching_new_rows(entries, REFERENCE_BASE, settled)
         pairs = lsh.candidate_pairs(entries)

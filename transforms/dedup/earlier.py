@@ -9,6 +9,12 @@ kept before new rows. Without this, re-clustering them against a reference
 that holds no copies pairs rows that last night's buckets never paired (a
 large bucket's chain runs through other members), an earlier kept row
 comes out a copy, and its copies in reused shards need re-scoring in turn.
+
+Of last night's copies in those shards, only the ones in a cluster that
+may choose another kept row are clustered again. The others are *frozen*:
+they stay copies of the same kept row, as a reused shard's copies do, so
+they have no band entries and no pairs, and the keep stage takes their
+duplicates/ rows from last night (transforms.curate.carried_path).
 """
 
 from __future__ import annotations
@@ -24,10 +30,18 @@ from winnow.transforms.schema import ROW_BITS
 
 @dataclass(frozen=True)
 class EarlierRows:
-    """Shards (this run's indices) whose rows are earlier rows, except `copies` (row keys: last night's copies)."""
+    """Shards (this run's indices) whose rows are earlier rows, except `copies` (row keys: last night's copies),
+    of which `frozen` are left out of the clustering."""
 
     shards: tuple[int, ...] = ()
     copies: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ascending, distinct
+    frozen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ascending, distinct, within copies
+
+    def without_frozen(self, entries: np.ndarray) -> np.ndarray:
+        """Band entries [.., key, ..] (key in column 1) less those of frozen rows."""
+        if not len(self.frozen) or not len(entries):
+            return entries
+        return entries[~member_of(entries[:, 1].astype(np.int64), self.frozen)]
 
     def settled(self, keys: np.ndarray) -> np.ndarray:
         """Per row key of this run: an unchanged row that was no copy last night."""

@@ -64,16 +64,22 @@ def kept_keys(table: pa.Table) -> np.ndarray:
 
 def clusters_to_rescore(previous: pa.Table, changed: np.ndarray, reused: set[str]) -> dict[str, set[str]]:
     """Reused shards whose copies' cluster may be decided differently tonight: reused shard -> the shards of
-    the cluster's changed rows.
+    the cluster's changed rows (clusters_to_redecide)."""
+    return clusters_to_redecide(previous, changed, reused)[0]
+
+
+def clusters_to_redecide(previous: pa.Table, changed: np.ndarray, reused: set[str]) -> tuple[dict[str, set[str]], set[int]]:
+    """Reused shards whose copies' cluster may be decided differently tonight, and those clusters.
 
     `changed`: per row of last night's duplicates/, whether it is gone or its content changed tonight. A
     cluster with a changed row whose kept row is not in a reused shard (re-scored or removed tonight) can
     choose another kept row, so every member shard is re-scored with it; re-scoring a shard takes its
     clusters out of the reused rows too, so this runs to a fixed point. (A cluster whose kept row is
-    reused keeps it: earlier rows are the reference.)
+    reused keeps it: earlier rows are the reference.) Returns (reused shard -> the shards of the cluster's
+    changed rows, the ids of every cluster whose kept row may change).
     """
     if not previous.num_rows:
-        return {}
+        return {}, set()
     shard = previous.column("shard").to_pylist()
     cid = previous.column("cluster_id").to_numpy()
     keep = previous.column("keep").to_numpy(zero_copy_only=False)
@@ -86,6 +92,7 @@ def clusters_to_rescore(previous: pa.Table, changed: np.ndarray, reused: set[str
             causes[c].add(s)
     reused = set(reused)
     out: dict[str, set[str]] = defaultdict(set)
+    redecided: set[int] = set()
     pending = set(causes)
     while pending:
         grown = False
@@ -93,19 +100,32 @@ def clusters_to_rescore(previous: pa.Table, changed: np.ndarray, reused: set[str
             if kept_shard.get(c) in reused:
                 continue
             pending.discard(c)
+            redecided.add(c)
             for s in members[c] & reused:
                 out[s] |= causes[c]
                 reused.discard(s)
                 grown = True
         if not grown:
             break
-    return dict(out)
+    return dict(out), redecided
 
 
-def orphaned(previous: pa.Table, reused: set[str]) -> pa.Table:
-    """Last night's kept rows outside the reused shards that have copies in reused shards, with
-    `members`: the reused shards holding those copies. Each must still be there and kept tonight,
-    or the shards holding its copies are re-scored."""
+def frozen_copies(previous: pa.Table, shards: set[str], redecided: set[int]) -> pa.Table:
+    """Last night's copies in `shards` (re-scored only for some of their clusters) whose cluster is not one of
+    `redecided`: they stay copies of the same kept row, as a reused shard's copies do (dedup.earlier)."""
+    if not previous.num_rows or not shards:
+        return previous.schema.empty_table()
+    in_shards = pc.is_in(previous.column("shard"), value_set=pa.array(sorted(shards), pa.string()))
+    copy = pc.invert(pc.fill_null(previous.column("keep"), True))
+    other = pc.invert(pc.is_in(previous.column("cluster_id"), value_set=pa.array(sorted(redecided), pa.int64())))
+    return previous.filter(pc.and_(pc.and_(in_shards, copy), other))
+
+
+def orphaned(previous: pa.Table, reused: set[str], frozen: np.ndarray | None = None) -> pa.Table:
+    """Last night's kept rows outside the reused shards that have copies carried over from last night (in
+    reused shards, or `frozen`: last night's keys of copies that stay copies in re-scored shards), with
+    `members`: the shards holding those copies. Each must still be there and kept tonight, or the shards
+    holding its copies are re-scored."""
     empty = pa.table(
         {
             "key": pa.array([], pa.int64()),
@@ -121,10 +141,11 @@ def orphaned(previous: pa.Table, reused: set[str]) -> pa.Table:
     key = previous.column("key").to_numpy()
     ids = previous.column("id").to_pylist()
     kept = kept_keys(previous)
+    carried = np.isin(key, frozen if frozen is not None else np.zeros(0, np.int64)).tolist()
     info = {int(k): (i, s) for k, i, s, kp in zip(key.tolist(), ids, shard, keep, strict=True) if kp}
     members: dict[int, set[str]] = defaultdict(set)
-    for s, k, kp in zip(shard, kept.tolist(), keep, strict=True):
-        if not kp and s in reused and k in info and info[k][1] not in reused:
+    for s, k, kp, fr in zip(shard, kept.tolist(), keep, carried, strict=True):
+        if not kp and (s in reused or fr) and k in info and info[k][1] not in reused:
             members[k].add(s)
     rows = sorted(members)
     if not rows:

@@ -58,7 +58,9 @@ class ShardDecision:
     def as_json(self) -> dict[str, Any]:
         out = {"shard": self.shard.name, "path": self.shard.path, "reason": self.reason}
         if self.replayed:
-            out["scores"] = "unchanged, taken from the state; clusters and keep decisions made again"
+            out["scores"] = (
+                "unchanged, taken from the state; keep decisions made again, and its copies in those clusters clustered again"
+            )
         return out
 
 

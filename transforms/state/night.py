@@ -62,6 +62,9 @@ class NightSpec:
     base: dict[str, Any]  # run.json from the submitting side
     formats: dict[str, str] = field(default_factory=dict)
     rescored_run: bool = False  # a job ran for the re-scored shards (its run directory is run/ in tonight's version)
+    # Last night's keys (ascending) of copies in re-scored shards that stay copies (dedup.earlier): carried
+    # over from last night's duplicates/ like a reused shard's rows.
+    frozen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def run_dir_of(state_dir: str, version: str) -> str:
@@ -241,7 +244,7 @@ def _resolve_orphans(spec: NightSpec, previous_all: pa.Table, delta: pa.Table) -
     orphans.json names them and OrphanedCopiesError ends the job (the driver runs the night again with them)."""
     assert spec.previous is not None
     reused = {d.shard.name for d in spec.decision.reused()}
-    orphans = assemble.orphaned(previous_all, reused)
+    orphans = assemble.orphaned(previous_all, reused, spec.frozen)
     empty = pa.table(
         {
             "id": pa.array([], pa.string()),
@@ -358,10 +361,14 @@ def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
                 else DUPLICATES.empty_table()
             )
             resolved, kept_rows = _resolve_orphans(spec, previous_all, delta)
-            in_reused = pc.is_in(previous_all.column("shard"), pa.array(sorted(reused), pa.string()))
+            # Carried over: the reused shards' rows, and the frozen copies of re-scored ones.
+            in_reused = pc.or_(
+                pc.is_in(previous_all.column("shard"), pa.array(sorted(reused), pa.string())),
+                pc.is_in(previous_all.column("key"), pa.array(spec.frozen, pa.int64())),
+            )
             old_kept = assemble.kept_keys(previous_all)[in_reused.to_numpy(zero_copy_only=False)]
             old = previous_all.filter(in_reused)
-            index_map = {d.previous["index"]: d.shard.index for d in reused.values() if d.previous is not None}
+            index_map = {d.previous["index"]: d.shard.index for d in spec.decision.shards if d.previous is not None}
             old = assemble.remap_column(old, "key", index_map)
             old_kept = np.array([resolved.get(k, -1) for k in old_kept.tolist()], dtype=np.int64)
             reused_kept = old_kept < 0
