@@ -47,7 +47,6 @@ from winnow.transforms.state.answers import entries_path, write_entries
 from winnow.transforms.state.hooks import (
     NightHooks,
     read_template_reports,
-    summary_keeping_own,
     write_stats,
     write_template_report,
 )
@@ -327,7 +326,7 @@ def _write_summary_keeping_stats(
     any keep decision (a later night re-decides an unchanged shard from them: state.replay) with the Self-BLEU
     the summary computed (memoized by its sample's digest, so it is not computed again)."""
     before = [pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL) for s in stats] if scored_stats_dir else []
-    dataset = summary_keeping_own(stats, lambda: write_summary(stats, output, *args, **kwargs))
+    dataset = write_summary(stats, output, *args, **kwargs)
     write_stats(stats_dir, stats)
     if scored_stats_dir:
         scored = [pickle.loads(b) for b in before]

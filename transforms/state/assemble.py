@@ -186,12 +186,13 @@ def merge_duplicates(
         _, kept = _kept_keys_of_groups(delta)
         missing = np.flatnonzero(kept < 0)
         if len(missing):
-            ref_ids = reference_rows.column("id").to_pylist()
-            ref_keys = reference_rows.column("key").to_numpy()
-            by_id: dict[str, list[int]] = defaultdict(list)
-            for i, k in zip(ref_ids, ref_keys.tolist(), strict=True):
-                by_id[i].append(k)
             kept_ids = delta.column("kept_id").to_pylist()
+            # Only the reference rows named (the reference holds every earlier kept row: millions on a large corpus).
+            wanted = pa.array(sorted({kept_ids[i] for i in missing.tolist()}), pa.string())
+            named = reference_rows.filter(pc.is_in(reference_rows.column("id"), value_set=wanted))
+            by_id: dict[str, list[int]] = defaultdict(list)
+            for i, k in zip(named.column("id").to_pylist(), named.column("key").to_numpy().tolist(), strict=True):
+                by_id[i].append(k)
             for i in missing.tolist():
                 found = by_id.get(kept_ids[i], [])
                 if len(found) != 1:

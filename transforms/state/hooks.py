@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,20 +43,6 @@ def write_stats(directory: str, stats: list[Any]) -> None:
 
 def read_stats(directory: str, shard_index: int) -> Any:
     return pickle.loads(files.read_bytes(stats_path(directory, shard_index)))
-
-
-def summary_keeping_own(stats: list[Any], write: Callable[[], Any]) -> Any:
-    """Run `write` (summary.dataset.write_summary over `stats`) without losing each shard's own sketches.
-
-    The dataset total starts from the first shard's HyperLogLog and response
-    sample and grows them in place; the statistics kept for later nights must
-    stay each shard's own, so those two are restored afterwards.
-    """
-    own = [(copy.deepcopy(s.ngrams), copy.deepcopy(s.sample)) for s in stats if s is not None]
-    result = write()
-    for s, (ngrams, sample) in zip([s for s in stats if s is not None], own, strict=True):
-        s.ngrams, s.sample = ngrams, sample
-    return result
 
 
 def template_path(directory: str, shard_index: int, part: int) -> str:

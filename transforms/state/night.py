@@ -38,7 +38,7 @@ from winnow.transforms.schema import ROW_BITS
 from winnow.transforms.signals.rules import Rule
 from winnow.transforms.state import assemble, store
 from winnow.transforms.state.drift import DRIFT_FILE, night_drift
-from winnow.transforms.state.hooks import read_stats, stats_path, summary_keeping_own, write_stats
+from winnow.transforms.state.hooks import read_stats, stats_path, write_stats
 from winnow.transforms.state.manifest import RESCORE, Decision, ShardDecision
 from winnow.transforms.summary.dataset import write_summary
 from winnow.transforms.summary.run_record import finish_run
@@ -382,7 +382,7 @@ def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
                 s.set_duplicates(counts.get(s.shard, [0, 0, 0]))
             totals = _dedup_totals(delta_dataset, dup_table)
         ordered = sorted(stats, key=lambda s: s.shard_index)
-        summary_keeping_own(ordered, lambda: write_summary(ordered, out, spec.rules, config, dedup_totals=totals))
+        write_summary(ordered, out, spec.rules, config, dedup_totals=totals)
     write_stats(files.join(tonight, "stats"), stats)  # tonight's statistics of every shard, for tomorrow
     if config.dedup.enabled:
         _write_refsigs(spec, dup_table)

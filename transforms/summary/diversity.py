@@ -46,6 +46,9 @@ class HyperLogLog:
         rank = (65 - np.bitwise_count(smear)).astype(np.uint8)  # leading zeros + 1
         np.maximum.at(self.registers, idx, rank)
 
+    def copy(self) -> HyperLogLog:
+        return HyperLogLog(self.p, self.registers.copy())
+
     def merge(self, other: HyperLogLog) -> HyperLogLog:
         np.maximum(self.registers, other.registers, out=self.registers)
         return self
@@ -102,6 +105,9 @@ class BottomK:
 
     def update(self, keys: Iterable[int], texts: Iterable[str]) -> None:
         self.items = sorted(set(self.items) | set(zip(keys, texts)))[: self.k]
+
+    def copy(self) -> BottomK:
+        return BottomK(self.k, list(self.items))
 
     def merge(self, other: BottomK) -> BottomK:
         self.update([k for k, _ in other.items], [t for _, t in other.items])

@@ -173,11 +173,12 @@ class ShardStats:
             self.sums[name] = self.sums.get(name, 0.0) + total
         for name, sketch in other.sketches.items():
             self._add_sketch(name, sketch)
+        # A total owns its sketches: merged into in place, they are never a shard's own (a night keeps those).
         if other.ngrams is not None:
-            self.ngrams = other.ngrams if self.ngrams is None else self.ngrams.merge(other.ngrams)
+            self.ngrams = other.ngrams.copy() if self.ngrams is None else self.ngrams.merge(other.ngrams)
         self.instruction_types = diversity.cap_counter(self.instruction_types + other.instruction_types, self.types_max)
         if other.sample is not None:
-            self.sample = other.sample if self.sample is None else self.sample.merge(other.sample)
+            self.sample = other.sample.copy() if self.sample is None else self.sample.merge(other.sample)
         self.dup_rows += other.dup_rows
         self.dup_removed += other.dup_removed
         self.dup_exact_removed += other.dup_exact_removed

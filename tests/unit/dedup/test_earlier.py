@@ -61,3 +61,15 @@ def test_settled_rows_sort_after_reference_rows_and_before_new_rows_whatever_the
     assert order == [key(REF, 0), key(3, 0), key(4, 0), key(4, 1)]
     plain = table.sort_by(keep_order(("-quality",))).column("key").to_pylist()
     assert plain == [key(REF, 0), key(4, 0), key(4, 1), key(3, 0)]
+
+
+def test_frozen_copies_lose_their_band_entries_and_every_other_row_keeps_them():
+    frozen = np.array([key(3, 1), key(3, 4)], np.int64)
+    earlier = EarlierRows((3,), np.array([key(3, 1), key(3, 2), key(3, 4)], np.int64), frozen)
+    entries = np.array(
+        [[7, key(3, 0), 0, 0], [7, key(3, 1), 0, 0], [8, key(3, 2), 0, 0], [8, key(3, 4), 0, 0], [9, key(REF, 1), 0, 0]],
+        dtype=np.uint64,
+    )
+    kept = earlier.without_frozen(entries)
+    assert kept[:, 1].astype(np.int64).tolist() == [key(3, 0), key(3, 2), key(REF, 1)]
+    assert EarlierRows().without_frozen(entries) is entries

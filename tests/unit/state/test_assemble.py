@@ -9,9 +9,11 @@ import pytest
 from winnow.transforms.dedup.params import DUPLICATES
 from winnow.transforms.state.assemble import (
     FullRescoreNeededError,
+    clusters_to_redecide,
     clusters_to_rescore,
     counts_per_shard,
     dropped_copies,
+    frozen_copies,
     kept_keys,
     merge_duplicates,
     orphaned,
@@ -145,3 +147,34 @@ def test_clusters_with_a_changed_row_rescore_their_reused_members_while_their_ke
     # Nothing changed: nothing to re-score.
     assert clusters_to_rescore(prev, np.zeros(11, dtype=bool), {"b", "c", "d", "e", "g"}) == {}
     assert clusters_to_rescore(DUPLICATES.empty_table(), np.zeros(0, dtype=bool), {"b"}) == {}
+
+
+def test_only_the_copies_in_clusters_that_may_change_are_clustered_again_and_the_others_stay_copies():
+    prev = dups(
+        [
+            # Cluster 1: kept in a, changed tonight; copies in b. b is re-scored and this copy re-decided.
+            ("k1", key(0, 0), "a", True, "k1", 1),
+            ("c1", key(1, 0), "b", False, "k1", 1),
+            # Cluster 2: kept in c (reused), its copy in b: unchanged, it stays a copy of k2.
+            ("k2", key(2, 0), "c", True, "k2", 2),
+            ("c2", key(1, 1), "b", False, "k2", 2),
+            # Cluster 3: kept in b; it is no copy, so never frozen.
+            ("k3", key(1, 2), "b", True, "k3", 3),
+            ("c3", key(2, 1), "c", False, "k3", 3),
+            # Cluster 4: kept in a, unchanged; its copy in b is carried, and checked as an orphan tonight.
+            ("k4", key(0, 1), "a", True, "k4", 4),
+            ("c4", key(1, 3), "b", False, "k4", 4),
+        ]
+    )
+    changed = np.array([True, False, False, False, False, False, False, False])
+    shards, redecided = clusters_to_redecide(prev, changed, {"b", "c"})
+    assert shards == {"b": {"a"}} and redecided == {1}
+    frozen = frozen_copies(prev, set(shards), redecided)
+    assert frozen.column("id").to_pylist() == ["c2", "c4"]
+    assert frozen_copies(prev, set(), redecided).num_rows == 0
+    # A frozen copy whose kept row is not in a reused shard must find it kept tonight, as a reused copy must.
+    keys = frozen.column("key").to_numpy()
+    # (k3, kept in b, has a copy in reused c: an orphan either way.)
+    k3 = {"key": key(1, 2), "id": "k3", "shard": "b", "members": ["c"]}
+    assert orphaned(prev, {"c"}, keys).to_pylist() == [{"key": key(0, 1), "id": "k4", "shard": "a", "members": ["b"]}, k3]
+    assert orphaned(prev, {"c"}).to_pylist() == [k3]

@@ -100,3 +100,21 @@ def test_rows_without_a_language_count_as_und():
     assert stats.langs == Counter({"und": 2, "en": 1})
     assert shards_table([stats]).column("lang_counts").to_pylist() == [[{"key": "en", "count": 1}, {"key": "und", "count": 2}]]
     assert stats.as_json({}, {})["languages"] == {"und": 2, "en": 1}
+
+
+def test_the_dataset_total_leaves_every_shards_own_sketches_unchanged():
+    """A night keeps each shard's statistics for later nights, so merging them into a total must not grow
+    the first shard's distinct-n-gram sketch or response sample in place."""
+    stats = []
+    for index in range(3):
+        rows = [{"instruction": f"Question {index}-{i}?", "output": f"Answer {index} {i} " * 3} for i in range(40)]
+        batch, _ = _scored_batch(rows, f"s{index}", index)
+        s = ShardStats(f"s{index}", index)
+        s.add_batch(batch, [], batch.num_rows)
+        s.add_diversity(batch, np.arange(index * 100, index * 100 + 50, dtype=np.uint64), 8)
+        stats.append(s)
+    before = [pickle.dumps((s.ngrams.registers, s.sample.items)) for s in stats]
+    total = merge_all(stats)
+    assert [pickle.dumps((s.ngrams.registers, s.sample.items)) for s in stats] == before
+    assert total.ngrams is not stats[0].ngrams and total.sample is not stats[0].sample
+    assert total.ngrams.estimate() > stats[0].ngrams.estimate()
