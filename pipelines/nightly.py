@@ -41,8 +41,16 @@ from winnow.transforms.state.drift import DRIFT_FILE
 from winnow.transforms.state.fingerprints import change as fingerprint_change
 from winnow.transforms.state.fingerprints import fingerprints
 from winnow.transforms.state.hooks import NightHooks
-from winnow.transforms.state.manifest import RESCORE, Decision, decide
-from winnow.transforms.state.night import NightSpec, finish_night, old_kept_rows, refsig_path, reused_refsigs, run_dir_of
+from winnow.transforms.state.manifest import RESCORE, Decision, ShardDecision, decide
+from winnow.transforms.state.night import (
+    NightSpec,
+    finish_night,
+    old_kept_rows,
+    read_records,
+    refsig_path,
+    reused_refsigs,
+    run_dir_of,
+)
 from winnow.transforms.state.replay import SCORED_STATS, StoredShard, scored_stats_path
 from winnow.transforms.summary.run_record import RunError
 from winnow.transforms.terminal import escape_control
@@ -61,7 +69,7 @@ class Night:
     decision: Decision
     fingerprints: dict[str, Any]
     reused_answers: dict[int, int] | None = None
-    rows: dict[str, dict[str, str]] = field(default_factory=dict)  # re-scored shard -> row id -> content hash
+    rows: dict[str, answers.ShardRows] = field(default_factory=dict)  # changed shard -> its rows by id
     # Last night's duplicates/ rows of the copies that stay copies in shards re-scored for some of their
     # clusters (assemble.frozen_copies): not clustered again tonight.
     frozen: pa.Table = field(default_factory=DUPLICATES.empty_table)
@@ -212,21 +220,48 @@ def _template_sources(night: Night) -> list[tuple[str, int]]:
 
 
 def earlier_rows(night: Night) -> EarlierRows | None:
-    """Re-scored shards whose file did not change (re-scored for a cluster or an answer count): their rows
-    that were no copy last night are settled like the reference's (dedup.earlier)."""
+    """Rows of tonight's re-scored shards that were there, unchanged, and no copy last night: settled like the
+    reference's (dedup.earlier). Every such row of a shard whose file did not change (re-scored for a cluster
+    or an answer count), and in a changed shard each row whose id and content are last night's."""
     if night.previous is None or night.decision.full:
         return None
-    same = [
-        d for d in night.decision.rescored() if d.previous is not None and d.entry.get("checksum") == d.previous.get("checksum")
-    ]
-    if not same:
+    rescored = [d for d in night.decision.rescored() if d.previous is not None]
+    same = [d for d in rescored if d.entry.get("checksum") == d.previous.get("checksum")]  # type: ignore[union-attr]
+    changed = [d for d in rescored if d.shard.name in night.rows and not night.rows[d.shard.name].ids_repeat]
+    if not same and not changed:
         return None
-    index = {d.shard.name: d.shard.index for d in same}
     previous_all = _previous_duplicates(night.state_dir, night.previous)
+    last_copies = previous_all.filter(pc.invert(pc.fill_null(previous_all.column("keep"), True)))
+    index = {d.shard.name: d.shard.index for d in same}
     # Last night's copies in those shards, as tonight's row keys (shard index << ROW_BITS | row).
-    copies = _tonight_keys(previous_all.filter(pc.invert(pc.fill_null(previous_all.column("keep"), True))), index)
+    copies = _tonight_keys(last_copies, index)
     frozen = _tonight_keys(night.frozen, index)
-    return EarlierRows(tuple(sorted(index.values())), np.unique(copies), np.unique(frozen[np.isin(frozen, copies)]))
+    unchanged = [_unchanged_rows(night, d, last_copies) for d in changed]
+    return EarlierRows(
+        tuple(sorted(index.values())),
+        np.unique(copies),
+        np.unique(frozen[np.isin(frozen, copies)]),
+        np.unique(np.concatenate(unchanged)) if unchanged else np.zeros(0, np.int64),
+    )
+
+
+def _unchanged_rows(night: Night, d: ShardDecision, last_copies: pa.Table) -> np.ndarray:
+    """Tonight's keys of a changed shard's rows whose id and content hash are those of a row of last night's
+    that was no copy (ids unique both nights)."""
+    assert d.previous is not None
+    now = night.rows[d.shard.name]
+    run = run_dir_of(night.state_dir, d.previous["scored_in"])
+    last = read_records(run, d.previous["scored_index"], ["id", "content_hash"])
+    ids = last.column("id").to_pylist() if last.num_rows else []
+    if not ids or len(set(ids)) != len(ids):
+        return np.zeros(0, np.int64)
+    copied = set(pc.filter(last_copies.column("id"), pc.equal(last_copies.column("shard"), d.shard.name)).to_pylist())
+    rows = [
+        now.rows[i]
+        for i, h in zip(ids, last.column("content_hash").to_pylist(), strict=True)
+        if i not in copied and now.hashes.get(i) == h
+    ]
+    return (np.int64(d.shard.index) << ROW_BITS) | np.asarray(rows, dtype=np.int64)
 
 
 def _tonight_keys(table: pa.Table, index: dict[str, int]) -> np.ndarray:

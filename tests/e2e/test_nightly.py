@@ -384,16 +384,28 @@ def test_copies_follow_their_kept_row_when_its_shard_is_rescored(tmp_path):
         "0-5": (True, 2),
         "zz-copy": (False, 2),
     }
-    # 2. A longer version of K arrives in shard0 and wins K's cluster: the job finds K no longer kept, so the
-    #    night runs again with shard4, whose copy then joins the new kept row.
+    # 2. A longer version of K arrives in shard0. K is unchanged, so it stays the kept row (a row kept yesterday
+    #    is not dropped because a copy of it arrived, in its own shard too): the longer one is K's copy.
     longer = {**k, "id": "0-5-longer", "output": k["output"] + " Indeed, that is all."}
     write_jsonl(data / "shard0.jsonl", [*rows(30, seed=0), *rows(2, seed=70), longer])
     assert night(data, tmp_path / "n3", tmp_path / "state") == 0
-    n3 = nightly(tmp_path / "n3")
+    assert [r["shard"] for r in nightly(tmp_path / "n3")["rescored"]] == ["shard0.jsonl"]
+    assert {r["id"]: (r["keep"], r["kept_id"]) for r in _table(tmp_path / "n3", "duplicates", "key")} == {
+        "0-5": (True, "0-5"),
+        "0-5-longer": (False, "0-5"),
+        "zz-copy": (False, "0-5"),
+    }
+    # 2b. shard0's ids now repeat (one row's id is given to a new row), so none of its rows can be told unchanged
+    #     and all are new tonight: the longer version wins K's cluster. The job finds K no longer kept, so the
+    #     night runs again with shard4, whose copy then joins the new kept row.
+    again = {**rows(1, seed=71)[0], "id": "0-1"}
+    write_jsonl(data / "shard0.jsonl", [*rows(30, seed=0), *rows(2, seed=70), longer, again])
+    assert night(data, tmp_path / "n3b", tmp_path / "state") == 0
+    n3 = nightly(tmp_path / "n3b")
     assert {r["shard"] for r in n3["rescored"]} == {"shard0.jsonl", "shard4.jsonl"}
-    records = {r["id"]: r for r in _table(tmp_path / "n3", "records", "key")}
-    kept_ids = {r["kept_id"] for r in _table(tmp_path / "n3", "duplicates", "key") if r["id"] == "zz-copy"}
-    assert records[next(iter(kept_ids))]["keep"]  # the copy names a row that is kept tonight
+    records = {r["id"]: r for r in _table(tmp_path / "n3b", "records", "key")}
+    kept_ids = {r["kept_id"] for r in _table(tmp_path / "n3b", "duplicates", "key") if r["id"] == "zz-copy"}
+    assert kept_ids == {"0-5-longer"} and records["0-5-longer"]["keep"]  # the copy names a row kept tonight
     # 3. K's content changes: shard4's copy has nothing left to be a copy of and is kept again.
     edited = {**k, "output": "A different answer altogether, about " + " ".join(WORDS[:12]) + "."}
     write_jsonl(data / "shard0.jsonl", [edited if r["id"] == "0-5" else r for r in rows(30, seed=0)])

@@ -69,7 +69,7 @@ class CandidatesFn(beam.DoFn):
 
     def process(self, part: int, _written: Any) -> Iterator[Any]:
         entries = self._earlier.without_frozen(spill.read_partition(work_dir(self._output, "bands"), part, 4))
-        settled = self._earlier.settled(entries[:, 1].astype(np.int64)) if self._earlier.shards else None
+        settled = self._earlier.settled(entries[:, 1].astype(np.int64)) if self._earlier.any else None
         entries = lsh.touching_new_rows(entries, REFERENCE_BASE, settled)
         pairs = lsh.candidate_pairs(entries)
         Metrics.counter(NAMESPACE, "dedup_candidate_pairs").inc(len(pairs))

@@ -31,11 +31,13 @@ from winnow.transforms.schema import ROW_BITS
 @dataclass(frozen=True)
 class EarlierRows:
     """Shards (this run's indices) whose rows are earlier rows, except `copies` (row keys: last night's copies),
-    of which `frozen` are left out of the clustering."""
+    of which `frozen` are left out of the clustering; and `rows`, more earlier rows by key (a changed shard's
+    rows that did not change)."""
 
     shards: tuple[int, ...] = ()
     copies: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ascending, distinct
     frozen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ascending, distinct, within copies
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ascending, distinct, in no listed shard
 
     def without_frozen(self, entries: np.ndarray) -> np.ndarray:
         """Band entries [.., key, ..] (key in column 1) less those of frozen rows."""
@@ -46,10 +48,15 @@ class EarlierRows:
     def settled(self, keys: np.ndarray) -> np.ndarray:
         """Per row key of this run: an unchanged row that was no copy last night."""
         keys = np.asarray(keys, dtype=np.int64)
-        if not self.shards:
-            return np.zeros(len(keys), dtype=bool)
-        in_shard = np.isin(keys >> ROW_BITS, np.asarray(self.shards, dtype=np.int64))
-        return in_shard & ~member_of(keys, self.copies)
+        out = member_of(keys, self.rows)
+        if self.shards:
+            in_shard = np.isin(keys >> ROW_BITS, np.asarray(self.shards, dtype=np.int64))
+            out |= in_shard & ~member_of(keys, self.copies)
+        return out
+
+    @property
+    def any(self) -> bool:
+        return bool(self.shards) or bool(len(self.rows))
 
     def earlier(self, keys: np.ndarray) -> np.ndarray:
         """Per row key: a reference row or a settled row."""

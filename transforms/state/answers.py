@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,18 +44,36 @@ def read_entries(directory: str, shard_index: int) -> np.ndarray:
     return np.concatenate(chunks) if chunks else EMPTY
 
 
+@dataclass
+class ShardRows:
+    """A changed shard's rows by id: which of last night's rows are still there, unchanged, and where."""
+
+    hashes: dict[str, str] = field(default_factory=dict)  # id -> content hash
+    rows: dict[str, int] = field(default_factory=dict)  # id -> row number
+    ids_repeat: bool = False  # an id names more than one row (the dicts hold the last)
+
+    def add(self, ids: list[str], hashes: list[str], rows: list[int]) -> None:
+        before = len(self.hashes)
+        self.hashes.update(zip(ids, hashes, strict=True))
+        self.rows.update(zip(ids, rows, strict=True))
+        self.ids_repeat |= len(self.hashes) - before != len(ids)
+
+    def get(self, row_id: str) -> str | None:
+        return self.hashes.get(row_id)
+
+
 def shard_entries(
     shard: Shard, config_fields: FieldMap, batch_size: int, max_row_bytes: int, raw_max: int, min_words: int
-) -> tuple[np.ndarray, dict[str, str]]:
+) -> tuple[np.ndarray, ShardRows]:
     """A shard about to be re-scored, read once in this process before the job: its (answer, prompt) hashes,
-    and each row's id -> content hash (whether last night's kept rows are still there, unchanged)."""
+    and each row's content hash and row number by id (whether last night's rows are still there, unchanged)."""
     found = []
-    rows: dict[str, str] = {}
+    rows = ShardRows()
     for raw in read_split(Split(shard, 0, 1), batch_size, max_row_bytes, raw_max):
         batch, _, _ = normalize_batch(raw, shard, config_fields, raw_max)
         if batch.num_rows:
             found.append(answer_entries(batch, min_words)[0])
-            rows.update(zip(batch.column("id").to_pylist(), batch.column("content_hash").to_pylist(), strict=True))
+            rows.add(batch.column("id").to_pylist(), batch.column("content_hash").to_pylist(), batch.column("row").to_pylist())
     return (np.unique(np.concatenate(found), axis=0) if found else EMPTY), rows
 
 

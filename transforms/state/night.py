@@ -108,6 +108,11 @@ def _read_tables(pattern: str, schema: pa.Schema | None = None, columns: list[st
     return pa.concat_tables(tables)
 
 
+def read_records(run: str, shard_index: int, columns: list[str]) -> pa.Table:
+    """`columns` of one shard's records/ in a run directory (every part)."""
+    return _read_tables(files.join(run, "records", f"part-{shard_index:06d}-*.parquet"), columns=columns)
+
+
 def _write_duplicates(output: str, table: pa.Table, partitions: int) -> None:
     part = partition_of(table.column("cluster_id").to_numpy(), partitions) if table.num_rows else np.zeros(0, np.int64)
     for p in np.unique(part).tolist():
@@ -216,7 +221,7 @@ def old_kept_rows(state_dir: str, previous: dict[str, Any], orphans: pa.Table) -
             continue
         run = run_dir_of(state_dir, rec["scored_in"])
         wanted = {k & ((1 << ROW_BITS) - 1): k for k in group}
-        table = _read_tables(files.join(run, "records", f"part-{rec['scored_index']:06d}-*.parquet"), columns=ID_COLUMNS)
+        table = read_records(run, rec["scored_index"], ID_COLUMNS)
         if not table.num_rows:
             continue
         for row, i, h in zip(
@@ -261,7 +266,7 @@ def _resolve_orphans(spec: NightSpec, previous_all: pa.Table, delta: pa.Table) -
     rescored = {d.shard.name: d.shard.index for d in spec.decision.rescored()}
     tonight: dict[str, dict[tuple[str, str], int]] = {}
     for name in set(orphans.column("shard").to_pylist()) & set(rescored):
-        table = _read_tables(files.join(delta_run, "records", f"part-{rescored[name]:06d}-*.parquet"), columns=ID_COLUMNS)
+        table = read_records(delta_run, rescored[name], ID_COLUMNS)
         tonight[name] = (
             {
                 (i, h): k

@@ -73,3 +73,11 @@ def test_frozen_copies_lose_their_band_entries_and_every_other_row_keeps_them():
     kept = earlier.without_frozen(entries)
     assert kept[:, 1].astype(np.int64).tolist() == [key(3, 0), key(3, 2), key(REF, 1)]
     assert EarlierRows().without_frozen(entries) is entries
+
+
+def test_rows_named_by_key_are_settled_too_and_copies_are_not():
+    earlier = EarlierRows((3,), np.array([key(3, 1)], np.int64), rows=np.array([key(4, 2)], np.int64))
+    keys = np.array([key(3, 0), key(3, 1), key(4, 1), key(4, 2)], np.int64)
+    assert earlier.settled(keys).tolist() == [True, False, False, True]
+    assert EarlierRows(rows=np.array([key(4, 2)], np.int64)).settled(keys).tolist() == [False, False, False, True]
+    assert EarlierRows(rows=np.array([key(4, 2)], np.int64)).any and not EarlierRows().any

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from winnow.transforms.state import store
-from winnow.transforms.state.answers import affected, entries_path, read_entries, write_entries
+from winnow.transforms.state.answers import ShardRows, affected, entries_path, read_entries, write_entries
 
 
 def entries(answer: int, prompts: range) -> np.ndarray:
@@ -77,3 +77,16 @@ def test_template_reports_are_read_for_the_named_shards_only_from_each_directory
     assert [r[0] for r in got] == [0, 1, 20, 21, 30, 31]
     assert all(np.array_equal(g[1], report(g[0] // 10, g[0] % 10)[1]) for g in got)
     assert read_template_reports([]) == []
+
+
+def test_a_changed_shards_rows_by_id_say_when_an_id_repeats():
+    rows = ShardRows()
+    rows.add(["a", "b"], ["h1", "h2"], [0, 1])
+    assert (rows.get("b"), rows.rows["b"], rows.ids_repeat) == ("h2", 1, False)
+    rows.add(["c"], ["h3"], [2])
+    assert not rows.ids_repeat
+    rows.add(["a"], ["h4"], [3])  # across batches
+    assert rows.ids_repeat
+    within = ShardRows()
+    within.add(["x", "x"], ["h1", "h2"], [0, 1])  # within one batch
+    assert within.ids_repeat
