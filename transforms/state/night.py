@@ -190,16 +190,36 @@ def _write_refsigs(spec: NightSpec, duplicates: pa.Table) -> None:
     dropped = pa.array(assemble.dropped_copies(duplicates), pa.int64())
     params = DedupParams.from_config(spec.config)
     for d in spec.decision.rescored():
-        found = files.match(files.join(run, "signatures", f"s{d.shard.index:06d}-*.parquet"))
-        if not found:
+        pattern = files.join(run, "signatures", f"s{d.shard.index:06d}-*.parquet")
+        if not files.match(pattern):
             continue
-        table = _read_tables(files.join(run, "signatures", f"s{d.shard.index:06d}-*.parquet"))
-        table = table.filter(pc.invert(pc.is_in(table.column("key"), dropped))).sort_by("key")
         path = refsig_path(spec.state_dir, spec.version, d.shard.index)
+        if d.replayed and _same_refsig(spec, d, pattern, dropped, path):
+            continue
+        table = _read_tables(pattern)
+        table = table.filter(pc.invert(pc.is_in(table.column("key"), dropped))).sort_by("key")
         parquet_out.write_table(path, table, SIDE_FILE_OPTIONS)
         # Their band entries too: every later night that reuses the shard reads them instead of hashing again.
         entries, rows = refbands.reference_entries(table.select(refbands.BAND_COLUMNS), params)
         refbands.write_reference_bands(refbands.bands_path(path), entries, rows, params)
+
+
+def _same_refsig(spec: NightSpec, d: ShardDecision, signatures: str, dropped: pa.Array, path: str) -> bool:
+    """A re-decided shard (its signatures those of the night that scored it) at the same index, with the same
+    rows no copy as then: that night's reference file and band entries are copied to `path`, not made again."""
+    assert d.previous is not None
+    if d.previous["scored_index"] != d.shard.index:
+        return False
+    old = refsig_path(spec.state_dir, d.previous["scored_in"], d.previous["scored_index"])
+    if not files.exists(old) or not files.exists(refbands.bands_path(old)):
+        return False
+    now = _read_tables(signatures, columns=["key"]).column("key")
+    now = pc.filter(now, pc.invert(pc.is_in(now, dropped))).to_numpy()
+    if not np.array_equal(np.sort(now), np.sort(_read_tables(old, columns=["key"]).column("key").to_numpy())):
+        return False
+    files.copy(old, path)
+    files.copy(refbands.bands_path(old), refbands.bands_path(path))
+    return True
 
 
 class OrphanedCopiesError(RuntimeError):
