@@ -457,6 +457,7 @@ def ScoreCorpus(
                 nightly.scored_stats_dir,
                 rule_list,
                 config,
+                dataset_self_bleu=nightly.finish is None or nightly.finish.decision.full,
                 **side_inputs,
             )
         )

@@ -97,12 +97,17 @@ def split_by_partition(entries: np.ndarray, partitions: int) -> dict[int, np.nda
 
 def count_prompts(chunks: list[np.ndarray], min_prompts: int) -> dict[int, int]:
     """{answer hash: distinct prompts} for the answers given to at least `min_prompts` distinct prompts."""
-    if not chunks:
+    entries = np.concatenate(chunks) if chunks else np.zeros((0, 3), np.uint64)
+    if not len(entries):
         return {}
-    pairs = np.unique(np.concatenate(chunks), axis=0)  # one row per (answer, prompt)
-    answers, counts = np.unique(pairs[:, :2], axis=0, return_counts=True)
+    # Sorted by (answer, prompt) with one lexsort: np.unique(axis=0) sorts rows as void records, twice as slow.
+    entries = entries[np.lexsort((entries[:, 2], entries[:, 1], entries[:, 0]))]
+    pairs = entries[np.r_[True, (entries[1:] != entries[:-1]).any(axis=1)]]  # one row per (answer, prompt)
+    starts = np.flatnonzero(np.r_[True, (pairs[1:, :2] != pairs[:-1, :2]).any(axis=1)])
+    counts = np.diff(np.append(starts, len(pairs)))
     keep = counts >= min_prompts
-    return {(int(hi) << 64) | int(lo): int(c) for (hi, lo), c in zip(answers[keep], counts[keep], strict=True)}
+    answers = pairs[starts[keep], :2].tolist()
+    return {(int(hi) << 64) | int(lo): int(c) for (hi, lo), c in zip(answers, counts[keep].tolist(), strict=True)}
 
 
 def reuse_counts(batch: pa.RecordBatch, reused: dict[int, int], min_words: int) -> pa.Array:

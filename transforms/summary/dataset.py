@@ -32,11 +32,14 @@ def write_summary(
     dedup_totals: dict[str, int] | None = None,
     ids: dict[str, Any] | None = None,
     keep_counts: dict[str, KeepTally] | None = None,
+    dataset_self_bleu: bool = True,
 ) -> dict[str, Any]:
     """summary/shards.parquet and summary/dataset.json (written once, on one worker).
 
     `ids`: repeated and replaced ids over the run (summary.ids.IdTally.as_json).
     `keep_counts`: the keep stage's counts and kept/ files per shard (summary.keep_counts).
+    `dataset_self_bleu`: off for a night's job over part of the corpus, whose dataset.json only gives the
+    night its counters (state.night summarizes the whole corpus); the metric is the summary's costliest.
     """
     stats = [s for s in stats if s is not None]
     for s in stats:
@@ -49,6 +52,8 @@ def write_summary(
     pq.write_table(table, sink)
     files.write_atomically(files.join(output, "summary", "shards.parquet"), sink.getvalue().to_pybytes())
     total = shard_stats.merge_all(stats)
+    if not dataset_self_bleu:
+        total.sample = None
     dataset = total.as_json({r.name: r.severity for r in rule_list}, {r.name: r.explain for r in rule_list})
     if config.dedup.enabled:
         params = DedupParams.from_config(config)

@@ -87,3 +87,18 @@ def test_the_dataset_count_overrides_the_batch_count() -> None:
     entries, _ = answer_entries(canonical_batch(rows), min_words=6)
     reused = {(int(entries[0, 0]) << 64) | int(entries[0, 1]): 500}
     assert {r["answer_reuse_prompts"] for r in _score(rows, {DATASET_KEY: reused})} == {500}
+
+
+def test_prompt_counts_over_chunks_equal_a_count_of_distinct_pairs() -> None:
+    """Against a plain count of distinct (answer, prompt) pairs: repeats within and across chunks, answers
+    that share one half of their hash, and prompts that sort between them."""
+    rng = np.random.default_rng(7)
+    answers = np.array([[1, 5], [1, 6], [2, 5], [2**63 + 3, 0]], np.uint64)
+    entries = np.concatenate([answers[rng.integers(0, 4, 400)], rng.integers(0, 30, (400, 1)).astype(np.uint64)], axis=1)
+    expected: dict[int, set[int]] = {}
+    for hi, lo, prompt in entries.tolist():
+        expected.setdefault((hi << 64) | lo, set()).add(prompt)
+    for min_prompts in (1, 25, 31):
+        want = {a: len(p) for a, p in expected.items() if len(p) >= min_prompts}
+        assert count_prompts(np.array_split(entries, 7), min_prompts) == want
+    assert count_prompts([], 1) == {} and count_prompts([np.zeros((0, 3), np.uint64)], 1) == {}

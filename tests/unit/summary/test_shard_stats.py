@@ -118,3 +118,24 @@ def test_the_dataset_total_leaves_every_shards_own_sketches_unchanged():
     assert [pickle.dumps((s.ngrams.registers, s.sample.items)) for s in stats] == before
     assert total.ngrams is not stats[0].ngrams and total.sample is not stats[0].sample
     assert total.ngrams.estimate() > stats[0].ngrams.estimate()
+
+
+def test_a_summary_without_the_dataset_self_bleu_still_has_each_shards(tmp_path):
+    """A night's job over part of the corpus skips the dataset's Self-BLEU (the night's own summary has it)."""
+    import pyarrow.parquet as pq
+
+    from winnow.transforms.summary.dataset import write_summary
+
+    stats = []
+    for index in range(2):
+        rows = [{"instruction": f"Question {index}-{i}?", "output": f"Answer {index} {i} about cedar " * 3} for i in range(30)]
+        batch, _ = _scored_batch(rows, f"s{index}", index)
+        s = ShardStats(f"s{index}", index)
+        s.add_batch(batch, [], batch.num_rows)
+        s.add_diversity(batch, np.arange(index * 100, index * 100 + 50, dtype=np.uint64), 8)
+        stats.append(s)
+    without = write_summary(stats, str(tmp_path / "a"), RULES, CONFIG, dataset_self_bleu=False)
+    with_it = write_summary(stats, str(tmp_path / "b"), RULES, CONFIG)
+    assert without["diversity"]["self_bleu"] is None and with_it["diversity"]["self_bleu"] is not None
+    per_shard = [pq.read_table(tmp_path / d / "summary" / "shards.parquet").column("self_bleu").to_pylist() for d in "ab"]
+    assert per_shard[0] == per_shard[1] and None not in per_shard[0]
