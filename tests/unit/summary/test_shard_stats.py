@@ -102,17 +102,23 @@ def test_rows_without_a_language_count_as_und():
     assert stats.as_json({}, {})["languages"] == {"und": 2, "en": 1}
 
 
-def test_the_dataset_total_leaves_every_shards_own_sketches_unchanged():
-    """A night keeps each shard's statistics for later nights, so merging them into a total must not grow
-    the first shard's distinct-n-gram sketch or response sample in place."""
+def _shards_with_samples(n: int) -> list[ShardStats]:
+    """`n` shards of 40 scored rows each, with distinct shingle hashes and a response sample of 8."""
     stats = []
-    for index in range(3):
-        rows = [{"instruction": f"Question {index}-{i}?", "output": f"Answer {index} {i} " * 3} for i in range(40)]
+    for index in range(n):
+        rows = [{"instruction": f"Question {index}-{i}?", "output": f"Answer {index} {i} about cedar " * 3} for i in range(40)]
         batch, _ = _scored_batch(rows, f"s{index}", index)
         s = ShardStats(f"s{index}", index)
         s.add_batch(batch, [], batch.num_rows)
         s.add_diversity(batch, np.arange(index * 100, index * 100 + 50, dtype=np.uint64), 8)
         stats.append(s)
+    return stats
+
+
+def test_the_dataset_total_leaves_every_shards_own_sketches_unchanged():
+    """A night keeps each shard's statistics for later nights, so merging them into a total must not grow
+    the first shard's distinct-n-gram sketch or response sample in place."""
+    stats = _shards_with_samples(3)
     before = [pickle.dumps((s.ngrams.registers, s.sample.items)) for s in stats]
     total = merge_all(stats)
     assert [pickle.dumps((s.ngrams.registers, s.sample.items)) for s in stats] == before
@@ -126,14 +132,7 @@ def test_a_summary_without_the_dataset_self_bleu_still_has_each_shards(tmp_path)
 
     from winnow.transforms.summary.dataset import write_summary
 
-    stats = []
-    for index in range(2):
-        rows = [{"instruction": f"Question {index}-{i}?", "output": f"Answer {index} {i} about cedar " * 3} for i in range(30)]
-        batch, _ = _scored_batch(rows, f"s{index}", index)
-        s = ShardStats(f"s{index}", index)
-        s.add_batch(batch, [], batch.num_rows)
-        s.add_diversity(batch, np.arange(index * 100, index * 100 + 50, dtype=np.uint64), 8)
-        stats.append(s)
+    stats = _shards_with_samples(2)
     without = write_summary(stats, str(tmp_path / "a"), RULES, CONFIG, dataset_self_bleu=False)
     with_it = write_summary(stats, str(tmp_path / "b"), RULES, CONFIG)
     assert without["diversity"]["self_bleu"] is None and with_it["diversity"]["self_bleu"] is not None
