@@ -87,10 +87,12 @@ def test_nights_in_gcs_reuse_unchanged_objects_without_reading_them(bucket, tmp_
 
 def test_a_shard_rescored_for_its_clusters_is_redecided_from_stored_scores_in_gcs(bucket, tmp_path, no_credentials_file):
     """The state in gs://: an unchanged shard holding the copy of a kept row whose answer changed is re-decided
-    from the stored scores (server-side copies, globbed side files), and its copy becomes the kept row."""
+    from the stored scores (server-side copies, globbed side files), and its copy becomes the kept row. Its copy
+    of another kept row, whose cluster did not change, stays that row's copy (carried from last night)."""
     base = rows(20, seed=0)
     bucket.blob("corpus2/shard0.jsonl").upload_from_string(jsonl_bytes(base))
-    bucket.blob("corpus2/shard1.jsonl").upload_from_string(jsonl_bytes([{**base[3], "id": "zz-copy"}, *rows(5, seed=9)]))
+    shard1 = [{**base[3], "id": "zz-copy"}, {**base[7], "id": "zz-copy-7"}, *rows(5, seed=9)]
+    bucket.blob("corpus2/shard1.jsonl").upload_from_string(jsonl_bytes(shard1))
     bucket.blob("corpus2/shard2.jsonl").upload_from_string(jsonl_bytes(rows(10, seed=8)))  # stays reused
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
@@ -101,7 +103,12 @@ def test_a_shard_rescored_for_its_clusters_is_redecided_from_stored_scores_in_gc
         return json.loads(bucket.blob(f"runs2/{name}/run.json").download_as_bytes())["nightly"]
 
     night("n1")
-    assert {r["id"]: r["keep"] for r in _table(bucket, "runs2/n1/duplicates/")} == {"0-3": True, "zz-copy": False}
+    assert {r["id"]: r["keep"] for r in _table(bucket, "runs2/n1/duplicates/")} == {
+        "0-3": True,
+        "zz-copy": False,
+        "0-7": True,
+        "zz-copy-7": False,
+    }
     edited = {**base[3], "output": "Another answer entirely, with words of its own about " + base[5]["instruction"]}
     bucket.blob("corpus2/shard0.jsonl").upload_from_string(jsonl_bytes([edited if r["id"] == "0-3" else r for r in base]))
     n2 = night("n2")
@@ -109,5 +116,9 @@ def test_a_shard_rescored_for_its_clusters_is_redecided_from_stored_scores_in_gc
     assert set(rescored) == {"shard0.jsonl", "shard1.jsonl"} and "scores" in rescored["shard1.jsonl"]
     records = {r["id"]: r for r in _table(bucket, "runs2/n2/records/")}
     assert [r["shard"] for r in n2["reused"]] == ["shard2.jsonl"]
-    assert len(records) == 36 and records["zz-copy"]["keep"] is True and records["zz-copy"]["drop_reasons"] == []
-    assert _table(bucket, "runs2/n2/duplicates/") == []
+    assert len(records) == 37 and records["zz-copy"]["keep"] is True and records["zz-copy"]["drop_reasons"] == []
+    assert records["zz-copy-7"]["keep"] is False and records["zz-copy-7"]["drop_reasons"] == ["near_duplicate_of:0-7"]
+    assert {r["id"]: (r["keep"], r["kept_id"]) for r in _table(bucket, "runs2/n2/duplicates/")} == {
+        "0-7": (True, "0-7"),
+        "zz-copy-7": (False, "0-7"),
+    }
