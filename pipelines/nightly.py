@@ -5,7 +5,7 @@ is compared with its manifest entry, and each shard is reused or re-scored,
 with a reason (transforms.state.manifest). Reuse is widened where a change
 reaches unchanged shards: answer_reuse counts (state.answers) and
 near-duplicate clusters whose kept row is re-scored or removed
-(state.assemble.clusters_to_rescore); those, unchanged, keep their stored
+(state.assemble.clusters_to_redecide); those, unchanged, keep their stored
 scores and are only decided again (state.replay). Then the job scores only
 the re-scored shards, clustering them against the reused shards' signatures, and its
 last step assembles the whole night and commits the state
@@ -171,7 +171,7 @@ def _changed_rows(night: Night, previous_all: pa.Table) -> np.ndarray:
 
 def _widen_for_clusters(night: Night) -> None:
     """Re-score reused shards holding near-duplicates of rows changed or removed tonight, where the cluster
-    may choose another kept row (assemble.clusters_to_rescore); the job's last step checks the rest
+    may choose another kept row (assemble.clusters_to_redecide); the job's last step checks the rest
     (state.night)."""
     assert night.previous is not None
     previous_all = _previous_duplicates(night.state_dir, night.previous)
