@@ -126,6 +126,11 @@ def as_full_run(out: Path) -> dict[str, Any]:
     return o
 
 
+def _state(state_dir: Path) -> dict[str, Any]:
+    version = json.loads((state_dir / "CURRENT").read_text())["version"]
+    return json.loads((state_dir / "versions" / version / "state.json").read_text())
+
+
 def nightly(out: Path) -> dict[str, Any]:
     return json.loads((out / "run.json").read_text())["nightly"]
 
@@ -165,6 +170,17 @@ def test_one_changed_shard_is_the_only_one_rescored(tmp_path, monkeypatch):
     # No row repeats another, so the night must say exactly what a full run of tonight's corpus says.
     assert main(["score", str(data), "--output", str(tmp_path / "full")]) == 0
     assert as_full_run(tmp_path / "n2") == as_full_run(tmp_path / "full")
+    # Only the re-scored shard's statistics are written tonight; the reused shards' stay in night 1's version,
+    # and a third night (shard1 changed) reads them from there and still equals a full run.
+    state = _state(tmp_path / "state")
+    assert sorted(p.name for p in (tmp_path / "state" / "versions" / state["version"] / "stats").iterdir()) == ["s000002.pkl"]
+    reused = state["shards"][str(data / "shard0.jsonl")]
+    assert reused["stats_in"] == reused["scored_in"] != state["version"]
+    write_jsonl(data / "shard1.jsonl", rows(32, seed=98))
+    assert night(data, tmp_path / "n3", tmp_path / "state") == 0
+    assert _state(tmp_path / "state")["shards"][str(data / "shard2.jsonl")]["stats_in"] == state["version"]
+    assert main(["score", str(data), "--output", str(tmp_path / "full3")]) == 0
+    assert as_full_run(tmp_path / "n3") == as_full_run(tmp_path / "full3")
 
 
 def test_a_touched_but_identical_shard_is_reused_after_a_checksum(tmp_path, monkeypatch):

@@ -65,6 +65,9 @@ class NightSpec:
     # Last night's keys (ascending) of copies in re-scored shards that stay copies (dedup.earlier): carried
     # over from last night's duplicates/ like a reused shard's rows.
     frozen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # Filled by assemble_outputs: shard path -> (version, index) of the stats/ file holding its final statistics
+    # (tonight's for those written tonight; a reused shard whose statistics did not change keeps its file).
+    stats_at: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 def run_dir_of(state_dir: str, version: str) -> str:
@@ -126,18 +129,29 @@ def _copy_tree(src: str, dst: str) -> None:
         files.copy(path, files.join(dst, path[len(base) :]))
 
 
-def _shard_sources(spec: NightSpec) -> list[tuple[Any, str, int, str]]:
-    """Per shard of tonight: (decision, run dir holding its files, its index there, stats directory)."""
-    tonight = store.version_dir(spec.state_dir, spec.version)
+def _shard_sources(spec: NightSpec) -> list[tuple[Any, str, int, tuple[str, int]]]:
+    """Per shard of tonight: (decision, run dir holding its files, its index there, (version, index) of its
+    statistics)."""
     out = []
     for d in spec.decision.shards:
         if d.action == RESCORE:
-            out.append((d, run_dir_of(spec.state_dir, spec.version), d.shard.index, files.join(tonight, "stats")))
+            out.append((d, run_dir_of(spec.state_dir, spec.version), d.shard.index, (spec.version, d.shard.index)))
         else:
             assert spec.previous is not None and d.previous is not None
-            prev_stats = files.join(store.version_dir(spec.state_dir, spec.previous["version"]), "stats")
-            out.append((d, run_dir_of(spec.state_dir, d.previous["scored_in"]), d.previous["scored_index"], prev_stats))
+            # States written before stats_in kept every shard's statistics in each night's own stats/.
+            at = (d.previous.get("stats_in", spec.previous["version"]), d.previous.get("stats_index", d.previous["index"]))
+            out.append((d, run_dir_of(spec.state_dir, d.previous["scored_in"]), d.previous["scored_index"], at))
     return out
+
+
+def _stats_dir(state_dir: str, version: str) -> str:
+    return files.join(store.version_dir(state_dir, version), "stats")
+
+
+def _what_changes(s: Any) -> tuple[Any, ...]:
+    """What assembling a night can change in a reused shard's statistics: its near-duplicate counts, and the
+    Self-BLEU memo (a state written before the memo gets it)."""
+    return (s.dup_rows, s.dup_removed, s.dup_exact_removed, getattr(s, "self_bleu_memo", None))
 
 
 def _reference_rows(spec: NightSpec) -> pa.Table:
@@ -343,20 +357,21 @@ def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
     Returns (the directory holding last night's summary/ or None, rows re-scored tonight, of which dropped as
     copies of an earlier night's row)."""
     out, config = spec.output, spec.config
-    tonight = store.version_dir(spec.state_dir, spec.version)
     previous_night = files.join(store.version_dir(spec.state_dir, spec.previous["version"]), "night") if spec.previous else None
     clear_outputs(out)
     sources = _shard_sources(spec)
     stats = []
-    for d, run, old, stats_dir in sources:
+    as_read = []
+    for d, run, old, (stats_version, stats_index) in sources:
         _copy_parts(run, out, "records", old, d.shard.index, "key")
         _copy_parts(run, out, "rejected", old, d.shard.index, None)
-        # Statistics are kept per night under that night's index; files under the index of the night that scored them.
-        s = read_stats(stats_dir, d.shard.index if d.action == RESCORE else d.previous["index"])
+        # Statistics are kept under the index of the night that wrote them; files under that of the night that scored them.
+        s = read_stats(_stats_dir(spec.state_dir, stats_version), stats_index)
         for f in s.kept_files if config.output.kept else []:
             files.copy(files.join(run, f.path), files.join(out, f.path))
         s.shard_index = d.shard.index
         stats.append(s)
+        as_read.append(_what_changes(s))
     delta_run = run_dir_of(spec.state_dir, spec.version)
     delta_dataset = json.loads(files.read_bytes(files.join(delta_run, SUMMARY, "dataset.json"))) if spec.rescored_run else None
     unchanged = not spec.decision.rescored() and not spec.decision.removed and previous_night is not None
@@ -408,7 +423,15 @@ def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
             totals = _dedup_totals(delta_dataset, dup_table)
         ordered = sorted(stats, key=lambda s: s.shard_index)
         write_summary(ordered, out, spec.rules, config, dedup_totals=totals)
-    write_stats(files.join(tonight, "stats"), stats)  # tonight's statistics of every shard, for tomorrow
+    # Tonight's statistics of the shards whose statistics are new or changed, for tomorrow; the others stay where
+    # they are (state.json says where), so a night does not rewrite every shard's.
+    written = []
+    for s, (d, _, _, at), before in zip(stats, sources, as_read, strict=True):
+        if d.action == RESCORE or _what_changes(s) != before:
+            written.append(s)
+            at = (spec.version, d.shard.index)
+        spec.stats_at[d.shard.path] = at
+    write_stats(_stats_dir(spec.state_dir, spec.version), written)
     if config.dedup.enabled:
         _write_refsigs(spec, dup_table)
     new_rows = sum(s.rows_scored for s, (d, *_) in zip(stats, sources, strict=True) if d.action == RESCORE)
@@ -428,6 +451,8 @@ def new_state(spec: NightSpec) -> dict[str, Any]:
             "format": spec.formats.get(d.shard.path, (d.previous or {}).get("format", "")),
             "scored_in": spec.version if rescored else d.previous["scored_in"],  # type: ignore[index]
             "scored_index": d.shard.index if rescored else d.previous["scored_index"],  # type: ignore[index]
+            "stats_in": spec.stats_at.get(d.shard.path, (spec.version, d.shard.index))[0],
+            "stats_index": spec.stats_at.get(d.shard.path, (spec.version, d.shard.index))[1],
         }
     return {
         "format": store.FORMAT,

@@ -63,10 +63,12 @@ def load(state_dir: str) -> dict[str, Any] | None:
 
 
 def referenced_versions(state: dict[str, Any] | None) -> set[str]:
-    """Versions a state reads from: its own and those where its reused shards were scored."""
+    """Versions a state reads from: its own, those where its reused shards were scored, and those holding
+    their statistics."""
     if state is None:
         return set()
-    return {state["version"], *(s["scored_in"] for s in state["shards"].values())}
+    shards = state["shards"].values()
+    return {state["version"], *(s["scored_in"] for s in shards), *(s["stats_in"] for s in shards if "stats_in" in s)}
 
 
 def collect_garbage(state_dir: str, keep: set[str]) -> list[str]:

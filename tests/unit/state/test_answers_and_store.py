@@ -47,6 +47,11 @@ def test_the_pointer_flips_last_and_unreferenced_versions_are_collected(tmp_path
     store.commit(state, second)
     assert store.collect_garbage(state, store.referenced_versions(store.load(state))) == ["crashed"]
     assert sorted(p.name for p in (tmp_path / "versions").iterdir()) == ["v1", "v2"]
+    # A shard whose statistics live in a third version keeps that one too.
+    third = {"format": store.FORMAT, "version": "v3", "shards": {"/b": {"scored_in": "v3", "stats_in": "v2"}}}
+    (tmp_path / "versions" / "v3").mkdir()
+    store.commit(state, third)
+    assert store.collect_garbage(state, store.referenced_versions(store.load(state))) == ["v1"]
 
 
 def test_a_rescore_hint_accumulates_and_the_next_commit_clears_it(tmp_path):
