@@ -62,12 +62,6 @@ def kept_keys(table: pa.Table) -> np.ndarray:
     return _kept_keys_of_groups(table)[1]
 
 
-def clusters_to_rescore(previous: pa.Table, changed: np.ndarray, reused: set[str]) -> dict[str, set[str]]:
-    """Reused shards whose copies' cluster may be decided differently tonight: reused shard -> the shards of
-    the cluster's changed rows (clusters_to_redecide)."""
-    return clusters_to_redecide(previous, changed, reused)[0]
-
-
 def clusters_to_redecide(previous: pa.Table, changed: np.ndarray, reused: set[str]) -> tuple[dict[str, set[str]], set[int]]:
     """Reused shards whose copies' cluster may be decided differently tonight, and those clusters.
 

@@ -149,8 +149,8 @@ def _stats_dir(state_dir: str, version: str) -> str:
 
 
 def _what_changes(s: Any) -> tuple[Any, ...]:
-    """What assembling a night can change in a reused shard's statistics: its near-duplicate counts, and the
-    Self-BLEU memo (a state written before the memo gets it)."""
+    """What assembling a night can change in a shard's statistics: its near-duplicate counts, and the Self-BLEU
+    memo (a state written before the memo gets it)."""
     return (s.dup_rows, s.dup_removed, s.dup_exact_removed, getattr(s, "self_bleu_memo", None))
 
 
@@ -423,11 +423,11 @@ def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
             totals = _dedup_totals(delta_dataset, dup_table)
         ordered = sorted(stats, key=lambda s: s.shard_index)
         write_summary(ordered, out, spec.rules, config, dedup_totals=totals)
-    # Tonight's statistics of the shards whose statistics are new or changed, for tomorrow; the others stay where
-    # they are (state.json says where), so a night does not rewrite every shard's.
+    # Tonight's statistics of the shards whose statistics changed here, for tomorrow; the others stay where they
+    # are (the job wrote the re-scored shards' tonight; state.json says where), so none is written twice.
     written = []
     for s, (d, _, _, at), before in zip(stats, sources, as_read, strict=True):
-        if d.action == RESCORE or _what_changes(s) != before:
+        if _what_changes(s) != before:
             written.append(s)
             at = (spec.version, d.shard.index)
         spec.stats_at[d.shard.path] = at

@@ -10,7 +10,6 @@ from winnow.transforms.dedup.params import DUPLICATES
 from winnow.transforms.state.assemble import (
     FullRescoreNeededError,
     clusters_to_redecide,
-    clusters_to_rescore,
     counts_per_shard,
     dropped_copies,
     frozen_copies,
@@ -142,11 +141,11 @@ def test_clusters_with_a_changed_row_rescore_their_reused_members_while_their_ke
         ]
     )
     changed = np.array([False, True, False, False, False, True, False, True, False, True, False])
-    got = clusters_to_rescore(prev, changed, {"b", "c", "d", "e", "g"})
+    got = clusters_to_redecide(prev, changed, {"b", "c", "d", "e", "g"})[0]
     assert got == {"d": {"a"}, "e": {"a"}, "g": {"f"}}
     # Nothing changed: nothing to re-score.
-    assert clusters_to_rescore(prev, np.zeros(11, dtype=bool), {"b", "c", "d", "e", "g"}) == {}
-    assert clusters_to_rescore(DUPLICATES.empty_table(), np.zeros(0, dtype=bool), {"b"}) == {}
+    assert clusters_to_redecide(prev, np.zeros(11, dtype=bool), {"b", "c", "d", "e", "g"})[0] == {}
+    assert clusters_to_redecide(DUPLICATES.empty_table(), np.zeros(0, dtype=bool), {"b"})[0] == {}
 
 
 def test_only_the_copies_in_clusters_that_may_change_are_clustered_again_and_the_others_stay_copies():
