@@ -4,7 +4,7 @@ Before the job: the last complete night's state is read, every input shard
 is compared with its manifest entry, and each shard is reused or re-scored,
 with a reason (transforms.state.manifest). Reuse is widened where a change
 reaches unchanged shards: answer_reuse counts (state.answers) and
-near-duplicate clusters whose kept row is re-scored or removed
+near-duplicate clusters whose kept row changed or is removed
 (state.assemble.clusters_to_redecide); those, unchanged, keep their stored
 scores and are only decided again (state.replay). Then the job scores only
 the re-scored shards, clustering them against the reused shards' signatures, and its
@@ -43,9 +43,9 @@ from winnow.transforms.state.fingerprints import fingerprints
 from winnow.transforms.state.hooks import NightHooks
 from winnow.transforms.state.manifest import RESCORE, Decision, ShardDecision, decide
 from winnow.transforms.state.night import (
+    ID_COLUMNS,
     NightSpec,
     finish_night,
-    old_kept_rows,
     read_records,
     refsig_path,
     reused_refsigs,
@@ -70,6 +70,7 @@ class Night:
     fingerprints: dict[str, Any]
     reused_answers: dict[int, int] | None = None
     rows: dict[str, answers.ShardRows] = field(default_factory=dict)  # changed shard -> its rows by id
+    last_rows: dict[str, pa.Table] = field(default_factory=dict)  # changed shard -> last night's key, id, hash
     # Last night's duplicates/ rows of the copies that stay copies in shards re-scored for some of their
     # clusters (assemble.frozen_copies): not clustered again tonight.
     frozen: pa.Table = field(default_factory=DUPLICATES.empty_table)
@@ -148,25 +149,47 @@ def _repeated_reference_ids(night: Night) -> bool:
     return False
 
 
-def _changed_rows(night: Night, previous_all: pa.Table) -> np.ndarray:
-    """Per row of last night's duplicates/: gone tonight (its shard removed, or its id no longer in its
-    changed shard) or its content changed. Rows of shards whose file did not change are unchanged."""
+def _last_rows(night: Night, d: ShardDecision) -> pa.Table:
+    """Last night's key, id and content hash of a changed shard's rows, read once a night."""
+    if d.shard.name not in night.last_rows:
+        assert d.previous is not None
+        run = run_dir_of(night.state_dir, d.previous["scored_in"])
+        night.last_rows[d.shard.name] = read_records(run, d.previous["scored_index"], ID_COLUMNS)
+    return night.last_rows[d.shard.name]
+
+
+def _changed_rows(night: Night, previous_all: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of last night's duplicates/: (gone tonight (its shard removed, or its id no longer in its changed
+    shard) or its content changed; an earlier row tonight, which stays kept if it was: in a shard whose file did
+    not change, or settled in a changed one (earlier_rows))."""
     assert night.previous is not None
     shard = previous_all.column("shard")
     present = pa.array(sorted(d.shard.name for d in night.decision.shards), pa.string())
     changed = ~pc.is_in(shard, value_set=present).to_numpy(zero_copy_only=False)
-    in_changed = np.flatnonzero(
-        pc.is_in(shard, value_set=pa.array(sorted(night.rows), pa.string())).to_numpy(zero_copy_only=False)
-    )
-    if not len(in_changed):
-        return changed
-    look = previous_all.take(pa.array(in_changed)).select(["key", "shard"])
-    old = old_kept_rows(night.state_dir, night.previous, look)
-    # Only the rows of tonight's changed shards are compared one by one: a few shards' worth.
-    for i, key, name in zip(in_changed, look.column("key").to_pylist(), look.column("shard").to_pylist(), strict=True):
-        before = old.get(key)
-        changed[i] = before is None or night.rows[name].get(before[0]) != before[1]
-    return changed
+    same_file = [d.shard.name for d in night.decision.shards if d.shard.name not in night.rows and d.previous is not None]
+    stays = pc.is_in(shard, value_set=pa.array(sorted(same_file), pa.string())).to_numpy(zero_copy_only=False)
+    by_name = {d.shard.name: d for d in night.decision.shards}
+    mask = (1 << ROW_BITS) - 1
+    for name in sorted(night.rows):
+        at = np.flatnonzero(pc.equal(shard, name).to_numpy(zero_copy_only=False))
+        if not len(at):
+            continue
+        d = by_name[name]
+        last = _last_rows(night, d)
+        row_of = dict(zip((last.column("key").to_numpy() & mask).tolist(), range(last.num_rows)))
+        ids, hashes = last.column("id").to_pylist(), last.column("content_hash").to_pylist()
+        settles = _rows_settle(night.rows[name], ids)
+        for i, key in zip(at.tolist(), (previous_all.column("key").to_numpy()[at] & mask).tolist(), strict=True):
+            j = row_of.get(key)
+            same = j is not None and night.rows[name].get(ids[j]) == hashes[j]
+            changed[i] = not same
+            stays[i] = same and settles
+    return changed, stays
+
+
+def _rows_settle(now: answers.ShardRows, last_ids: list[str]) -> bool:
+    """Whether a changed shard's unchanged rows can be told by id: ids unique on both nights."""
+    return bool(last_ids) and not now.ids_repeat and len(set(last_ids)) == len(last_ids)
 
 
 def _widen_for_clusters(night: Night) -> None:
@@ -179,7 +202,8 @@ def _widen_for_clusters(night: Night) -> None:
         return
     reused = {d.shard.name for d in night.decision.reused()}
     by_name = {d.shard.name: d.shard.path for d in night.decision.shards}
-    widened, redecided = assemble.clusters_to_redecide(previous_all, _changed_rows(night, previous_all), reused)
+    changed, stays = _changed_rows(night, previous_all)
+    widened, redecided = assemble.clusters_to_redecide(previous_all, changed, stays, reused)
     for shard, causes in sorted(widened.items()):
         why = ", ".join(sorted(causes)[:3]) + (f" and {len(causes) - 3} more" if len(causes) > 3 else "")
         night.decision.rescore(
@@ -248,12 +272,10 @@ def earlier_rows(night: Night) -> EarlierRows | None:
 def _unchanged_rows(night: Night, d: ShardDecision, last_copies: pa.Table) -> np.ndarray:
     """Tonight's keys of a changed shard's rows whose id and content hash are those of a row of last night's
     that was no copy (ids unique both nights)."""
-    assert d.previous is not None
     now = night.rows[d.shard.name]
-    run = run_dir_of(night.state_dir, d.previous["scored_in"])
-    last = read_records(run, d.previous["scored_index"], ["id", "content_hash"])
-    ids = last.column("id").to_pylist() if last.num_rows else []
-    if not ids or len(set(ids)) != len(ids):
+    last = _last_rows(night, d)
+    ids = last.column("id").to_pylist()
+    if not _rows_settle(now, ids):
         return np.zeros(0, np.int64)
     copied = set(pc.filter(last_copies.column("id"), pc.equal(last_copies.column("shard"), d.shard.name)).to_pylist())
     rows = [

@@ -26,7 +26,7 @@ from conftest import REPO_ROOT, write_jsonl
 from winnow.pipelines.cli import main
 from winnow.transforms.dedup import lsh
 from winnow.transforms.io import files
-from winnow.transforms.state import fingerprints
+from winnow.transforms.state import fingerprints, store
 
 pytestmark = pytest.mark.slow
 
@@ -512,3 +512,41 @@ def test_a_shard_rescored_for_its_clusters_is_redecided_from_its_stored_scores_a
     assert outputs(tmp_path / "n3") == outputs(tmp_path / "n3-rescore")
     records = {r["id"]: r["keep"] for r in _table(tmp_path / "n3", "records", "key")}
     assert records["zz-copy"] and records["zz-copy-j"] and records["0-5"] and records["0-9"]
+
+
+def test_a_changed_copy_of_an_unchanged_kept_row_leaves_the_copies_in_other_shards_reused(tmp_path, monkeypatch):
+    """Kept rows K and J in shard0, a copy of each in shard0 and in shard4. Tonight shard0's copies change (K's
+    leaves its cluster, J's stays a near copy): K and J are unchanged, so they stay kept (settled), and shard4
+    is reused, not decided again. The night equals one that decides shard4 again with every copy clustered."""
+    data = corpus(tmp_path / "data")
+    base = rows(30, seed=0)
+    k, j = base[5], base[9]
+    write_jsonl(data / "shard0.jsonl", [*base, {**k, "id": "0-copy"}, {**j, "id": "0-copy-j"}])
+    write_jsonl(data / "shard4.jsonl", [{**k, "id": "zz-copy"}, {**j, "id": "zz-copy-j"}, *rows(3, seed=60)])
+    assert night(data, tmp_path / "n1", tmp_path / "state") == 0
+    first = {r["id"]: r for r in _table(tmp_path / "n1", "duplicates", "key")}
+    assert first["0-copy"]["kept_id"] == first["zz-copy"]["kept_id"] == "0-5"
+    assert first["0-copy-j"]["kept_id"] == first["zz-copy-j"]["kept_id"] == "0-9"
+
+    other = {**k, "id": "0-copy", "output": "A different answer altogether, about " + " ".join(WORDS[:12]) + "."}
+    near = {**j, "id": "0-copy-j", "output": j["output"] + " Indeed."}
+    write_jsonl(data / "shard0.jsonl", [*base, other, near])
+    shutil.copytree(tmp_path / "state", tmp_path / "state-hinted")
+    clustered = ClusteredKeys(monkeypatch)
+    assert night(data, tmp_path / "n2", tmp_path / "state") == 0
+    n2 = nightly(tmp_path / "n2")
+    assert [r["shard"] for r in n2["rescored"]] == ["shard0.jsonl"]
+    assert "shard4.jsonl" in {r["shard"] for r in n2["reused"]}
+    dups = {r["id"]: r for r in _table(tmp_path / "n2", "duplicates", "key")}
+    assert "0-copy" not in dups  # no copy of K any more
+    assert (dups["zz-copy"]["kept_id"], dups["zz-copy"]["cluster_size"]) == ("0-5", 2)
+    assert (dups["0-copy-j"]["kept_id"], dups["zz-copy-j"]["kept_id"], dups["0-9"]["cluster_size"]) == ("0-9", "0-9", 3)
+    # The same night with shard4 decided again, every copy of it clustered (named as a failed attempt would).
+    store.write_hint(str(tmp_path / "state-hinted"), ["shard4.jsonl"])
+    clustered.keys.clear()
+    assert night(data, tmp_path / "n2-hinted", tmp_path / "state-hinted") == 0
+    redecided = {r["shard"]: r for r in nightly(tmp_path / "n2-hinted")["rescored"]}
+    assert "scores" in redecided["shard4.jsonl"]
+    zz = {r["id"]: r["key"] for r in _table(tmp_path / "n2-hinted", "records", "key") if r["shard"] == "shard4.jsonl"}
+    assert {zz["zz-copy"], zz["zz-copy-j"]} <= clustered.keys
+    assert as_full_run(tmp_path / "n2") == as_full_run(tmp_path / "n2-hinted")

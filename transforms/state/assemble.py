@@ -62,45 +62,35 @@ def kept_keys(table: pa.Table) -> np.ndarray:
     return _kept_keys_of_groups(table)[1]
 
 
-def clusters_to_redecide(previous: pa.Table, changed: np.ndarray, reused: set[str]) -> tuple[dict[str, set[str]], set[int]]:
+def clusters_to_redecide(
+    previous: pa.Table, changed: np.ndarray, stays: np.ndarray, reused: set[str]
+) -> tuple[dict[str, set[str]], set[int]]:
     """Reused shards whose copies' cluster may be decided differently tonight, and those clusters.
 
-    `changed`: per row of last night's duplicates/, whether it is gone or its content changed tonight. A
-    cluster with a changed row whose kept row is not in a reused shard (re-scored or removed tonight) can
-    choose another kept row, so every member shard is re-scored with it; re-scoring a shard takes its
-    clusters out of the reused rows too, so this runs to a fixed point. (A cluster whose kept row is
-    reused keeps it: earlier rows are the reference.) Returns (reused shard -> the shards of the cluster's
-    changed rows, the ids of every cluster whose kept row may change).
+    Per row of last night's duplicates/: `changed`, whether it is gone or its content changed tonight;
+    `stays`, whether it is an earlier row tonight (dedup.earlier: in a shard whose file did not change, or
+    settled in a changed one), so that, kept last night, it stays kept. A cluster with a changed row whose
+    kept row does not stay can choose another kept row, and its members in `reused` shards are re-decided.
+    Re-deciding a shard leaves its kept rows earlier rows, so no other cluster follows. Returns (reused
+    shard -> the shards of the cluster's changed rows, the ids of every cluster whose kept row may change).
     """
     if not previous.num_rows:
         return {}, set()
     shard = previous.column("shard").to_pylist()
     cid = previous.column("cluster_id").to_numpy()
     keep = previous.column("keep").to_numpy(zero_copy_only=False)
-    kept_shard = {int(c): s for c, s, k in zip(cid.tolist(), shard, keep, strict=True) if k}
+    stable = {int(c) for c, k, st in zip(cid.tolist(), keep, np.asarray(stays, dtype=bool).tolist(), strict=True) if k and st}
     members: dict[int, set[str]] = defaultdict(set)
     causes: dict[int, set[str]] = defaultdict(set)
     for c, s, ch in zip(cid.tolist(), shard, np.asarray(changed, dtype=bool).tolist(), strict=True):
         members[c].add(s)
         if ch:
             causes[c].add(s)
-    reused = set(reused)
     out: dict[str, set[str]] = defaultdict(set)
-    redecided: set[int] = set()
-    pending = set(causes)
-    while pending:
-        grown = False
-        for c in sorted(pending):
-            if kept_shard.get(c) in reused:
-                continue
-            pending.discard(c)
-            redecided.add(c)
-            for s in members[c] & reused:
-                out[s] |= causes[c]
-                reused.discard(s)
-                grown = True
-        if not grown:
-            break
+    redecided = set(causes) - stable
+    for c in sorted(redecided):
+        for s in members[c] & reused:
+            out[s] |= causes[c]
     return dict(out), redecided
 
 
@@ -245,15 +235,21 @@ def merge_duplicates(
 def counts_per_shard(duplicates: pa.Table) -> dict[str, list[int]]:
     """[rows in clusters, removed, exact copies removed] per shard, as the clustering reports them."""
     out: dict[str, list[int]] = {}
-    if not duplicates.num_rows:
-        return out
-    shard = np.asarray(duplicates.column("shard").to_pylist(), dtype=object)
-    removed = ~duplicates.column("keep").to_numpy(zero_copy_only=False)
-    exact = duplicates.column("exact").to_numpy(zero_copy_only=False)
-    for name in sorted(set(shard.tolist())):
-        m = shard == name
-        out[name] = [int(m.sum()), int((m & removed).sum()), int((m & removed & exact).sum())]
+    for name, rows in rows_per_shard(duplicates.select(["shard", "keep", "exact"])).items():
+        removed = ~rows.column("keep").to_numpy(zero_copy_only=False)
+        exact = rows.column("exact").to_numpy(zero_copy_only=False)
+        out[name] = [rows.num_rows, int(removed.sum()), int((removed & exact).sum())]
     return out
+
+
+def rows_per_shard(duplicates: pa.Table) -> dict[str, pa.Table]:
+    """A duplicates/ table's rows by shard name."""
+    if not duplicates.num_rows:
+        return {}
+    table = duplicates.sort_by("shard")
+    names = table.column("shard").to_pylist()
+    starts = [0] + [i for i in range(1, len(names)) if names[i] != names[i - 1]] + [len(names)]
+    return {names[a]: table.slice(a, b - a) for a, b in zip(starts[:-1], starts[1:], strict=True)}
 
 
 def dropped_copies(duplicates: pa.Table) -> np.ndarray:

@@ -149,9 +149,13 @@ def _stats_dir(state_dir: str, version: str) -> str:
 
 
 def _what_changes(s: Any) -> tuple[Any, ...]:
-    """What assembling a night can change in a shard's statistics: its near-duplicate counts, and the Self-BLEU
-    memo (a state written before the memo gets it)."""
-    return (s.dup_rows, s.dup_removed, s.dup_exact_removed, getattr(s, "self_bleu_memo", None))
+    """What assembling a night can change in a shard's statistics: its near-duplicate counts and clusters, and
+    the Self-BLEU memo (a state written before the memo gets it)."""
+    clusters = (
+        s.clusters.sizes.to_bytes(),
+        sorted((c, e["size"], bool(e["kept"]), bool(e["member"])) for c, e in s.clusters.largest.items()),
+    )
+    return (s.dup_rows, s.dup_removed, s.dup_exact_removed, clusters, getattr(s, "self_bleu_memo", None))
 
 
 def _reference_rows(spec: NightSpec) -> pa.Table:
@@ -418,8 +422,10 @@ def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
             dup_table = assemble.merge_duplicates(old, old_kept, delta, _reference_rows(spec), kept_rows)
             _write_duplicates(out, dup_table, config.dedup.partitions)
             counts = assemble.counts_per_shard(dup_table)
+            clusters = assemble.rows_per_shard(dup_table.select(["shard", "row", "cluster_id", "cluster_size", "keep"]))
             for s in stats:
                 s.set_duplicates(counts.get(s.shard, [0, 0, 0]))
+                s.clusters.resize(clusters.get(s.shard, DUPLICATES.empty_table()))
             totals = _dedup_totals(delta_dataset, dup_table)
         ordered = sorted(stats, key=lambda s: s.shard_index)
         write_summary(ordered, out, spec.rules, config, dedup_totals=totals)

@@ -81,6 +81,38 @@ class ClusterTally:
                 mine["member"] = e["member"]
         self.largest = {c: out[c] for c in sorted(out, key=lambda c: (-out[c]["size"], c))[: self.n]}
 
+    def resize(self, rows: pa.Table) -> None:
+        """Sizes and ids of the whole corpus's clusters, from this shard's rows of the night's duplicates/ (key,
+        row, cluster_id, cluster_size, keep): a night's job clusters only the rows it re-scores (state.night).
+
+        The size histogram is then exact. The largest clusters stay those this shard's scoring tracked, with
+        tonight's ids and sizes; an example row no longer in its cluster is left out.
+        """
+        keep = pc.fill_null(rows.column("keep"), False).to_numpy(zero_copy_only=False)
+        size = rows.column("cluster_size").to_numpy()
+        self.sizes = Histogram.empty(integer=True).merge(Histogram.of(pa.array(size[keep], pa.int64())))
+        where = dict(
+            zip(
+                rows.column("row").to_numpy().tolist(),  # rows, not keys: a reused shard's index may move
+                zip(rows.column("cluster_id").to_numpy().tolist(), size.tolist(), keep.tolist(), strict=True),
+                strict=True,
+            )
+        )
+        tracked, self.largest = list(self.largest.values()), {}
+        for entry in tracked:
+            kept, member = entry["kept"], entry["member"]
+            at_kept = where.get(kept["row"]) if kept is not None else None
+            at_member = where.get(member["row"]) if member is not None else None
+            if at_kept is not None and not at_kept[2]:
+                at_kept = None
+            if at_member is not None and (at_member[2] or (at_kept is not None and at_member[0] != at_kept[0])):
+                at_member = None
+            at = at_kept or at_member
+            if at is None:
+                continue
+            resized = {"size": at[1], "kept": kept if at_kept else None, "member": member if at_member else None}
+            self._merge_largest({at[0]: resized})  # two tracked entries may now be one cluster
+
     def merge(self, other: ClusterTally) -> ClusterTally:
         self.sizes = self.sizes.merge(other.sizes)
         self._merge_largest(other.largest)

@@ -119,7 +119,7 @@ def test_copies_in_reused_shards_of_a_kept_row_elsewhere_are_orphans_until_it_is
     }  # fmt: skip
 
 
-def test_clusters_with_a_changed_row_rescore_their_reused_members_while_their_kept_row_is_not_reused():
+def test_clusters_with_a_changed_row_redecide_their_reused_members_while_their_kept_row_does_not_stay():
     prev = dups(
         [
             # Cluster 1: kept in b (reused); a's copy changed tonight. The kept row stays (the reference): nothing.
@@ -128,24 +128,37 @@ def test_clusters_with_a_changed_row_rescore_their_reused_members_while_their_ke
             # Cluster 2: kept in a (re-scored), unchanged; its copy in c. No row changed: nothing.
             ("k2", key(0, 1), "a", True, "k2", 2),
             ("c2", key(2, 0), "c", False, "k2", 2),
-            # Cluster 3: kept in d (reused), a copy in a changed; another copy in e. Not re-scored on its own...
+            # Cluster 3: kept in d (reused), a copy in a changed; another copy in e. The kept row stays...
             ("k3", key(3, 0), "d", True, "k3", 3),
             ("c3", key(0, 2), "a", False, "k3", 3),
             ("c3b", key(4, 0), "e", False, "k3", 3),
-            # Cluster 4: kept in a, changed tonight; copies in d: d is re-scored, which reaches cluster 3 (kept in d).
+            # Cluster 4: kept in a, changed tonight; copies in d: d is re-decided. Its kept row k3 stays an
+            # earlier row (d's file did not change), so cluster 3 does not follow and e stays reused.
             ("k4", key(0, 3), "a", True, "k4", 4),
             ("c4", key(3, 1), "d", False, "k4", 4),
             # Cluster 5: kept in f, whose shard is removed tonight; its copy in g.
             ("k5", key(5, 0), "f", True, "k5", 5),
             ("c5", key(6, 0), "g", False, "k5", 5),
+            # Cluster 6: kept in a, unchanged and settled; a copy in a changed, another in h.
+            ("k6", key(0, 4), "a", True, "k6", 6),
+            ("c6", key(0, 5), "a", False, "k6", 6),
+            ("c6b", key(7, 0), "h", False, "k6", 6),
         ]
     )
-    changed = np.array([False, True, False, False, False, True, False, True, False, True, False])
-    got = clusters_to_redecide(prev, changed, {"b", "c", "d", "e", "g"})[0]
-    assert got == {"d": {"a"}, "e": {"a"}, "g": {"f"}}
-    # Nothing changed: nothing to re-score.
-    assert clusters_to_redecide(prev, np.zeros(11, dtype=bool), {"b", "c", "d", "e", "g"})[0] == {}
-    assert clusters_to_redecide(DUPLICATES.empty_table(), np.zeros(0, dtype=bool), {"b"})[0] == {}
+    changed = np.array([False, True, False, False, False, True, False, True, False, True, False, False, True, False])
+    reused = {"b", "c", "d", "e", "g", "h"}
+    # Earlier rows tonight: every row of a reused shard, and a's unchanged rows (settled).
+    stays = np.array([True, False, True, True, True, False, True, False, True, False, True, True, False, True])
+    got, redecided = clusters_to_redecide(prev, changed, stays, reused)
+    assert got == {"d": {"a"}, "g": {"f"}} and redecided == {4, 5}
+    # a's rows not settled (its ids repeat): cluster 6 may pick another kept row, so h's copy is re-decided.
+    unsettled = stays.copy()
+    unsettled[[2, 11]] = False
+    got, redecided = clusters_to_redecide(prev, changed, unsettled, reused)
+    assert got == {"d": {"a"}, "g": {"f"}, "h": {"a"}} and redecided == {4, 5, 6}
+    # Nothing changed: nothing to re-decide.
+    assert clusters_to_redecide(prev, np.zeros(14, dtype=bool), stays, reused) == ({}, set())
+    assert clusters_to_redecide(DUPLICATES.empty_table(), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool), {"b"})[0] == {}
 
 
 def test_only_the_copies_in_clusters_that_may_change_are_clustered_again_and_the_others_stay_copies():
@@ -166,7 +179,8 @@ def test_only_the_copies_in_clusters_that_may_change_are_clustered_again_and_the
         ]
     )
     changed = np.array([True, False, False, False, False, False, False, False])
-    shards, redecided = clusters_to_redecide(prev, changed, {"b", "c"})
+    stays = np.array([False, True, True, True, True, True, True, True])
+    shards, redecided = clusters_to_redecide(prev, changed, stays, {"b", "c"})
     assert shards == {"b": {"a"}} and redecided == {1}
     frozen = frozen_copies(prev, set(shards), redecided)
     assert frozen.column("id").to_pylist() == ["c2", "c4"]

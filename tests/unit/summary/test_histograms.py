@@ -163,3 +163,38 @@ def test_largest_clusters_merge_to_the_datasets_top_n(split):
     for c, entry in total.largest.items():
         assert entry["kept"]["key"] == c and entry["member"]["key"] == c + 1
     assert total.sizes.n == 12  # one per cluster, counted at its kept row
+
+
+def test_cluster_sizes_and_largest_follow_the_whole_nights_clusters():
+    # This shard's rows 0..5 as its job clustered them: kept 0 with copies 1, 2 (size 3); kept 3 with copy 4
+    # (size 2); copy 5 of a kept row in another shard (size 2).
+    dup = {
+        "key": [0, 1, 2, 3, 4, 5],
+        "keep": [True, False, False, True, False, False],
+        "cluster_id": [0, 0, 0, 3, 3, 9],
+        "cluster_size": [3, 3, 3, 2, 2, 2],
+        "similarity": [1.0] * 6,
+    }
+    t = ClusterTally(n=3)
+    t.add(_cluster_batch(list(range(6))), pa.table(dup))
+    assert {c: e["size"] for c, e in t.largest.items()} == {0: 3, 3: 2, 9: 2}
+    # The night's merge: cluster 0 gains two copies in reused shards (size 5, its id another shard's smaller
+    # key); row 4 left cluster 3, which is gone (row 3 alone); row 5's cluster is 7 tonight.
+    night = pa.table(
+        {
+            "row": pa.array([0, 1, 2, 5], pa.int64()),
+            "cluster_id": pa.array([-8, -8, -8, 7], pa.int64()),
+            "cluster_size": pa.array([5, 5, 5, 2], pa.int64()),
+            "keep": [True, False, False, False],
+        }
+    )
+    t.resize(night)
+    assert t.sizes.values().tolist() == [5]  # one cluster counted at its kept row here
+    assert {c: (e["size"], e["kept"] and e["kept"]["row"], e["member"] and e["member"]["row"]) for c, e in t.largest.items()} == {
+        -8: (5, 0, 1),
+        7: (2, None, 5),
+    }
+    # A kept example that is now a copy is left out; its member stays when it is still one.
+    t.resize(night.set_column(3, "keep", pa.array([False, False, False, False])))
+    assert {c: (e["kept"], e["member"] and e["member"]["row"]) for c, e in t.largest.items()} == {-8: (None, 1), 7: (None, 5)}
+    assert t.sizes.n == 0
