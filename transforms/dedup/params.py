@@ -138,7 +138,9 @@ def signature_params(params: DedupParams) -> dict[str, Any]:
 
 
 def write_signature_params(output: str, params: DedupParams) -> None:
-    files.write_bytes(files.join(output, "signatures", "params.json"), json.dumps(signature_params(params), indent=2).encode())
+    files.write_atomically(
+        files.join(output, "signatures", "params.json"), json.dumps(signature_params(params), indent=2).encode()
+    )
 
 
 def reference_files(params: DedupParams) -> dict[int, str]:

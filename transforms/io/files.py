@@ -112,10 +112,21 @@ def delete(path: str) -> None:
 
 
 def copy(src: str, dst: str) -> None:
-    """One file copied (server-side on gs://); local parent directories are created."""
-    if not is_remote(dst):
-        os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    FileSystems.copy([src], [dst])
+    """One file copied (server-side on gs://); local parent directories are created.
+
+    Locally, a hard link where the filesystem allows one: winnow writes no file in place (every write goes to
+    a temporary name moved into place), so the two names cannot diverge, and a night's copy of the reused
+    shards' outputs from the state costs no I/O however large the corpus."""
+    if is_remote(src) or is_remote(dst):
+        FileSystems.copy([src], [dst])
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    if os.path.lexists(dst):
+        os.unlink(dst)
+    try:
+        os.link(src, dst)
+    except OSError:  # another device, or a filesystem without hard links
+        shutil.copyfile(src, dst)
 
 
 def stat(path: str) -> dict[str, int | str]:

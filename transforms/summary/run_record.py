@@ -146,7 +146,9 @@ def finish_run(output: str, base: dict[str, Any], config: Config) -> dict[str, A
         else:
             delete_tree(join(output, "signatures"))
     if problems:
-        files.write_bytes(join(output, RUN_ERROR), json.dumps({**record, "problems": problems}, indent=2, default=str).encode())
+        files.write_atomically(
+            join(output, RUN_ERROR), json.dumps({**record, "problems": problems}, indent=2, default=str).encode()
+        )
         raise RunError("rows are unaccounted for: " + "; ".join(problems))
-    files.write_bytes(join(output, RUN_RECORD), json.dumps(record, indent=2, default=str).encode())
+    files.write_atomically(join(output, RUN_RECORD), json.dumps(record, indent=2, default=str).encode())
     return record

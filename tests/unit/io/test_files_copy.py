@@ -1,0 +1,38 @@
+"""files.copy: locally a hard link where it can be, which holds only because no write is in place."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+
+from winnow.transforms.io import files, parquet_out
+
+
+def test_a_local_copy_is_a_link_that_a_later_write_of_either_name_does_not_reach(tmp_path):
+    src = tmp_path / "state" / "records.bin"
+    src.parent.mkdir()
+    src.write_bytes(b"last night")
+    dst = tmp_path / "run" / "deep" / "records.bin"
+    files.copy(str(src), str(dst))
+    assert dst.read_bytes() == b"last night" and os.path.samefile(src, dst)
+    # Every winnow write moves a new file into place: the other name keeps its bytes.
+    files.write_atomically(str(dst), b"tonight")
+    assert (src.read_bytes(), dst.read_bytes()) == (b"last night", b"tonight")
+    parquet_out.write_table(str(src), pa.table({"x": [1]}))
+    assert dst.read_bytes() == b"tonight"
+    # Copying over an existing file replaces it.
+    files.copy(str(src), str(dst))
+    assert dst.read_bytes() == src.read_bytes()
+
+
+def test_a_copy_falls_back_to_bytes_where_no_link_can_be_made(tmp_path, monkeypatch):
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"data")
+
+    def no_link(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    files.copy(str(src), str(tmp_path / "b.bin"))
+    assert (tmp_path / "b.bin").read_bytes() == b"data" and not os.path.samefile(src, tmp_path / "b.bin")
