@@ -35,6 +35,7 @@ from winnow.transforms.dedup.verify import verify_pairs
 from winnow.transforms.io import files, parquet_out
 
 NAMESPACE = "winnow"
+_NO_KEYS = np.zeros(0, np.uint64)
 
 
 @beam.ptransform_fn
@@ -95,14 +96,31 @@ def reference_groups(references: dict[int, str], size: int = REFERENCE_GROUP) ->
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+class NewBandKeysFn(beam.DoFn):
+    """One band partition: the band keys a new row of this run holds, once the shards' entries are written.
+
+    A night clusters a few new rows against a reference of every earlier row: only the reference's entries
+    under these keys can pair with a new row (lsh.touching_new_rows), so only they are spilled.
+    """
+
+    def __init__(self, output: str, earlier: EarlierRows | None = None):
+        self._output, self._earlier = output, earlier or EarlierRows()
+
+    def process(self, part: int, _written: Any) -> Iterator[tuple[int, np.ndarray]]:
+        entries = self._earlier.without_frozen(spill.read_partition(work_dir(self._output, "bands"), part, 4))
+        settled = self._earlier.settled(entries[:, 1].astype(np.int64)) if self._earlier.any else None
+        yield part, lsh.new_band_keys(entries, REFERENCE_BASE, settled)
+
+
 class ReferenceBandsFn(beam.DoFn):
     """Band entries of earlier runs' exported signatures (a group of files), spilled like a shard's own:
-    read from beside the file when a night stored them (dedup.refbands), else hashed from the signatures."""
+    read from beside the file when a night stored them (dedup.refbands), else hashed from the signatures.
+    With `new_keys` (partition -> NewBandKeysFn's keys) only the entries a new row's band key touches."""
 
     def __init__(self, output: str, params: DedupParams):
         self._output, self._params = output, params
 
-    def process(self, group: list[tuple[int, str]]) -> Iterator[Any]:
+    def process(self, group: list[tuple[int, str]], new_keys: dict[int, np.ndarray] | None = None) -> Iterator[Any]:
         p = self._params
         writer = spill.SpillWriter(work_dir(self._output, "bands"), f"r{group[0][0]:07d}")
         rows = 0
@@ -114,7 +132,10 @@ class ReferenceBandsFn(beam.DoFn):
             by_part, n = stored
             rows += n
             for part, arr in by_part.items():
-                writer.add(part, arr)
+                if new_keys is not None:
+                    arr = arr[lsh.member_of(arr[:, 0], new_keys.get(part, _NO_KEYS))]
+                if len(arr):
+                    writer.add(part, arr)
         writer.flush()
         yield beam.pvalue.TaggedOutput("totals", ("reference_rows", rows))
         yield group[0][0]
@@ -344,6 +365,7 @@ def NearDuplicates(
     one_worker: bool = False,
     template: Any = None,
     earlier: EarlierRows | None = None,
+    few_new_rows: bool = False,
 ):
     """Clusters from the band entries the scoring stage spilled to files.
 
@@ -354,17 +376,26 @@ def NearDuplicates(
     clusters, removed, exact removed]) and (name, count) totals.
     `template`: the dataset's template shingles (a singleton side input) for verify: exact.
     `earlier`: a night's unchanged rows, settled like the reference's (dedup.earlier).
+    `few_new_rows`: a night, whose new rows' band keys are few: the reference's entries are spilled only under
+    them (NewBandKeysFn), not all of them, and after the shards' own.
     """
     p = written.pipeline
     references = references or {}
     templates = {} if template is None else {"template": template}
     ref_totals = []
     if references:
-        ref = (
-            p
-            | "ReferenceFiles" >> beam.Create(reference_groups(references))
-            | "SpreadReferences" >> Spread(one_worker)
-            | "ReferenceBands" >> beam.ParDo(ReferenceBandsFn(output, params)).with_outputs("totals", main="written")
+        groups = p | "ReferenceFiles" >> beam.Create(reference_groups(references)) | "SpreadReferences" >> Spread(one_worker)
+        side = []
+        if few_new_rows:
+            new_keys = (
+                p
+                | "NewKeyPartitions" >> beam.Create(range(params.partitions))
+                | "SpreadNewKeys" >> Spread(one_worker)
+                | "NewBandKeys" >> beam.ParDo(NewBandKeysFn(output, earlier), beam.pvalue.AsList(written))
+            )
+            side = [beam.pvalue.AsDict(new_keys)]
+        ref = groups | "ReferenceBands" >> beam.ParDo(ReferenceBandsFn(output, params), *side).with_outputs(
+            "totals", main="written"
         )
         written = (written, ref.written) | "AllWritten" >> beam.Flatten()
         ref_totals = [ref.totals]

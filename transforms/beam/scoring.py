@@ -431,6 +431,7 @@ def ScoreCorpus(
             one_worker=one_worker,
             template=template,
             earlier=nightly.earlier if nightly else None,
+            few_new_rows=bool(nightly and nightly.references),
         )
         written.append(duplicates)
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}

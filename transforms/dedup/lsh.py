@@ -122,6 +122,13 @@ def candidate_pairs(entries: np.ndarray) -> np.ndarray:
     return merge_pairs(np.concatenate(pairs))
 
 
+def new_band_keys(entries: np.ndarray, reference_base: int, settled: np.ndarray | None = None) -> np.ndarray:
+    """Band keys (ascending, distinct) that a new row of this run holds: a row of no reference (shard index
+    >= `reference_base`) and not settled (`settled`, per entry: dedup.earlier)."""
+    old = _old_rows(entries, reference_base, settled)
+    return np.unique(entries[~old, 0])
+
+
 def touching_new_rows(entries: np.ndarray, reference_base: int, settled: np.ndarray | None = None) -> np.ndarray:
     """The entries of band keys that at least one new row of this run holds.
 
@@ -133,12 +140,14 @@ def touching_new_rows(entries: np.ndarray, reference_base: int, settled: np.ndar
     buckets are kept, so the pairs with new rows, and how a large bucket is
     split, are the same.
     """
-    old = entries[:, 1] >= np.uint64(reference_base << ROW_BITS)
-    if settled is not None:
-        old |= settled
-    if not old.any():
+    if not _old_rows(entries, reference_base, settled).any():
         return entries
-    return entries[member_of(entries[:, 0], np.unique(entries[~old, 0]))]
+    return entries[member_of(entries[:, 0], new_band_keys(entries, reference_base, settled))]
+
+
+def _old_rows(entries: np.ndarray, reference_base: int, settled: np.ndarray | None) -> np.ndarray:
+    old = entries[:, 1] >= np.uint64(reference_base << ROW_BITS)
+    return old | settled if settled is not None else old
 
 
 def member_of(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:

@@ -181,6 +181,19 @@ def test_entries_touching_new_rows_give_the_same_pairs_with_new_rows():
     # Without reference rows nothing is dropped (a plain run).
     plain = _entries([(1, new[:2], M), (2, [new[3]], X)])
     assert lsh.touching_new_rows(plain, REFERENCE_BASE) is plain
+    # A night spills only the reference entries under the new rows' band keys (NewBandKeysFn): the same kept
+    # entries, so the same pairs and the same split of the large bucket.
+    is_ref = e[:, 1] >= np.uint64(REFERENCE_BASE << ROW_BITS)
+    for marks in (None, settled):
+        keys = lsh.new_band_keys(e[~is_ref], REFERENCE_BASE, None if marks is None else marks[~is_ref])
+        assert keys.tolist() == sorted(set(lsh.touching_new_rows(e, REFERENCE_BASE, marks)[:, 0].tolist()) - {21, 24})
+        reference = e[is_ref][lsh.member_of(e[is_ref][:, 0], keys)]
+        assert 0 < len(reference) < int(is_ref.sum())
+        spilled = np.concatenate([e[~is_ref], reference])
+        narrowed = None if marks is None else np.concatenate([marks[~is_ref], np.zeros(len(reference), bool)])
+        assert _pairs_set(lsh.candidate_pairs(lsh.touching_new_rows(spilled, REFERENCE_BASE, narrowed))) == _pairs_set(
+            lsh.candidate_pairs(lsh.touching_new_rows(e, REFERENCE_BASE, marks))
+        )
 
 
 def test_member_of_equals_isin_on_hash_keys_and_empty_sets() -> None:
