@@ -124,6 +124,16 @@ def test_counts_rows_not_occurrences_and_merges_parts():
     assert dict(zip(hashes.tolist(), counts.tolist())) == {7: 1, 9: 1}
     merged = merge_counts([(hashes, counts), (np.array([9, 11], np.uint32), np.array([4, 1]))])
     assert dict(zip(merged[0].tolist(), merged[1].tolist())) == {7: 1, 9: 5, 11: 1}
+    # Many reports, sorted or not, with repeats: the sums a plain count gives, in hash order.
+    rng = np.random.default_rng(4)
+    reports = [(rng.integers(0, 500, 300).astype(np.uint32), rng.integers(1, 9, 300)) for _ in range(7)]
+    reports[0] = (np.sort(reports[0][0]), reports[0][1])
+    plain: dict[int, int] = {}
+    for h, c in reports:
+        for a, b in zip(h.tolist(), c.tolist(), strict=True):
+            plain[a] = plain.get(a, 0) + b
+    merged = merge_counts([*reports, (np.zeros(0, np.uint32), np.zeros(0, np.int64))])
+    assert merged[0].tolist() == sorted(plain) and merged[1].tolist() == [plain[h] for h in sorted(plain)]
     assert template_rows(200_000, 0.002, 20) == 400 and template_rows(1000, 0.002, 20) == 20
     assert local_min_rows(100, 0.002) == 2 and local_min_rows(80_000, 0.002) == 20
 
