@@ -29,7 +29,7 @@ from winnow.transforms.io.kept_out import KeptLines, KeptParquet, kept_name, rea
 from winnow.transforms.io.parquet_out import BatchFile, part_name
 from winnow.transforms.io.readers import batched, is_json_array, original_batches, original_rows, parquet_codec
 from winnow.transforms.io.splits import Split
-from winnow.transforms.keep_policy import KeepPolicy, records_schema, with_decisions
+from winnow.transforms.keep_policy import KEEP_FIELDS, KeepPolicy, records_schema, with_decisions
 from winnow.transforms.redaction import redact_batch, redact_values
 from winnow.transforms.run_layout import WORK_DIR
 from winnow.transforms.schema import ROW_BITS
@@ -84,7 +84,8 @@ def finalize_part(
         scored = pq.ParquetFile(f)
         keys = _key_range(scored.metadata) or shard_key_range(shard.index)
         duplicates = _duplicates_in(output, keys) if config.dedup.enabled else None
-        for batch in scored.iter_batches():
+        # Only the scored columns: a re-decided shard's source is the records/ file of the night that scored it.
+        for batch in scored.iter_batches(columns=schema.names[: -len(KEEP_FIELDS)]):
             decided = with_decisions(batch, policy, duplicates)
             records.write(decided)
             keep = decided.column("keep")

@@ -112,7 +112,12 @@ def replay_part(
     new, old, part = split.shard.index, stored.index, split.part
     out = ReplayedPart()
     records = files.join(stored.run_dir, "records", part_name(old, part))
-    if files.exists(records):
+    if files.exists(records) and old == new:
+        # The keep stage reads only the scored columns of its source (curate.finalize_part): the stored records
+        # serve as they are (a link locally), and only the id columns are read here.
+        files.copy(records, scored_path(output, new, part))
+        out.scored = _read(records, ["key", "id", "shard", "row"])
+    elif files.exists(records):
         out.scored = scored_rows(_read(records), schema, old, new)
         write_table(scored_path(output, new, part), out.scored)
     rejected = files.join(stored.run_dir, "rejected", part_name(old, part))

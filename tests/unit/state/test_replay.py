@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +29,7 @@ def _records(shard: int, n: int) -> pa.Table:
         {
             "key": pa.array([(shard << ROW_BITS) | r for r in range(n)], pa.int64()),
             "id": [f"r{r}" for r in range(n)],
+            "shard": ["s.jsonl"] * n,
             "row": pa.array(range(n), pa.int64()),
             "quality": [0.5 + r / 100 for r in range(n)],
             "keep": [r % 2 == 0 for r in range(n)],
@@ -78,6 +80,11 @@ def test_a_part_is_written_where_scoring_it_would_write_and_part_0_carries_the_s
     assert part.entries == {} and part.report is None
     later = replay_part(_split(5, part=1), stored, str(out), SCORED)
     assert later.stats is None and later.scored is None  # part 1 held no row last night
+    # At the same index the stored records are the keep stage's source as they are (it reads only the scored
+    # columns); only the id columns are read here.
+    same = replay_part(_split(3), stored, str(out), SCORED)
+    assert os.path.samefile(scored_path(str(out), 3, 0), Path(stored.run_dir) / "records" / "part-000003-00000.parquet")
+    assert same.scored is not None and same.scored.column_names == ["key", "id", "shard", "row"]
 
 
 def test_a_state_missing_what_a_part_needs_is_a_clear_error(tmp_path: Path) -> None:
