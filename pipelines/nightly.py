@@ -286,6 +286,26 @@ def _unchanged_rows(night: Night, d: ShardDecision, last_copies: pa.Table) -> np
     return (np.int64(d.shard.index) << ROW_BITS) | np.asarray(rows, dtype=np.int64)
 
 
+def new_rows(night: Night) -> tuple[tuple[int, ...], np.ndarray]:
+    """Tonight's new rows (NightSpec.new_shards, new_keys): every row of a new shard, and of a changed shard each
+    row whose id was not there last night or whose content changed (every row when its ids repeat, either
+    night, or when it was not read before the job: a full night)."""
+    shards: list[int] = []
+    keys = [np.zeros(0, np.int64)]
+    for d in night.decision.rescored():
+        if d.previous is not None and d.entry.get("checksum") == d.previous.get("checksum"):
+            continue  # its file did not change: re-decided, or re-scored for an answer count
+        now = night.rows.get(d.shard.name)
+        last_ids = _last_rows(night, d).column("id").to_pylist() if d.previous is not None and now is not None else []
+        if now is None or not _rows_settle(now, last_ids):
+            shards.append(d.shard.index)
+            continue
+        before = dict(zip(last_ids, _last_rows(night, d).column("content_hash").to_pylist(), strict=True))
+        rows = [r for i, r in now.rows.items() if before.get(i) != now.hashes[i]]
+        keys.append((np.int64(d.shard.index) << ROW_BITS) | np.asarray(rows, dtype=np.int64))
+    return tuple(shards), np.unique(np.concatenate(keys))
+
+
 def _tonight_keys(table: pa.Table, index: dict[str, int]) -> np.ndarray:
     """Row keys of tonight (shard index << ROW_BITS | row) of a duplicates/ table's rows in the shards of `index`."""
     names = sorted(index)
@@ -458,6 +478,7 @@ def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.
         rescored_run=bool(night.decision.rescored()),
         frozen=np.sort(night.frozen.column("key").to_numpy()),
     )
+    spec.new_shards, spec.new_keys = new_rows(night)
     rescored = [d.shard for d in night.decision.rescored()]
     if not rescored:
         return finish_night(spec)

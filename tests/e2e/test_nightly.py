@@ -541,6 +541,9 @@ def test_a_changed_copy_of_an_unchanged_kept_row_leaves_the_copies_in_other_shar
     assert "0-copy" not in dups  # no copy of K any more
     assert (dups["zz-copy"]["kept_id"], dups["zz-copy"]["cluster_size"]) == ("0-5", 2)
     assert (dups["0-copy-j"]["kept_id"], dups["zz-copy-j"]["kept_id"], dups["0-9"]["cluster_size"]) == ("0-9", "0-9", 3)
+    # Tonight's new rows are the two edited ones (not shard0's 30 others), and one of them repeats an earlier row.
+    drift = json.loads((tmp_path / "n2" / "summary" / "drift.json").read_text())
+    assert (drift["new_rows"], drift["new_rows_duplicating_earlier_nights"]) == (2, 1)
     # The same night with shard4 decided again, every copy of it clustered (named as a failed attempt would).
     store.write_hint(str(tmp_path / "state-hinted"), ["shard4.jsonl"])
     clustered.keys.clear()

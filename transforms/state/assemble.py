@@ -252,6 +252,20 @@ def rows_per_shard(duplicates: pa.Table) -> dict[str, pa.Table]:
     return {names[a]: table.slice(a, b - a) for a, b in zip(starts[:-1], starts[1:], strict=True)}
 
 
+def copies_of_earlier_rows(duplicates: pa.Table, new_shards: tuple[int, ...], new_keys: np.ndarray) -> int:
+    """New rows (every row of `new_shards`, and `new_keys`) dropped as the copy of a row that is not new: one
+    there last night, with the same id and content."""
+    if not duplicates.num_rows:
+        return 0
+    keys, kept = duplicates.column("key").to_numpy(), kept_keys(duplicates)
+
+    def new(k: np.ndarray) -> np.ndarray:
+        return np.isin(k >> ROW_BITS, np.asarray(new_shards, np.int64)) | np.isin(k, new_keys)
+
+    dropped = ~duplicates.column("keep").to_numpy(zero_copy_only=False)
+    return int((dropped & new(keys) & (kept >= 0) & ~new(kept)).sum())
+
+
 def dropped_copies(duplicates: pa.Table) -> np.ndarray:
     """Keys of the rows dropped as a copy of another (not part of the reference for later nights)."""
     if not duplicates.num_rows:

@@ -51,7 +51,8 @@ def night_drift(
     tonight_dir: str, last_dir: str | None, config: Config, new_rows: int, new_duplicates: int, last_night: str | None = None
 ) -> dict[str, Any]:
     """drift.json's content. `last_dir`: a directory holding last night's summary/ (None on the first night);
-    `new_rows` / `new_duplicates`: rows re-scored tonight, and those dropped as copies of an earlier night's row."""
+    `new_rows` / `new_duplicates`: tonight's new rows (not there last night with the same id and content: a new
+    shard's, and a changed shard's new or edited rows), and those dropped as copies of an earlier night's row."""
     t = thresholds(config)
     share = new_duplicates / new_rows if new_rows else None
     out: dict[str, Any] = {

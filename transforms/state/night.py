@@ -65,6 +65,10 @@ class NightSpec:
     # Last night's keys (ascending) of copies in re-scored shards that stay copies (dedup.earlier): carried
     # over from last night's duplicates/ like a reused shard's rows.
     frozen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # Tonight's new rows (not there last night with the same id and content): every row of these shards
+    # (tonight's indices), and these row keys (ascending) of changed shards. Drift's new_duplicate_share.
+    new_shards: tuple[int, ...] = ()
+    new_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # Filled by assemble_outputs: shard path -> (version, index) of the stats/ file holding its final statistics
     # (tonight's for those written tonight; a reused shard whose statistics did not change keeps its file).
     stats_at: dict[str, tuple[str, int]] = field(default_factory=dict)
@@ -358,7 +362,7 @@ def _dedup_totals(delta_dataset: dict[str, Any] | None, duplicates: pa.Table) ->
 def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
     """Fill RUN_DIR with the whole night's outputs (before run.json).
 
-    Returns (the directory holding last night's summary/ or None, rows re-scored tonight, of which dropped as
+    Returns (the directory holding last night's summary/ or None, tonight's new rows, of which dropped as
     copies of an earlier night's row)."""
     out, config = spec.output, spec.config
     previous_night = files.join(store.version_dir(spec.state_dir, spec.previous["version"]), "night") if spec.previous else None
@@ -440,9 +444,8 @@ def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
     write_stats(_stats_dir(spec.state_dir, spec.version), written)
     if config.dedup.enabled:
         _write_refsigs(spec, dup_table)
-    new_rows = sum(s.rows_scored for s, (d, *_) in zip(stats, sources, strict=True) if d.action == RESCORE)
-    matched = int(((delta_dataset or {}).get("dedup") or {}).get("matched_reference", 0))
-    return previous_night, new_rows, matched
+    new_rows = len(spec.new_keys) + sum(s.rows_scored for s in stats if s.shard_index in spec.new_shards)
+    return previous_night, new_rows, assemble.copies_of_earlier_rows(dup_table, spec.new_shards, spec.new_keys)
 
 
 def new_state(spec: NightSpec) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from winnow.transforms.dedup.params import DUPLICATES
 from winnow.transforms.state.assemble import (
     FullRescoreNeededError,
     clusters_to_redecide,
+    copies_of_earlier_rows,
     counts_per_shard,
     dropped_copies,
     frozen_copies,
@@ -191,3 +192,19 @@ def test_only_the_copies_in_clusters_that_may_change_are_clustered_again_and_the
     k3 = {"key": key(1, 2), "id": "k3", "shard": "b", "members": ["c"]}
     assert orphaned(prev, {"c"}, keys).to_pylist() == [{"key": key(0, 1), "id": "k4", "shard": "a", "members": ["b"]}, k3]
     assert orphaned(prev, {"c"}).to_pylist() == [k3]
+
+
+def test_new_rows_dropped_as_copies_of_earlier_rows_are_counted_and_no_others():
+    table = dups(
+        [
+            ("k1", key(1, 0), "b", True, "k1", 1),  # an earlier row, kept
+            ("n1", key(0, 0), "a", False, "k1", 1),  # a new shard's row, its copy: counted
+            ("e1", key(2, 0), "c", False, "k1", 1),  # an edited row of a changed shard, its copy: counted
+            ("o1", key(2, 1), "c", False, "k1", 1),  # an unchanged row of the changed shard: not new
+            ("n2", key(0, 1), "a", True, "n2", 2),  # a new kept row, and its new copy: not a copy of an earlier row
+            ("n3", key(0, 2), "a", False, "n2", 2),
+        ]
+    )
+    assert copies_of_earlier_rows(table, (0,), np.array([key(2, 0)], np.int64)) == 2
+    assert copies_of_earlier_rows(table, (), np.zeros(0, np.int64)) == 0
+    assert copies_of_earlier_rows(DUPLICATES.empty_table(), (0,), np.zeros(0, np.int64)) == 0
