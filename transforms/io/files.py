@@ -122,6 +122,8 @@ def copy(src: str, dst: str) -> None:
         return
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     if os.path.lexists(dst):
+        if os.path.exists(dst) and os.path.samefile(src, dst):
+            return  # the same file (or a link to it) already: unlinking it first would lose it
         os.unlink(dst)
     try:
         os.link(src, dst)

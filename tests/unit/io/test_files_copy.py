@@ -21,9 +21,12 @@ def test_a_local_copy_is_a_link_that_a_later_write_of_either_name_does_not_reach
     assert (src.read_bytes(), dst.read_bytes()) == (b"last night", b"tonight")
     parquet_out.write_table(str(src), pa.table({"x": [1]}))
     assert dst.read_bytes() == b"tonight"
-    # Copying over an existing file replaces it.
+    # Copying over an existing file replaces it; copying a file onto itself (or its link) keeps it.
     files.copy(str(src), str(dst))
     assert dst.read_bytes() == src.read_bytes()
+    files.copy(str(src), str(src))
+    files.copy(str(src), str(dst))
+    assert src.exists() and src.read_bytes() == dst.read_bytes() and os.path.samefile(src, dst)
 
 
 def test_a_copy_falls_back_to_bytes_where_no_link_can_be_made(tmp_path, monkeypatch):
