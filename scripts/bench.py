@@ -844,13 +844,15 @@ def section_nightly(real, rows: int, workdir: str, copies_per_rate: int, shards:
     others = [json.loads(line) for line in open(os.path.join(wdir, names[-1]), encoding="utf-8")][:20]
     copies = [{**r, "id": f"again-{r['id']}"} for r in others[:5]]  # copies of rows of another shard
 
-    def night(name: str, state_dir: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def night(name: str, state_dir: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
         run = run_tree(winnow_cmd(wdir, os.path.join(workdir, name), None, ["--state", state_dir]))
         with open(os.path.join(workdir, name, "run.json")) as f:
             record = json.load(f)
         with open(os.path.join(workdir, name, "summary", "dataset.json")) as f:
             dedup = json.load(f)["dedup"]
-        return run, record, dedup
+        with open(os.path.join(workdir, name, "summary", "drift.json")) as f:
+            drift = json.load(f)
+        return run, record, dedup, drift
 
     # a) new shards: fresh rows (stitched from other seeds) and a few copies of earlier rows.
     fresh = list(stitched_rows(real, per_shard * changed, seed=99))
@@ -879,7 +881,7 @@ def section_nightly(real, rows: int, workdir: str, copies_per_rate: int, shards:
     print("| night | shards re-scored / reused | wall s | of the full night |")
     print("|---|---|---|---|")
     print(f"| 1: full (every shard scored, state written) | {shards} / 0 | {first['seconds']:.1f} | 100 % |")
-    for label, (run, record, dedup) in (("2a: new shard(s)", added), ("2b: rewritten shard(s)", rewritten)):
+    for label, (run, record, dedup, drift) in (("2a: new shard(s)", added), ("2b: rewritten shard(s)", rewritten)):
         n = record["nightly"]
         redecided = sum(1 for r in n["rescored"] if "scores" in r)
         print(
@@ -889,8 +891,9 @@ def section_nightly(real, rows: int, workdir: str, copies_per_rate: int, shards:
             f"{run['seconds'] / first['seconds']:.1%} |"
         )
         print(
-            f"|   {record['rows_scored']:,} rows in the night; {dedup['reference_rows']:,} earlier rows as the "
-            f"reference, {dedup['matched_reference']:,} new rows repeat one | | | |"
+            f"|   {record['rows_scored']:,} rows in the night, {drift['new_rows']:,} of them new (drift.json); "
+            f"{dedup['reference_rows']:,} earlier rows as the reference; "
+            f"{drift['new_rows_duplicating_earlier_nights']:,} new rows dropped as copies of earlier ones | | | |"
         )
     print("target: <= 10 % of the full night")
 
