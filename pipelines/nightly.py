@@ -175,21 +175,37 @@ def _changed_rows(night: Night, previous_all: pa.Table) -> tuple[np.ndarray, np.
         if not len(at):
             continue
         d = by_name[name]
+        if d.previous is None:  # a new path under a name last night had: its rows there count as gone
+            changed[at], stays[at] = True, False
+            continue
         last = _last_rows(night, d)
-        row_of = dict(zip((last.column("key").to_numpy() & mask).tolist(), range(last.num_rows)))
-        ids, hashes = last.column("id").to_pylist(), last.column("content_hash").to_pylist()
-        settles = _rows_settle(night.rows[name], ids)
+        now, settles = night.rows[name], _rows_settle(night, d)
+        was = dict(
+            zip(
+                (last.column("key").to_numpy() & mask).tolist(),
+                zip(last.column("id").to_pylist(), last.column("content_hash").to_pylist(), strict=True),
+                strict=True,
+            )
+        )
         for i, key in zip(at.tolist(), (previous_all.column("key").to_numpy()[at] & mask).tolist(), strict=True):
-            j = row_of.get(key)
-            same = j is not None and night.rows[name].get(ids[j]) == hashes[j]
-            changed[i] = not same
-            stays[i] = same and settles
+            before = was.get(key)
+            changed[i] = before is None or now.get(before[0]) != before[1]
+            stays[i] = not changed[i] and settles
     return changed, stays
 
 
-def _rows_settle(now: answers.ShardRows, last_ids: list[str]) -> bool:
+def _same_ids(night: Night, d: ShardDecision) -> set[str]:
+    """Ids of last night's rows of a changed shard that have the same content hash tonight."""
+    last, now = _last_rows(night, d), night.rows[d.shard.name]
+    return {
+        i for i, h in zip(last.column("id").to_pylist(), last.column("content_hash").to_pylist(), strict=True) if now.get(i) == h
+    }
+
+
+def _rows_settle(night: Night, d: ShardDecision) -> bool:
     """Whether a changed shard's unchanged rows can be told by id: ids unique on both nights."""
-    return bool(last_ids) and not now.ids_repeat and len(set(last_ids)) == len(last_ids)
+    last_ids = _last_rows(night, d).column("id").to_pylist()
+    return bool(last_ids) and not night.rows[d.shard.name].ids_repeat and len(set(last_ids)) == len(last_ids)
 
 
 def _widen_for_clusters(night: Night) -> None:
@@ -272,17 +288,10 @@ def earlier_rows(night: Night) -> EarlierRows | None:
 def _unchanged_rows(night: Night, d: ShardDecision, last_copies: pa.Table) -> np.ndarray:
     """Tonight's keys of a changed shard's rows whose id and content hash are those of a row of last night's
     that was no copy (ids unique both nights)."""
-    now = night.rows[d.shard.name]
-    last = _last_rows(night, d)
-    ids = last.column("id").to_pylist()
-    if not _rows_settle(now, ids):
+    if not _rows_settle(night, d):
         return np.zeros(0, np.int64)
     copied = set(pc.filter(last_copies.column("id"), pc.equal(last_copies.column("shard"), d.shard.name)).to_pylist())
-    rows = [
-        now.rows[i]
-        for i, h in zip(ids, last.column("content_hash").to_pylist(), strict=True)
-        if i not in copied and now.hashes.get(i) == h
-    ]
+    rows = [night.rows[d.shard.name].rows[i] for i in sorted(_same_ids(night, d) - copied)]
     return (np.int64(d.shard.index) << ROW_BITS) | np.asarray(rows, dtype=np.int64)
 
 
@@ -295,13 +304,11 @@ def new_rows(night: Night) -> tuple[tuple[int, ...], np.ndarray]:
     for d in night.decision.rescored():
         if d.previous is not None and d.entry.get("checksum") == d.previous.get("checksum"):
             continue  # its file did not change: re-decided, or re-scored for an answer count
-        now = night.rows.get(d.shard.name)
-        last_ids = _last_rows(night, d).column("id").to_pylist() if d.previous is not None and now is not None else []
-        if now is None or not _rows_settle(now, last_ids):
+        if d.previous is None or d.shard.name not in night.rows or not _rows_settle(night, d):
             shards.append(d.shard.index)
             continue
-        before = dict(zip(last_ids, _last_rows(night, d).column("content_hash").to_pylist(), strict=True))
-        rows = [r for i, r in now.rows.items() if before.get(i) != now.hashes[i]]
+        same = _same_ids(night, d)
+        rows = [r for i, r in night.rows[d.shard.name].rows.items() if i not in same]
         keys.append((np.int64(d.shard.index) << ROW_BITS) | np.asarray(rows, dtype=np.int64))
     return tuple(shards), np.unique(np.concatenate(keys))
 

@@ -553,3 +553,18 @@ def test_a_changed_copy_of_an_unchanged_kept_row_leaves_the_copies_in_other_shar
     zz = {r["id"]: r["key"] for r in _table(tmp_path / "n2-hinted", "records", "key") if r["shard"] == "shard4.jsonl"}
     assert {zz["zz-copy"], zz["zz-copy-j"]} <= clustered.keys
     assert as_full_run(tmp_path / "n2") == as_full_run(tmp_path / "n2-hinted")
+
+
+def test_the_same_files_under_another_directory_are_new_shards_and_the_night_completes(tmp_path):
+    """Tonight's paths are all new though their names are last night's: nothing is compared with last night's
+    rows by name, and the night equals a first night of the new directory."""
+    data = corpus(tmp_path / "data")
+    write_jsonl(data / "shard4.jsonl", [{**rows(30, seed=0)[5], "id": "zz-copy"}])
+    assert night(data, tmp_path / "n1", tmp_path / "state") == 0
+    moved = tmp_path / "moved"
+    shutil.copytree(data, moved)
+    assert night(moved, tmp_path / "n2", tmp_path / "state") == 0
+    n2 = nightly(tmp_path / "n2")
+    assert len(n2["rescored"]) == 5 and all(r["reason"] == "new shard" for r in n2["rescored"])
+    assert night(moved, tmp_path / "fresh", tmp_path / "fresh-state") == 0
+    assert as_full_run(tmp_path / "n2") == as_full_run(tmp_path / "fresh")
