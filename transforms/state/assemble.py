@@ -247,9 +247,10 @@ def rows_per_shard(duplicates: pa.Table) -> dict[str, pa.Table]:
     if not duplicates.num_rows:
         return {}
     table = duplicates.sort_by("shard")
-    names = table.column("shard").to_pylist()
-    starts = [0] + [i for i in range(1, len(names)) if names[i] != names[i - 1]] + [len(names)]
-    return {names[a]: table.slice(a, b - a) for a, b in zip(starts[:-1], starts[1:], strict=True)}
+    names = table.column("shard").combine_chunks()
+    n = len(names)
+    starts = [0, *(np.flatnonzero(pc.not_equal(names[1:], names[:-1]).to_numpy(zero_copy_only=False)) + 1).tolist(), n]
+    return {names[a].as_py(): table.slice(a, b - a) for a, b in zip(starts[:-1], starts[1:], strict=True)}
 
 
 def copies_of_earlier_rows(duplicates: pa.Table, new_shards: tuple[int, ...], new_keys: np.ndarray) -> int:

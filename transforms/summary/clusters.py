@@ -91,14 +91,12 @@ class ClusterTally:
         keep = pc.fill_null(rows.column("keep"), False).to_numpy(zero_copy_only=False)
         size = rows.column("cluster_size").to_numpy()
         self.sizes = Histogram.empty(integer=True).merge(Histogram.of(pa.array(size[keep], pa.int64())))
-        where = dict(
-            zip(
-                rows.column("row").to_numpy().tolist(),  # rows, not keys: a reused shard's index may move
-                zip(rows.column("cluster_id").to_numpy().tolist(), size.tolist(), keep.tolist(), strict=True),
-                strict=True,
-            )
-        )
         tracked, self.largest = list(self.largest.values()), {}
+        # Rows, not keys: a reused shard's index may move. Only the tracked examples' rows are looked up.
+        row, cluster = rows.column("row").to_numpy(), rows.column("cluster_id").to_numpy()
+        wanted = [e[role]["row"] for e in tracked for role in ("kept", "member") if e[role] is not None]
+        found = np.flatnonzero(np.isin(row, np.asarray(wanted, np.int64)))
+        where = {int(row[i]): (int(cluster[i]), int(size[i]), bool(keep[i])) for i in found}
         for entry in tracked:
             kept, member = entry["kept"], entry["member"]
             at_kept = where.get(kept["row"]) if kept is not None else None
