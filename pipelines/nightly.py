@@ -353,6 +353,33 @@ def stored_scores(plan: score.Plan, night: Night) -> dict[int, StoredShard]:
     return out
 
 
+def settled_bands(night: Night, stored: dict[int, StoredShard], earlier: EarlierRows | None) -> dict[int, str]:
+    """Re-decided shards (by tonight's index) whose reference file holds exactly their settled rows: its rows
+    and last night's copies in the shard are disjoint and together every row the shard's signatures hold.
+    Their settled rows' band entries are read from beside it, as the reference's are (state.replay)."""
+    if earlier is None:
+        return {}
+    out: dict[int, str] = {}
+    mask = (1 << ROW_BITS) - 1
+    for d in night.decision.rescored():
+        if d.shard.index not in stored or d.shard.index not in earlier.shards or d.previous is None:
+            continue
+        path = refsig_path(night.state_dir, d.previous["scored_in"], d.previous["scored_index"])
+        if not files.exists(path):
+            continue
+        copies = earlier.copies[(earlier.copies >> ROW_BITS) == d.shard.index] & mask
+        with files.open_read(path) as f:
+            rows = pq.read_table(f, columns=["row"]).column("row").to_numpy()
+        signed = 0
+        pattern = files.join(stored[d.shard.index].run_dir, "signatures", f"s{d.previous['scored_index']:06d}-*.parquet")
+        for side in files.match(pattern):
+            with files.open_read(side) as f:
+                signed += pq.ParquetFile(f).metadata.num_rows
+        if len(rows) + len(copies) == signed and not np.isin(rows, copies).any():
+            out[d.shard.index] = path
+    return out
+
+
 def references(plan: score.Plan, night: Night) -> dict[int, str]:
     """The reused shards' reference signatures, numbered after dedup.reference's own."""
     first = REFERENCE_BASE + len(reference_files(DedupParams.from_config(plan.config)))
@@ -498,6 +525,7 @@ def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.
     delta.formats, delta.runner, delta.stored = dict(plan.formats), plan.runner, frozenset(stored)
     hooks = NightHooks(
         references=references(plan, night) if plan.config.dedup.enabled and not night.decision.full else {},
+        settled_bands=settled_bands(night, stored, earlier),
         reused_answers=night.reused_answers,
         template_sources=tuple(_template_sources(night)) if not night.decision.full else (),
         earlier=earlier,

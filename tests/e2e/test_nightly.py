@@ -555,6 +555,29 @@ def test_a_changed_copy_of_an_unchanged_kept_row_leaves_the_copies_in_other_shar
     assert as_full_run(tmp_path / "n2") == as_full_run(tmp_path / "n2-hinted")
 
 
+def test_a_changed_row_that_now_copies_a_settled_row_of_a_redecided_shard_clusters_with_it(tmp_path):
+    """Kept row K in shard0, its copy in shard4 beside an unrelated row S. Tonight K becomes a copy of S: shard4
+    is decided again (K's copy lost its kept row), and its settled rows' band entries come from its reference
+    file, not from the replay; K must still meet S there, and S, an earlier row, stays kept."""
+    data = corpus(tmp_path / "data")
+    base = rows(30, seed=0)
+    k, s = base[5], rows(3, seed=60)[0]
+    write_jsonl(data / "shard4.jsonl", [{**k, "id": "zz-copy"}, *rows(3, seed=60)])
+    assert night(data, tmp_path / "n1", tmp_path / "state") == 0
+    assert {r["id"] for r in _table(tmp_path / "n1", "duplicates", "key")} == {"0-5", "zz-copy"}
+    write_jsonl(data / "shard0.jsonl", [{**s, "id": r["id"]} if r["id"] == "0-5" else r for r in base])
+    assert night(data, tmp_path / "n2", tmp_path / "state") == 0
+    redecided = {r["shard"]: r for r in nightly(tmp_path / "n2")["rescored"]}
+    assert set(redecided) == {"shard0.jsonl", "shard4.jsonl"} and "scores" in redecided["shard4.jsonl"]
+    dups = {r["id"]: r for r in _table(tmp_path / "n2", "duplicates", "key")}
+    assert set(dups) == {"0-5", s["id"]}
+    assert (dups["0-5"]["keep"], dups["0-5"]["kept_id"], dups[s["id"]]["keep"]) == (False, s["id"], True)
+    records = {r["id"]: r["keep"] for r in _table(tmp_path / "n2", "records", "key")}
+    assert records["zz-copy"] and records[s["id"]] and not records["0-5"]
+    dataset = json.loads((tmp_path / "n2" / "summary" / "dataset.json").read_text())
+    assert dataset["dedup"]["reference_rows"] == 3 * 30  # shard1-3's rows; shard4's are this night's
+
+
 def test_the_same_files_under_another_directory_are_new_shards_and_the_night_completes(tmp_path):
     """Tonight's paths are all new though their names are last night's: nothing is compared with last night's
     rows by name, and the night equals a first night of the new directory."""

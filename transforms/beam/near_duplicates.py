@@ -130,7 +130,7 @@ class ReferenceBandsFn(beam.DoFn):
                 entries, n = refbands.reference_entries(read_side(path, index, refbands.BAND_COLUMNS), p, index)
                 stored = lsh.split_sorted_entries(entries, p.partitions), n
             by_part, n = stored
-            rows += n
+            rows += n if index >= REFERENCE_BASE else 0  # a re-decided shard's settled rows are this run's
             for part, arr in by_part.items():
                 if new_keys is not None:
                     arr = arr[lsh.member_of(arr[:, 0], new_keys.get(part, _NO_KEYS))]
@@ -366,6 +366,7 @@ def NearDuplicates(
     template: Any = None,
     earlier: EarlierRows | None = None,
     few_new_rows: bool = False,
+    settled_bands: dict[int, str] | None = None,
 ):
     """Clusters from the band entries the scoring stage spilled to files.
 
@@ -378,13 +379,20 @@ def NearDuplicates(
     `earlier`: a night's unchanged rows, settled like the reference's (dedup.earlier).
     `few_new_rows`: a night, whose new rows' band keys are few: the reference's entries are spilled only under
     them (NewBandKeysFn), not all of them, and after the shards' own.
+    `settled_bands`: shard index -> a file holding exactly that shard's settled rows (`earlier`), whose band
+    entries the scoring stage left out: spilled here as the reference's are (under a new row's band key only).
+    A bucket holding a new row then has every entry it had, so the pairs are the same.
     """
     p = written.pipeline
     references = references or {}
     templates = {} if template is None else {"template": template}
     ref_totals = []
-    if references:
-        groups = p | "ReferenceFiles" >> beam.Create(reference_groups(references)) | "SpreadReferences" >> Spread(one_worker)
+    if references or settled_bands:
+        groups = (
+            p
+            | "ReferenceFiles" >> beam.Create(reference_groups({**references, **(settled_bands or {})}))
+            | "SpreadReferences" >> Spread(one_worker)
+        )
         side = []
         if few_new_rows:
             new_keys = (

@@ -26,6 +26,7 @@ from winnow.transforms.beam.near_duplicates import NearDuplicates, Spread
 from winnow.transforms.beam.worker_process import Driver
 from winnow.transforms.config import Config
 from winnow.transforms.curate import scored_path
+from winnow.transforms.dedup.earlier import EarlierRows
 from winnow.transforms.dedup.params import DedupParams, reference_files
 from winnow.transforms.dedup.sidefiles import SegmentSideFiles, work_dir
 from winnow.transforms.dedup.signer import Signer
@@ -118,9 +119,14 @@ class ScoreShardFn(beam.DoFn):
         id_partitions: int = MIN_PARTITIONS,
         answers_dir: str = "",
         stored: dict[int, StoredShard] | None = None,
+        earlier: EarlierRows | None = None,
+        settled_bands: frozenset[int] = frozenset(),
     ):
         self._config = config
         self._stored = stored or {}  # nightly: shards re-decided from their stored scores (state.replay)
+        # nightly: of these re-decided shards only the rows that are not settled (`earlier`) are banded here;
+        # the settled rows' entries come from their reference file (NearDuplicates' settled_bands)
+        self._earlier, self._settled_bands = earlier, settled_bands
         self._id_partitions = id_partitions
         self._answers_dir = answers_dir  # nightly: keep each part's (answer, prompt) hashes (state.answers)
         self._rules = rule_list
@@ -234,7 +240,8 @@ class ScoreShardFn(beam.DoFn):
         """The outputs of scoring the part, from the night that scored it (its file and scores are unchanged)."""
         shard = split.shard
         params = self._signer.params if self._signer else None
-        part = replay_part(split, stored, self._output, self._records_schema, self._answers_dir, params)
+        elsewhere = self._earlier.settled if self._earlier is not None and shard.index in self._settled_bands else None
+        part = replay_part(split, stored, self._output, self._records_schema, self._answers_dir, params, elsewhere)
         if params is not None:
             bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}-{split.part:05d}")
             for partition, entries in part.entries.items():
@@ -397,6 +404,8 @@ def ScoreCorpus(
             partitions,
             nightly.answers_dir if nightly else "",
             nightly.stored if nightly else None,
+            nightly.earlier if nightly else None,
+            frozenset(nightly.settled_bands) if nightly else frozenset(),
         ),
         **dataset_facts,
     ).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, IDS_TAG, ID_TALLY_TAG, SCORED_TAG, SHINGLE_ROWS_TAG, main="records")
@@ -431,7 +440,8 @@ def ScoreCorpus(
             one_worker=one_worker,
             template=template,
             earlier=nightly.earlier if nightly else None,
-            few_new_rows=bool(nightly and nightly.references),
+            few_new_rows=bool(nightly and (nightly.references or nightly.settled_bands)),
+            settled_bands=nightly.settled_bands if nightly else None,
         )
         written.append(duplicates)
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}

@@ -28,6 +28,9 @@ class NightHooks:
     template_sources: tuple[tuple[str, int], ...] = ()
     finish: Any = None  # state.night.NightSpec: the job's last step assembles the night and commits the state
     earlier: Any = None  # dedup.earlier.EarlierRows: re-scored shards whose file did not change, less last night's copies
+    # Shard index -> reference file of a re-decided shard whose rows there are exactly its settled rows: their
+    # band entries are read from beside it under a new row's band key only, as the reference's are.
+    settled_bands: dict[int, str] = field(default_factory=dict)
 
 
 def stats_path(directory: str, shard_index: int) -> str:

@@ -16,6 +16,7 @@ and the outputs are those of a re-score (tests/e2e/test_nightly.py).
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,8 +76,16 @@ def scored_rows(records: pa.Table, schema: pa.Schema, old: int, new: int) -> pa.
     return remap_column(records.select(schema.names), "key", {old: new}).cast(schema)
 
 
-def _copy_signatures(stored: StoredShard, new: int, part: int, output: str, params: DedupParams) -> dict[int, np.ndarray]:
-    """The part's side files into `output` (keys in shard `new`); returns their band entries by partition."""
+def _copy_signatures(
+    stored: StoredShard,
+    new: int,
+    part: int,
+    output: str,
+    params: DedupParams,
+    banded_elsewhere: Callable[[np.ndarray], np.ndarray] | None,
+) -> tuple[dict[int, np.ndarray], bool]:
+    """The part's side files into `output` (keys in shard `new`); returns the band entries by partition of its
+    rows but those `banded_elsewhere` picks (a mask over row keys), and whether it had side files."""
     tables = []
     for path in sorted(files.match(files.join(stored.run_dir, "signatures", f"s{stored.index:06d}-b*-{part:05d}.parquet"))):
         # Moved to another index, the whole file is rewritten; otherwise it is copied and only banded.
@@ -91,9 +100,12 @@ def _copy_signatures(stored: StoredShard, new: int, part: int, output: str, para
             write_table(target, table, SIDE_FILE_OPTIONS)
         tables.append(table.select(refbands.BAND_COLUMNS))
     if not tables:
-        return {}
-    entries, _ = refbands.reference_entries(pa.concat_tables(tables), params, new)
-    return lsh.split_sorted_entries(entries, params.partitions)
+        return {}, False
+    band = pa.concat_tables(tables)
+    if banded_elsewhere is not None:
+        band = band.filter(pa.array(~banded_elsewhere(band.column("key").to_numpy())))
+    entries, _ = refbands.reference_entries(band, params, new)
+    return lsh.split_sorted_entries(entries, params.partitions), True
 
 
 def replay_part(
@@ -103,11 +115,14 @@ def replay_part(
     schema: pa.Schema,
     answers_dir: str = "",
     params: DedupParams | None = None,
+    banded_elsewhere: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> ReplayedPart:
     """One part of a shard from the night that scored it, written where scoring it would write.
 
     `schema`: the scored rows'; `answers_dir`: tonight's (answer hashes and shingle reports are kept for
-    later nights); `params`: with dedup on, its signatures are copied and their band entries made.
+    later nights); `params`: with dedup on, its signatures are copied and their band entries made, but not of the rows
+    `banded_elsewhere` picks (a mask over row keys): a night spills its settled rows' entries from their
+    reference file.
     """
     new, old, part = split.shard.index, stored.index, split.part
     out = ReplayedPart()
@@ -124,8 +139,8 @@ def replay_part(
     if files.exists(rejected):
         files.copy(rejected, files.join(output, "rejected", part_name(new, part)))
     if params is not None:
-        out.entries = _copy_signatures(stored, new, part, output, params)
-        if out.scored is not None and out.scored.num_rows and not out.entries:
+        out.entries, signed = _copy_signatures(stored, new, part, output, params, banded_elsewhere)
+        if out.scored is not None and out.scored.num_rows and not signed:
             raise FileNotFoundError(
                 f"the state lacks the signatures of {split.shard.name} part {part} (in {stored.run_dir}/signatures); "
                 f"run the night with a new --state to score every shard"

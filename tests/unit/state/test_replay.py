@@ -19,6 +19,7 @@ from winnow.transforms.io.inputs import Shard
 from winnow.transforms.io.splits import Split
 from winnow.transforms.schema import ROW_BITS
 from winnow.transforms.state.answers import entries_path
+from winnow.transforms.state.hooks import template_path
 from winnow.transforms.state.replay import StoredShard, replay_part, scored_rows
 
 SCORED = pa.schema([("key", pa.int64()), ("id", pa.string()), ("row", pa.int64()), ("quality", pa.float64())])
@@ -96,3 +97,45 @@ def test_a_state_missing_what_a_part_needs_is_a_clear_error(tmp_path: Path) -> N
     Path(entries_path(stored.answers_dir, 3, 0)).unlink()
     with pytest.raises(FileNotFoundError, match=r"lacks the answer hashes of s\.jsonl part 0"):
         replay_part(_split(3), stored, str(out / "run"), SCORED, str(out / "answers"))
+
+
+def _signatures(stored: StoredShard, params: DedupParams, n: int = 5) -> None:
+    """Side rows of the stored shard's part 0: random signatures, distinct content."""
+    rng = np.random.default_rng(3)
+    sigs = rng.integers(0, 2**32, size=(n, params.width), dtype=np.uint32)
+    table = pa.table(
+        {
+            "key": pa.array([(stored.index << ROW_BITS) | r for r in range(n)], pa.int64()),
+            "row": pa.array(range(n), pa.int64()),
+            "signature": pa.array([s.tobytes() for s in sigs], pa.binary(4 * params.width)),
+            "content_hash": [f"{r:032x}" for r in range(n)],
+        }
+    )
+    folder = Path(stored.run_dir) / "signatures"
+    folder.mkdir()
+    Path(template_path(stored.answers_dir, stored.index, 0)).write_bytes(pickle.dumps({}))
+    pq.write_table(table, folder / f"s{stored.index:06d}-b00000000-00000.parquet")
+
+
+def test_rows_banded_elsewhere_get_no_entries_here_and_the_side_file_is_still_copied(tmp_path: Path) -> None:
+    """A night's settled rows of a re-decided shard are banded from their reference file (NearDuplicates'
+    settled_bands): the replay bands only the others, and a part whose rows are all settled is no error."""
+    stored = _stored(tmp_path, old=3)
+    params = DedupParams.from_config(load_config())
+    _signatures(stored, params)
+    out = tmp_path / "tonight" / "run"
+    every = replay_part(_split(3), stored, str(out), SCORED, "", params)
+    rows_of = lambda entries: sorted({int(k) & ((1 << ROW_BITS) - 1) for e in entries.values() for k in e[:, 1]})  # noqa: E731
+    assert rows_of(every.entries) == [0, 1, 2, 3, 4]
+    settled = {1, 2, 4}
+    some = replay_part(
+        _split(3), stored, str(out), SCORED, "", params, lambda keys: np.isin(keys & ((1 << ROW_BITS) - 1), list(settled))
+    )
+    assert rows_of(some.entries) == [0, 3]
+    # The same entries for those rows as when every row is banded.
+    for partition, entries in some.entries.items():
+        mine = every.entries[partition][np.isin(every.entries[partition][:, 1] & ((1 << ROW_BITS) - 1), [0, 3])]
+        assert np.array_equal(np.sort(entries, axis=0), np.sort(mine, axis=0))
+    assert (out / "signatures" / "s000003-b00000000-00000.parquet").exists()
+    none = replay_part(_split(3), stored, str(out), SCORED, "", params, lambda keys: np.ones(len(keys), bool))
+    assert none.entries == {} and none.scored is not None
