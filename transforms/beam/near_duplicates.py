@@ -123,19 +123,18 @@ class ReferenceBandsFn(beam.DoFn):
     def process(self, group: list[tuple[int, str]], new_keys: dict[int, np.ndarray] | None = None) -> Iterator[Any]:
         p = self._params
         writer = spill.SpillWriter(work_dir(self._output, "bands"), f"r{group[0][0]:07d}")
+        # Every partition's keys in one ascending array (a band key's partition is the key modulo their count).
+        keys = None if new_keys is None else np.sort(np.concatenate([_NO_KEYS, *new_keys.values()]))
         rows = 0
         for index, path in group:
-            stored = refbands.read_reference_bands(refbands.bands_path(path), index, p)
+            stored = refbands.read_reference_bands(refbands.bands_path(path), index, p, keys)
             if stored is None:
                 entries, n = refbands.reference_entries(read_side(path, index, refbands.BAND_COLUMNS), p, index)
-                stored = lsh.split_sorted_entries(entries, p.partitions), n
-            by_part, n = stored
+                stored = (entries if keys is None else lsh.under_keys(entries, keys)), n
+            entries, n = stored
             rows += n if index >= REFERENCE_BASE else 0  # a re-decided shard's settled rows are this run's
-            for part, arr in by_part.items():
-                if new_keys is not None:
-                    arr = arr[lsh.member_of(arr[:, 0], new_keys.get(part, _NO_KEYS))]
-                if len(arr):
-                    writer.add(part, arr)
+            for part, arr in lsh.by_partition(entries, p.partitions).items():
+                writer.add(part, arr)
         writer.flush()
         yield beam.pvalue.TaggedOutput("totals", ("reference_rows", rows))
         yield group[0][0]
@@ -387,10 +386,12 @@ def NearDuplicates(
     references = references or {}
     templates = {} if template is None else {"template": template}
     ref_totals = []
-    if references or settled_bands:
+    banded = {**references, **(settled_bands or {})}
+    if banded:
+        # In one process, one writer for every file: a file per band partition, not per group and partition.
         groups = (
             p
-            | "ReferenceFiles" >> beam.Create(reference_groups({**references, **(settled_bands or {})}))
+            | "ReferenceFiles" >> beam.Create(reference_groups(banded, len(banded) if one_worker else REFERENCE_GROUP))
             | "SpreadReferences" >> Spread(one_worker)
         )
         side = []

@@ -79,6 +79,26 @@ def split_sorted_entries(entries: np.ndarray, partitions: int) -> dict[int, np.n
     return {int(p[0]): chunk for p, chunk in zip(np.split(part, bounds), np.split(entries, bounds), strict=True) if len(chunk)}
 
 
+def by_partition(entries: np.ndarray, partitions: int) -> dict[int, np.ndarray]:
+    """{partition: its entries} of entries in any order (the order within a partition is kept)."""
+    return split_sorted_entries(entries[partition_order(partition_of_entries(entries, partitions))], partitions)
+
+
+def under_keys(entries: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The entries, sorted by band key, whose band key is in `keys` (ascending, distinct): two binary searches
+    per key, so a reference's millions of entries are not each looked up among a night's few keys."""
+    column = entries[:, 0]
+    lo, hi = np.searchsorted(column, keys, "left"), np.searchsorted(column, keys, "right")
+    n = hi - lo
+    starts = lo[n > 0]
+    n = n[n > 0]
+    if not len(n):
+        return entries[:0]
+    # Every index in [lo, hi) of each key: a run per key, from one arange.
+    idx = np.arange(int(n.sum())) + np.repeat(starts - (np.cumsum(n) - n), n)
+    return entries[idx]
+
+
 def candidate_pairs(entries: np.ndarray) -> np.ndarray:
     """Pairs of rows that share a band key: an (m, 3) int64 array [a, b, kind bits], a < b.
 

@@ -105,7 +105,7 @@ def _copy_signatures(
     if banded_elsewhere is not None:
         band = band.filter(pa.array(~banded_elsewhere(band.column("key").to_numpy())))
     entries, _ = refbands.reference_entries(band, params, new)
-    return lsh.split_sorted_entries(entries, params.partitions), True
+    return lsh.by_partition(entries, params.partitions), True
 
 
 def replay_part(

@@ -46,14 +46,41 @@ def test_kept_entries_read_as_any_reference_index_equal_hashing_the_file(tmp_pat
     path = _reference_file(tmp_path, p)
     entries, rows = refbands.reference_entries(pq.read_table(path, columns=refbands.BAND_COLUMNS), p)
     refbands.write_reference_bands(refbands.bands_path(path), entries, rows, p)
+    assert np.all(entries[1:, 0] >= entries[:-1, 0])  # sorted by band key
     for index in (REFERENCE_BASE + 1, REFERENCE_BASE + 42):
         got = refbands.read_reference_bands(refbands.bands_path(path), index, p)
         assert got is not None
-        by_part, n = got
-        want = _hashed(path, index, p)
+        kept, n = got
+        by_part, want = lsh.by_partition(kept, p.partitions), _hashed(path, index, p)
         assert n == rows and sorted(by_part) == sorted(want)
         for part in want:
-            assert np.array_equal(by_part[part], want[part])
+            assert np.array_equal(_rows_in_order(by_part[part]), _rows_in_order(want[part]))
+
+
+def _rows_in_order(entries: np.ndarray) -> np.ndarray:
+    return entries[np.lexsort(entries.T[::-1])]
+
+
+def test_only_the_entries_under_the_keys_asked_for_are_read(tmp_path) -> None:
+    """A night asks for the entries under its new rows' band keys: exactly those of the whole file, including
+    keys many rows share (the copies) and keys no row holds."""
+    p = dedup_params(32)
+    path = _reference_file(tmp_path, p)
+    entries, rows = refbands.reference_entries(pq.read_table(path, columns=refbands.BAND_COLUMNS), p)
+    refbands.write_reference_bands(refbands.bands_path(path), entries, rows, p)
+    index = REFERENCE_BASE + 3
+    every = refbands.read_reference_bands(refbands.bands_path(path), index, p)
+    assert every is not None
+    rng = np.random.default_rng(1)
+    band_keys = np.unique(every[0][:, 0])
+    asked = np.unique(np.concatenate([rng.choice(band_keys, 40), rng.integers(0, 2**63, 20).astype(np.uint64)]))
+    got = refbands.read_reference_bands(refbands.bands_path(path), index, p, asked)
+    assert got is not None and got[1] == rows
+    want = every[0][np.isin(every[0][:, 0], asked)]
+    assert len(want) > 40  # the copies share band keys: several rows under one key
+    assert np.array_equal(_rows_in_order(got[0]), _rows_in_order(want))
+    nothing = refbands.read_reference_bands(refbands.bands_path(path), index, p, np.zeros(0, np.uint64))
+    assert nothing is not None and len(nothing[0]) == 0
 
 
 def test_entries_made_with_other_parameters_or_missing_are_not_used(tmp_path) -> None:
@@ -64,4 +91,8 @@ def test_entries_made_with_other_parameters_or_missing_are_not_used(tmp_path) ->
     refbands.write_reference_bands(refbands.bands_path(path), entries, rows, p)
     other = dedup_params(32, partitions=p.partitions * 2)
     assert refbands.read_reference_bands(refbands.bands_path(path), REFERENCE_BASE, other) is None
+    # A file of the layout before (sorted by partition, made_with without the layout) is not read as sorted.
+    made_with = np.array([p.bands, p.rows, p.partitions, p.parts, p.num_perm, p.width], dtype=np.int64)
+    np.savez(refbands.bands_path(path), entries=entries, rows=np.array([rows], np.int64), made_with=made_with)
+    assert refbands.read_reference_bands(refbands.bands_path(path), REFERENCE_BASE, p) is None
     assert refbands.bands_path("gs://b/state/refsig/s000005.parquet") == "gs://b/state/refsig/s000005.bands.npz"
