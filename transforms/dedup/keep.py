@@ -94,14 +94,14 @@ def split_clusters(
         centre = free[np.maximum.accumulate(np.where(first, np.arange(len(free)), 0))]
         take = first.copy()
         others = ~first
+        if settled is not None and earlier is not None:
+            others &= ~(settled[free] & earlier[centre])  # tested or not, such a row would not join
         if params.verify == "none":
-            take[:] = True
+            take[others] = True
         elif exact is not None:
             take[others] = exact(centre[others], free[others])
         else:
             take[others] = is_similar(*similarity(sig[free[others]], sig[centre[others]], params), params)
-        if settled is not None and earlier is not None:
-            take[others] &= ~(settled[free[others]] & earlier[centre[others]])
         kept_of[free[take]] = centre[take]
         free = free[~take]
     return kept_of, kept_of == np.arange(n)
