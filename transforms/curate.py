@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow.transforms.io import files
-from winnow.transforms.io.inputs import shard_kind
-from winnow.transforms.io.kept_out import KeptLines, KeptParquet, kept_name, read_back
+from winnow.transforms.io.inputs import shard_kind, strip_compression
+from winnow.transforms.io.kept_out import KeptLines, KeptParquet, kept_name, kept_path, read_back
 from winnow.transforms.io.parquet_out import BatchFile, part_name
 from winnow.transforms.io.readers import batched, is_json_array, original_batches, original_rows, parquet_codec
 from winnow.transforms.io.splits import Split
@@ -62,10 +62,14 @@ def finalize_part(
     config: Config,
     rule_list: Sequence[Rule],
     shard_names: frozenset[str] = frozenset(),
+    earlier_run: str = "",
 ) -> KeepTally:
     """Decide, write records/ and kept/ for one part; returns its counts (and kept files).
 
-    `shard_names`: every shard name of the run, so kept/ names never clash.
+    `shard_names`: every shard name of the run, so kept/ names never clash. `earlier_run`: the run directory
+    of the night that scored this part at this shard index (a night's re-decided shard, state.replay; the
+    part's source is its records/ file): when no row's decision moved, that night's records/ and kept/ files
+    are tonight's as they are (links locally), not written again from the input.
     """
     shard = split.shard
     policy = KeepPolicy.from_config(config_for_shard(config, shard.path, shard.name), rule_list)
@@ -78,24 +82,70 @@ def finalize_part(
     min_columns = tuple(
         dict.fromkeys([*config.keep.min, *(c for s in config.sources for c in ((s.keep or {}).get("min") or {}))])
     )
-    records = BatchFile(files.join(output, "records", part_name(shard.index, split.part)), schema)
+    target = files.join(output, "records", part_name(shard.index, split.part))
+    scored_columns = schema.names[: -len(KEEP_FIELDS)]
     kept_rows: list[np.ndarray] = []
     with files.open_read(source) as f:
         scored = pq.ParquetFile(f)
+        compare = bool(earlier_run) and all(k.name in scored.schema_arrow.names for k in KEEP_FIELDS)
+        records = None if compare else BatchFile(target, schema)
+        moved = False
         keys = _key_range(scored.metadata) or shard_key_range(shard.index)
         duplicates = _duplicates_in(output, keys) if config.dedup.enabled else None
-        # Only the scored columns: a re-decided shard's source is the records/ file of the night that scored it.
-        for batch in scored.iter_batches(columns=schema.names[: -len(KEEP_FIELDS)]):
-            decided = with_decisions(batch, policy, duplicates)
-            records.write(decided)
+        # Only the scored columns are decided from: a re-decided shard's source is the records/ file of the
+        # night that scored it, whose decisions are compared with tonight's.
+        for batch in scored.iter_batches(columns=scored_columns + ([k.name for k in KEEP_FIELDS] if compare else [])):
+            decided = with_decisions(batch.select(scored_columns) if compare else batch, policy, duplicates)
+            if records is not None:
+                records.write(decided)
+            else:
+                moved = moved or not all(decided.column(k.name).equals(batch.column(k.name)) for k in KEEP_FIELDS)
             keep = decided.column("keep")
             tally.add_decided(decided, duplicates, min_columns)
             kept_rows.append(decided.column("row").filter(keep).to_numpy(zero_copy_only=False))
-    records.close()
+    if records is not None:
+        records.close()
+    elif moved:
+        _write_records(source, target, schema, policy, duplicates)
+    else:
+        files.copy(source, target)
     if config.output.kept:
         rows = np.concatenate(kept_rows) if kept_rows else np.zeros(0, dtype=np.int64)
-        tally.files.extend(write_kept(split, output, config, rows, shard_names))
+        same = _earlier_kept(split, output, earlier_run, shard_names, len(rows)) if compare and not moved else None
+        tally.files.extend([same] if same is not None else write_kept(split, output, config, rows, shard_names))
     return tally
+
+
+def _write_records(source: str, target: str, schema: pa.Schema, policy: KeepPolicy, duplicates: pa.Table | None) -> None:
+    """records/ of a part from its scored rows (a second pass, when a re-decided part's decisions moved)."""
+    records = BatchFile(target, schema)
+    with files.open_read(source) as f:
+        for batch in pq.ParquetFile(f).iter_batches(columns=schema.names[: -len(KEEP_FIELDS)]):
+            records.write(with_decisions(batch, policy, duplicates))
+    records.close()
+
+
+def _earlier_kept(split: Split, output: str, earlier_run: str, shard_names: frozenset[str], rows: int) -> KeptFile | None:
+    """The kept/ file of a part whose decisions did not move, from the night that scored it (the same input
+    bytes and the same kept rows give the same file), when it holds `rows` rows; None to write it."""
+    if not rows:
+        return None
+    name = _kept_file_name(split, shard_names)
+    if name != _kept_file_name(split, frozenset()):
+        return None  # named after other shards of the run, which that night's may not have been
+    earlier = kept_path(earlier_run, name)
+    if not files.exists(earlier):
+        return None
+    files.copy(earlier, kept_path(output, name))
+    found, size = read_back(output, name)
+    return KeptFile(f"kept/{name}", found, size) if found == rows else None
+
+
+def _kept_file_name(split: Split, shard_names: frozenset[str]) -> str:
+    shard = split.shard
+    # Only a .json shard's name depends on whether it holds an array (which reads its first bytes).
+    json_array = strip_compression(shard.name).lower().endswith(".json") and is_json_array(split)
+    return kept_name(shard.name, split.part, split.parts, json_array, shard_names)
 
 
 def _key_range(meta: pq.FileMetaData) -> tuple[int, int] | None:
@@ -150,9 +200,9 @@ def write_kept(split: Split, output: str, config: Config, rows: np.ndarray, shar
         return []
     shard = split.shard
     redact = config.safety.redact
+    name = _kept_file_name(split, shard_names)
     if shard_kind(shard.path) == "parquet":
         schema, batches = original_batches(split, config.input.batch_size)
-        name = kept_name(shard.name, split.part, split.parts, taken=shard_names)
         parquet = KeptParquet(output, name, schema, parquet_codec(split))
         for first, batch in batches:
             selected = batch.filter(pa.array(_members(first + np.arange(batch.num_rows), rows)))
@@ -160,7 +210,6 @@ def write_kept(split: Split, output: str, config: Config, rows: np.ndarray, shar
         parquet.close()
         opened = parquet.opened
     else:
-        name = kept_name(shard.name, split.part, split.parts, is_json_array(split), shard_names)
         lines = KeptLines(output, name)
         for chunk in batched(_selected(original_rows(split, config.input.max_row_bytes), rows), config.input.batch_size):
             for line in redact_lines(chunk) if redact else chunk:

@@ -578,6 +578,35 @@ def test_a_changed_row_that_now_copies_a_settled_row_of_a_redecided_shard_cluste
     assert dataset["dedup"]["reference_rows"] == 3 * 30  # shard1-3's rows; shard4's are this night's
 
 
+def test_a_redecided_shard_whose_decisions_did_not_move_keeps_that_nights_records_and_kept_files(tmp_path, monkeypatch):
+    """K in shard0, its copy in shard4. Tonight K's answer gains a word: its copy stays K's copy, so shard4,
+    decided again, moves no decision. Its records/ and kept/ files are then those of the night that scored
+    it (links), its input is not read for kept/, and the night equals one that scores shard4 again."""
+    data = corpus(tmp_path / "data")
+    base = rows(30, seed=0)
+    write_jsonl(data / "shard4.jsonl", [{**base[5], "id": "zz-copy"}, *rows(3, seed=60)])
+    assert night(data, tmp_path / "n1", tmp_path / "state") == 0
+    write_jsonl(data / "shard0.jsonl", [{**r, "output": r["output"] + " Indeed."} if r["id"] == "0-5" else r for r in base])
+    shutil.copytree(tmp_path / "state", tmp_path / "state-rescore")
+    reads = Reads(monkeypatch, data)
+    assert night(data, tmp_path / "n2", tmp_path / "state") == 0
+    assert "scores" in {r["shard"]: r for r in nightly(tmp_path / "n2")["rescored"]}["shard4.jsonl"]
+    assert reads.counts["shard4.jsonl"] == 0 and reads.counts["shard0.jsonl"] > 0
+    dups = {r["id"]: r for r in _table(tmp_path / "n2", "duplicates", "key")}
+    assert (dups["zz-copy"]["keep"], dups["zz-copy"]["kept_id"]) == (False, "0-5")
+    shard4 = [
+        p
+        for p in (tmp_path / "n2" / "records").glob("*.parquet")
+        if pq.read_table(p).column("shard")[0].as_py() == "shard4.jsonl"
+    ]
+    assert len(shard4) == 1 and os.path.samefile(shard4[0], tmp_path / "n1" / "records" / shard4[0].name)
+    assert os.path.samefile(tmp_path / "n2" / "kept" / "shard4.jsonl", tmp_path / "n1" / "kept" / "shard4.jsonl")
+    _drop_scored_stats(tmp_path / "state-rescore")
+    assert night(data, tmp_path / "n2-rescore", tmp_path / "state-rescore") == 0
+    assert "scores" not in {r["shard"]: r for r in nightly(tmp_path / "n2-rescore")["rescored"]}["shard4.jsonl"]
+    assert outputs(tmp_path / "n2") == outputs(tmp_path / "n2-rescore")
+
+
 def test_the_same_files_under_another_directory_are_new_shards_and_the_night_completes(tmp_path):
     """Tonight's paths are all new though their names are last night's: nothing is compared with last night's
     rows by name, and the night equals a first night of the new directory."""

@@ -26,15 +26,24 @@ from winnow.transforms.summary.keep_counts import KeepTally, merge_parts
 class FinalizePartFn(beam.DoFn):
     """Keep decisions, records/ and kept/ of one part; emits (shard name, (part, KeepTally))."""
 
-    def __init__(self, config: Config, rule_list: list[Rule], output: str, shard_names: frozenset[str]):
+    def __init__(
+        self,
+        config: Config,
+        rule_list: list[Rule],
+        output: str,
+        shard_names: frozenset[str],
+        earlier_runs: dict[int, str] | None = None,
+    ):
         self._config, self._rules, self._output, self._names = config, rule_list, output, shard_names
+        self._earlier_runs = earlier_runs or {}  # nightly: re-decided shards at their index (curate.finalize_part)
         self._driver = Driver.current()  # built in the driver; see worker_process
 
     def setup(self) -> None:
         self._driver.attach()
 
     def process(self, split: Split, _waited_for: Any = None) -> Iterator[tuple[str, tuple[int, KeepTally]]]:
-        tally = finalize_part(split, self._output, self._config, self._rules, self._names)
+        earlier = self._earlier_runs.get(split.shard.index, "")
+        tally = finalize_part(split, self._output, self._config, self._rules, self._names, earlier)
         yield split.shard.name, (split.part, tally)
 
 
@@ -68,15 +77,17 @@ def KeepAndWrite(
     shard_names: frozenset[str],
     wait_for: Any = None,
     one_worker: bool = False,
+    earlier_runs: dict[int, str] | None = None,
 ):
     """Parts whose scored rows are written -> (shard name, KeepTally), once records/ and kept/ are.
 
-    `wait_for`: a PCollection every part waits for (the duplicates/ files).
+    `wait_for`: a PCollection every part waits for (the duplicates/ files). `earlier_runs`: shard index -> the
+    run directory of the night that scored it there (a night's re-decided shards).
     """
     side = [beam.pvalue.AsList(wait_for)] if wait_for is not None else []
     return (
         scored_parts
         | "SpreadScoredParts" >> Spread(one_worker)
-        | "DecideAndWrite" >> beam.ParDo(FinalizePartFn(config, rule_list, output, shard_names), *side)
+        | "DecideAndWrite" >> beam.ParDo(FinalizePartFn(config, rule_list, output, shard_names, earlier_runs), *side)
         | "KeepPerShard" >> beam.CombinePerKey(MergeKeepFn())
     )

@@ -445,8 +445,10 @@ def ScoreCorpus(
         )
         written.append(duplicates)
         side_inputs = {"dup_counts": beam.pvalue.AsDict(per_shard), "dedup_totals": beam.pvalue.AsDict(totals)}
+    # A re-decided shard at the index that scored it keeps that night's records/ and kept/ where no decision moved.
+    earlier_runs = {i: s.run_dir for i, s in (nightly.stored if nightly else {}).items() if s.index == i}
     keep_counts = outputs[SCORED_TAG] | "KeepAndWrite" >> KeepAndWrite(
-        config, rule_list, output, frozenset(s.name for s in shards), duplicates, one_worker
+        config, rule_list, output, frozenset(s.name for s in shards), duplicates, one_worker, earlier_runs
     )
     side_inputs["keep_counts"] = beam.pvalue.AsDict(keep_counts)
     side_inputs["ids"] = beam.pvalue.AsSingleton(
