@@ -123,7 +123,9 @@ class SideCache:
         ref = self.references.get(shard)
         if ref:
             table = read_side(ref, shard)
-            table = table.filter(pa.array(segment_of(table.column("key").to_numpy()) == segment))
+            inside = segment_of(table.column("key").to_numpy()) == segment
+            if not inside.all():  # a reference file of fewer rows than a segment is one segment: no copy of it
+                table = table.filter(pa.array(inside))
         else:
             paths = segment_side_paths(self.output, segment)
             if not paths:
