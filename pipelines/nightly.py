@@ -123,12 +123,9 @@ def _prepass(plan: score.Plan, night: Night) -> None:
         )
     if not opts.enabled:
         return
-    before = {
-        path: answers.read_entries(
-            files.join(store.version_dir(night.state_dir, rec["scored_in"]), "answers"), rec["scored_index"]
-        )
-        for path, rec in previous["shards"].items()
-    }
+    shards = sorted(previous["shards"].items())
+    where = [(files.join(store.version_dir(night.state_dir, r["scored_in"]), "answers"), r["scored_index"]) for _, r in shards]
+    before = dict(zip((path for path, _ in shards), answers.read_entries_of(where), strict=True))
     for d in night.decision.reused():
         tonight[d.shard.path] = before[d.shard.path]
     reused = [d.shard.path for d in night.decision.reused()]

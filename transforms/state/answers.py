@@ -39,9 +39,23 @@ def write_entries(path: str, entries: np.ndarray) -> None:
 
 def read_entries(directory: str, shard_index: int) -> np.ndarray:
     """Every part's entries of one shard (written by the scoring step's answers hook)."""
-    found = files.match(files.join(directory, f"s{shard_index:06d}-*.npy"))
-    chunks = [np.load(io.BytesIO(files.read_bytes(p))) for p in found]
-    return np.concatenate(chunks) if chunks else EMPTY
+    return read_entries_of([(directory, shard_index)])[0]
+
+
+def read_entries_of(shards: list[tuple[str, int]]) -> list[np.ndarray]:
+    """read_entries of each (directory, shard index), listing each directory once (a night reads ~100 shards'
+    from a few directories)."""
+    listed: dict[str, dict[int, list[str]]] = {}
+    out = []
+    for directory, shard_index in shards:
+        if directory not in listed:
+            by_shard: dict[int, list[str]] = {}
+            for path in files.match(files.join(directory, "s*-*.npy")):
+                by_shard.setdefault(int(path.rsplit("/s", 1)[1].split("-", 1)[0]), []).append(path)
+            listed[directory] = by_shard
+        chunks = [np.load(io.BytesIO(files.read_bytes(p))) for p in listed[directory].get(shard_index, [])]
+        out.append(np.concatenate(chunks) if chunks else EMPTY)
+    return out
 
 
 @dataclass

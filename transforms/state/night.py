@@ -89,10 +89,25 @@ def clear_outputs(output: str) -> None:
             files.delete_tree(path)
 
 
-def _copy_parts(src: str, dst: str, folder: str, old: int, new: int, key_column: str | None) -> None:
+class _Parts:
+    """The part files of each run directory's folder, listed once (a night copies ~100 shards' from two runs)."""
+
+    def __init__(self) -> None:
+        self._listed: dict[tuple[str, str], dict[int, list[str]]] = {}
+
+    def of(self, run: str, folder: str, shard_index: int) -> list[str]:
+        if (run, folder) not in self._listed:
+            by_shard: dict[int, list[str]] = {}
+            for path in files.match(files.join(run, folder, "part-*.parquet")):
+                by_shard.setdefault(int(path.rsplit("/part-", 1)[1].split("-", 1)[0]), []).append(path)
+            self._listed[(run, folder)] = by_shard
+        return self._listed[(run, folder)].get(shard_index, [])
+
+
+def _copy_parts(parts: _Parts, src: str, dst: str, folder: str, old: int, new: int, key_column: str | None) -> None:
     """records/ or rejected/ files of one shard, renamed to tonight's index (keys rewritten if it moved)."""
     prefix = files.join(src, folder, f"part-{old:06d}-")
-    for path in files.match(prefix + "*.parquet"):
+    for path in parts.of(src, folder, old):
         part = int(path[len(prefix) :].split(".", 1)[0])
         target = files.join(dst, folder, parquet_out.part_name(new, part))
         if old == new or key_column is None:
@@ -370,9 +385,10 @@ def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
     sources = _shard_sources(spec)
     stats = []
     as_read = []
+    parts = _Parts()
     for d, run, old, (stats_version, stats_index) in sources:
-        _copy_parts(run, out, "records", old, d.shard.index, "key")
-        _copy_parts(run, out, "rejected", old, d.shard.index, None)
+        _copy_parts(parts, run, out, "records", old, d.shard.index, "key")
+        _copy_parts(parts, run, out, "rejected", old, d.shard.index, None)
         # Statistics are kept under the index of the night that wrote them; files under that of the night that scored them.
         s = read_stats(_stats_dir(spec.state_dir, stats_version), stats_index)
         for f in s.kept_files if config.output.kept else []:
