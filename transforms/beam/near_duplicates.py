@@ -175,18 +175,25 @@ class AttachFirstFn(beam.DoFn):
     """Pairs whose first row is in this segment: spill them by the second row's segment,
     with the first rows' signatures (or token lists), once per first row and destination."""
 
-    def __init__(self, output: str, params: DedupParams, references: dict[int, str] | None = None):
+    def __init__(self, output: str, params: DedupParams, references: dict[int, str] | None = None, one_worker: bool = False):
         self._output, self._params, self._references = output, params, references or {}
+        self._one_worker = one_worker  # the segments share one writer per bundle (spill.WriterPerBundle)
 
     def setup(self) -> None:
         self._side = SideCache(self._output, self._references)
+
+    def start_bundle(self) -> None:
+        self._writers: spill.WriterPerBundle[spill.BundleWriter] = spill.WriterPerBundle(self._one_worker)
+
+    def finish_bundle(self) -> None:
+        self._writers.finish()
 
     def process(self, segment: int, _written: Any) -> Iterator[Any]:
         pairs = spill.read_partition(work_dir(self._output, "accepted"), segment, 3).astype(np.int64)
         if len(pairs) == 0:
             return
         # The pairs, their first rows' token lists and (verify: exact) signatures, in one file per destination.
-        out = spill.BundleWriter(work_dir(self._output, "first"), f"g{segment:012d}")
+        out = self._writers.get(lambda name: spill.BundleWriter(work_dir(self._output, "first"), name), f"g{segment:012d}")
         for dest, (p,) in _split(segment_of(pairs[:, 1]), [pairs]):
             out.add(dest, pairs=p)
             firsts = unique_sorted(p[:, 0])
@@ -209,7 +216,7 @@ class AttachFirstFn(beam.DoFn):
                     out.add(dest, sigs=np.column_stack([key_words, signatures_at(table, idx, self._params.width)]))
             else:
                 out.add(dest, sides=np.column_stack([key_words, signatures_at(table, idx, self._params.width)]))
-        out.flush()
+        self._writers.done(out)
         yield segment
 
 
@@ -431,7 +438,7 @@ def NearDuplicates(
         | "FirstSegments" >> beam.Create([work_dir(output, "accepted")])
         | "ListFirst" >> beam.FlatMap(spill.partitions_written, beam.pvalue.AsList(accept))
         | "SpreadFirst" >> Spread(one_worker)
-        | "AttachFirst" >> beam.ParDo(AttachFirstFn(output, params, references), beam.pvalue.AsList(accept))
+        | "AttachFirst" >> beam.ParDo(AttachFirstFn(output, params, references, one_worker), beam.pvalue.AsList(accept))
     )
     verified = (
         p

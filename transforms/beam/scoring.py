@@ -30,7 +30,7 @@ from winnow.transforms.dedup.earlier import EarlierRows
 from winnow.transforms.dedup.params import DedupParams, reference_files
 from winnow.transforms.dedup.sidefiles import SegmentSideFiles, work_dir
 from winnow.transforms.dedup.signer import Signer
-from winnow.transforms.dedup.spill import SpillWriter
+from winnow.transforms.dedup.spill import SpillWriter, WriterPerBundle
 from winnow.transforms.dedup.templates import ShingleRowCounter, dataset_template
 from winnow.transforms.io import files
 from winnow.transforms.io.canonical import normalize_batch, rejected_batch
@@ -121,8 +121,10 @@ class ScoreShardFn(beam.DoFn):
         stored: dict[int, StoredShard] | None = None,
         earlier: EarlierRows | None = None,
         settled_bands: frozenset[int] = frozenset(),
+        one_worker: bool = False,
     ):
         self._config = config
+        self._one_worker = one_worker  # the parts' band entries share one spill writer per bundle
         self._stored = stored or {}  # nightly: shards re-decided from their stored scores (state.replay)
         # nightly: of these re-decided shards only the rows that are not settled (`earlier`) are banded here;
         # the settled rows' entries come from their reference file (NearDuplicates' settled_bands)
@@ -147,6 +149,17 @@ class ScoreShardFn(beam.DoFn):
         self._rows_scored = Metrics.counter(NAMESPACE, "rows_scored")
         self._rows_rejected = Metrics.counter(NAMESPACE, "rows_rejected")
         self._counters: dict[str, Any] = {}
+
+    def start_bundle(self) -> None:
+        self._bands: WriterPerBundle[SpillWriter] = WriterPerBundle(self._one_worker)
+
+    def finish_bundle(self) -> None:
+        self._bands.finish()
+
+    def _band_writer(self, split: Split) -> SpillWriter:
+        return self._bands.get(
+            lambda name: SpillWriter(work_dir(self._output, "bands"), name), f"s{split.shard.index:06d}-{split.part:05d}"
+        )
 
     def _count(self, name: str, value: int) -> None:
         # One counter per drop reason and per rule, as in TFDS's c4_utils.
@@ -179,7 +192,7 @@ class ScoreShardFn(beam.DoFn):
         side = bands = None
         if self._signer:
             side = SegmentSideFiles(self._output, split.part, self._signer.schema)
-            bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}-{split.part:05d}")
+            bands = self._band_writer(split)
         dp = self._signer.params if self._signer else None
         shingle_rows = ShingleRowCounter(dp.template_share) if dp is not None and dp.finds_templates else None
         name = part_name(shard.index, split.part)
@@ -224,7 +237,7 @@ class ScoreShardFn(beam.DoFn):
             )
         if side is not None and bands is not None:
             side.close()
-            bands.flush()
+            self._bands.done(bands)
             yield beam.pvalue.TaggedOutput(BANDS_TAG, shard.index)
         if shingle_rows is not None:
             report = shingle_rows.report()
@@ -243,10 +256,10 @@ class ScoreShardFn(beam.DoFn):
         elsewhere = self._earlier.settled if self._earlier is not None and shard.index in self._settled_bands else None
         part = replay_part(split, stored, self._output, self._records_schema, self._answers_dir, params, elsewhere)
         if params is not None:
-            bands = SpillWriter(work_dir(self._output, "bands"), f"s{shard.index:06d}-{split.part:05d}")
+            bands = self._band_writer(split)
             for partition, entries in part.entries.items():
                 bands.add(partition, entries)
-            bands.flush()
+            self._bands.done(bands)
             yield beam.pvalue.TaggedOutput(BANDS_TAG, shard.index)
         if part.report is not None:
             yield beam.pvalue.TaggedOutput(SHINGLE_ROWS_TAG, part.report)
@@ -406,6 +419,7 @@ def ScoreCorpus(
             nightly.stored if nightly else None,
             nightly.earlier if nightly else None,
             frozenset(nightly.settled_bands) if nightly else frozenset(),
+            one_worker,
         ),
         **dataset_facts,
     ).with_outputs(REJECTED_TAG, STATS_TAG, BANDS_TAG, IDS_TAG, ID_TALLY_TAG, SCORED_TAG, SHINGLE_ROWS_TAG, main="records")

@@ -15,7 +15,8 @@ the same names with the same content.
 from __future__ import annotations
 
 import io
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -89,6 +90,47 @@ class BundleWriter:
         self._buf.clear()
         self._bytes = 0
         self._flushes += 1
+
+
+class _Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
+W = TypeVar("W", bound=_Flushable)
+
+
+class WriterPerBundle(Generic[W]):
+    """The spill writer of each element of a DoFn, or, when the job runs in one process, one for its whole bundle.
+
+    A writer creates a file per partition it touches: in one process a night's dozen parts each spilled to every
+    band partition, and those small files were most of the stage's I/O (on an object store, a request each).
+    Elsewhere each element keeps its own writer, flushed when it is done, so a retried element rewrites its own
+    names; in one process nothing is retried (a failed bundle fails the job). Readers wait for the whole stage
+    (a side input), so they see the bundle's files too.
+    """
+
+    def __init__(self, shared: bool):
+        self.shared = shared
+        self._bundle: W | None = None
+
+    def get(self, make: Callable[[str], W], writer_id: str) -> W:
+        """The writer for an element named `writer_id`; `make(writer_id)` builds one."""
+        if not self.shared:
+            return make(writer_id)
+        if self._bundle is None:
+            self._bundle = make(writer_id)  # named by the bundle's first element
+        return self._bundle
+
+    def done(self, writer: W) -> None:
+        """An element's entries are all added: its own writer writes them now, a bundle's at finish()."""
+        if not self.shared:
+            writer.flush()
+
+    def finish(self) -> None:
+        """The end of a bundle (DoFn.finish_bundle)."""
+        if self._bundle is not None:
+            self._bundle.flush()
+            self._bundle = None
 
 
 def read_bundles(base: str, part: int, columns: dict[str, int]) -> dict[str, np.ndarray]:
