@@ -40,7 +40,7 @@ from winnow.transforms.state import answers, assemble, store
 from winnow.transforms.state.drift import DRIFT_FILE
 from winnow.transforms.state.fingerprints import change as fingerprint_change
 from winnow.transforms.state.fingerprints import fingerprints
-from winnow.transforms.state.hooks import NightHooks
+from winnow.transforms.state.hooks import NightHooks, self_bleu_path
 from winnow.transforms.state.manifest import RESCORE, Decision, ShardDecision, decide
 from winnow.transforms.state.night import (
     ID_COLUMNS,
@@ -528,6 +528,7 @@ def _run_once(plan: score.Plan, night: Night, beam_args: list[str], started: dt.
         earlier=earlier,
         stats_dir=files.join(vdir, "stats"),
         scored_stats_dir=files.join(vdir, SCORED_STATS),
+        self_bleu_path=self_bleu_path(vdir),
         stored=stored,
         answers_dir=files.join(vdir, "answers"),
         finish=spec,

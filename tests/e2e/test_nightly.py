@@ -149,6 +149,10 @@ def test_a_night_without_change_reads_no_input_and_equals_the_first(tmp_path, mo
     assert n2["rescored"] == [] and n2["removed"] == []
     assert all(r["reason"].startswith("unchanged") for r in n2["reused"])
     assert (tmp_path / "n2" / "report.html").exists()  # the report hook still runs
+    # The dataset's Self-BLEU memo is in each night's state (the next night reads it for the same sample).
+    self_bleu = json.loads((tmp_path / "n1" / "summary" / "dataset.json").read_text())["diversity"]["self_bleu"]
+    memo = tmp_path / "state" / "versions" / _state(tmp_path / "state")["version"] / "dataset_self_bleu.json"
+    assert self_bleu is not None and json.loads(memo.read_text())["self_bleu"] == self_bleu
 
 
 def test_one_changed_shard_is_the_only_one_rescored(tmp_path, monkeypatch):

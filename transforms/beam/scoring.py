@@ -48,13 +48,14 @@ from winnow.transforms.state.answers import entries_path, write_entries
 from winnow.transforms.state.hooks import (
     NightHooks,
     read_template_reports,
+    write_self_bleu,
     write_stats,
     write_template_report,
 )
 from winnow.transforms.state.night import NightSpec, finish_night
 from winnow.transforms.state.replay import StoredShard, replay_part
 from winnow.transforms.summary import shard_stats as summary
-from winnow.transforms.summary.dataset import write_summary
+from winnow.transforms.summary.dataset import DatasetSelfBleu, write_summary
 from winnow.transforms.summary.ids import MIN_PARTITIONS, IdCollector, id_partitions
 from winnow.transforms.summary.run_record import finish_run
 
@@ -340,13 +341,23 @@ def ReadableParts(pbegin, shards: list[Shard], split_bytes: int, one_worker: boo
 
 
 def _write_summary_keeping_stats(
-    stats: list[summary.ShardStats], output: str, stats_dir: str, scored_stats_dir: str, *args: Any, **kwargs: Any
+    stats: list[summary.ShardStats],
+    output: str,
+    stats_dir: str,
+    scored_stats_dir: str,
+    self_bleu_at: str,
+    *args: Any,
+    **kwargs: Any,
 ) -> dict[str, Any]:
     """write_summary, then each shard's final statistics into the nightly state, and their statistics before
     any keep decision (a later night re-decides an unchanged shard from them: state.replay) with the Self-BLEU
-    the summary computed (memoized by its sample's digest, so it is not computed again)."""
+    the summary computed (memoized by its sample's digest, so it is not computed again); and, from a summary
+    of the whole corpus, the dataset's Self-BLEU memo at `self_bleu_at`."""
     before = [pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL) for s in stats] if scored_stats_dir else []
+    memo = kwargs["self_bleu_memo"] = DatasetSelfBleu()
     dataset = write_summary(stats, output, *args, **kwargs)
+    if self_bleu_at and kwargs.get("dataset_self_bleu", True):
+        write_self_bleu(self_bleu_at, memo)
     write_stats(stats_dir, stats)
     if scored_stats_dir:
         scored = [pickle.loads(b) for b in before]
@@ -482,6 +493,7 @@ def ScoreCorpus(
                 output,
                 nightly.stats_dir,
                 nightly.scored_stats_dir,
+                nightly.self_bleu_path,
                 rule_list,
                 config,
                 dataset_self_bleu=nightly.finish is None or nightly.finish.decision.full,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from winnow.transforms.io import files
+from winnow.transforms.summary.dataset import DatasetSelfBleu
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class NightHooks:
     # Shard index -> reference file of a re-decided shard whose rows there are exactly its settled rows: their
     # band entries are read from beside it under a new row's band key only, as the reference's are.
     settled_bands: dict[int, str] = field(default_factory=dict)
+    self_bleu_path: str = ""  # the dataset's Self-BLEU memo (write_summary), for the nights after a full one
 
 
 def stats_path(directory: str, shard_index: int) -> str:
@@ -46,6 +49,20 @@ def write_stats(directory: str, stats: list[Any]) -> None:
 
 def read_stats(directory: str, shard_index: int) -> Any:
     return pickle.loads(files.read_bytes(stats_path(directory, shard_index)))
+
+
+def self_bleu_path(version_dir: str) -> str:
+    return files.join(version_dir, "dataset_self_bleu.json")
+
+
+def read_self_bleu(path: str) -> DatasetSelfBleu:
+    """The memo a night left (none before the state kept it)."""
+    return DatasetSelfBleu.from_json(json.loads(files.read_bytes(path)) if files.exists(path) else None)
+
+
+def write_self_bleu(path: str, memo: DatasetSelfBleu) -> None:
+    if memo.memo is not None:
+        files.write_atomically(path, json.dumps(memo.as_json()).encode())
 
 
 def template_path(directory: str, shard_index: int, part: int) -> str:

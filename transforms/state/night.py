@@ -38,9 +38,9 @@ from winnow.transforms.schema import ROW_BITS
 from winnow.transforms.signals.rules import Rule
 from winnow.transforms.state import assemble, store
 from winnow.transforms.state.drift import DRIFT_FILE, night_drift
-from winnow.transforms.state.hooks import read_stats, stats_path, write_stats
+from winnow.transforms.state.hooks import read_self_bleu, read_stats, self_bleu_path, stats_path, write_self_bleu, write_stats
 from winnow.transforms.state.manifest import RESCORE, Decision, ShardDecision
-from winnow.transforms.summary.dataset import write_summary
+from winnow.transforms.summary.dataset import DatasetSelfBleu, write_summary
 from winnow.transforms.summary.run_record import finish_run
 
 SUMMARY, DUPS = "summary", "duplicates"
@@ -374,6 +374,13 @@ def _dedup_totals(delta_dataset: dict[str, Any] | None, duplicates: pa.Table) ->
     return out
 
 
+def _last_self_bleu(spec: NightSpec) -> DatasetSelfBleu:
+    """Last night's dataset Self-BLEU memo (write_summary uses it when tonight's sample has its digest)."""
+    if spec.previous is None:
+        return DatasetSelfBleu()
+    return read_self_bleu(self_bleu_path(store.version_dir(spec.state_dir, spec.previous["version"])))
+
+
 def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
     """Fill RUN_DIR with the whole night's outputs (before run.json).
 
@@ -410,6 +417,7 @@ def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
     elif unchanged:
         assert previous_night is not None
         _copy_tree(files.join(previous_night, SUMMARY), files.join(out, SUMMARY))
+        write_self_bleu(self_bleu_path(store.version_dir(spec.state_dir, spec.version)), _last_self_bleu(spec))
         if config.dedup.enabled:
             _copy_tree(files.join(previous_night, DUPS), files.join(out, DUPS))
             dup_table = _read_tables(files.join(previous_night, DUPS, "*.parquet"), DUPLICATES)
@@ -448,7 +456,10 @@ def assemble_outputs(spec: NightSpec) -> tuple[str | None, int, int]:
                 s.clusters.resize(clusters.get(s.shard, DUPLICATES.empty_table()))
             totals = _dedup_totals(delta_dataset, dup_table)
         ordered = sorted(stats, key=lambda s: s.shard_index)
-        write_summary(ordered, out, spec.rules, config, dedup_totals=totals)
+        # Last night's dataset Self-BLEU, used if tonight's sample is the same (its digest); tonight's kept.
+        memo = _last_self_bleu(spec)
+        write_summary(ordered, out, spec.rules, config, dedup_totals=totals, self_bleu_memo=memo)
+        write_self_bleu(self_bleu_path(store.version_dir(spec.state_dir, spec.version)), memo)
     # Tonight's statistics of the shards whose statistics changed here, for tomorrow; the others stay where they
     # are (the job wrote the re-scored shards' tonight; state.json says where), so none is written twice.
     written = []

@@ -7,6 +7,7 @@ totals, on one worker at the end of the scoring job.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -23,6 +24,23 @@ from winnow.transforms.summary.examples import examples_table
 from winnow.transforms.summary.keep_counts import KeepTally
 
 
+@dataclass
+class DatasetSelfBleu:
+    """The dataset's Self-BLEU memo, (digest of its sample's texts, value), handed to write_summary and back.
+
+    A night keeps it in the state: a night whose dataset sample is last night's (the sample is the same when
+    its rows are) reads the value instead of computing the summary's costliest metric again."""
+
+    memo: tuple[bytes, float | None] | None = None
+
+    def as_json(self) -> dict[str, Any] | None:
+        return None if self.memo is None else {"digest": self.memo[0].hex(), "self_bleu": self.memo[1]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> DatasetSelfBleu:
+        return cls(None if not data else (bytes.fromhex(data["digest"]), data["self_bleu"]))
+
+
 def write_summary(
     stats: list[shard_stats.ShardStats],
     output: str,
@@ -33,6 +51,7 @@ def write_summary(
     ids: dict[str, Any] | None = None,
     keep_counts: dict[str, KeepTally] | None = None,
     dataset_self_bleu: bool = True,
+    self_bleu_memo: DatasetSelfBleu | None = None,
 ) -> dict[str, Any]:
     """summary/shards.parquet and summary/dataset.json (written once, on one worker).
 
@@ -40,6 +59,8 @@ def write_summary(
     `keep_counts`: the keep stage's counts and kept/ files per shard (summary.keep_counts).
     `dataset_self_bleu`: off for a night's job over part of the corpus, whose dataset.json only gives the
     night its counters (state.night summarizes the whole corpus); the metric is the summary's costliest.
+    `self_bleu_memo`: the dataset's Self-BLEU of a sample known from an earlier run (used when tonight's sample
+    has the same digest), set to this run's on return.
     """
     stats = [s for s in stats if s is not None]
     for s in stats:
@@ -54,7 +75,11 @@ def write_summary(
     total = shard_stats.merge_all(stats)
     if not dataset_self_bleu:
         total.sample = None
+    if self_bleu_memo is not None:
+        total.self_bleu_memo = self_bleu_memo.memo
     dataset = total.as_json({r.name: r.severity for r in rule_list}, {r.name: r.explain for r in rule_list})
+    if self_bleu_memo is not None:
+        self_bleu_memo.memo = total.self_bleu_memo
     if config.dedup.enabled:
         params = DedupParams.from_config(config)
         dataset["dedup"] = {

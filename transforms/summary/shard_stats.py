@@ -247,7 +247,6 @@ class ShardStats:
 
     def as_row(self) -> dict[str, Any]:
         """One row of summary/shards.parquet."""
-        scored = max(self.rows_scored, 1)
         row: dict[str, Any] = {
             "shard": self.shard,
             "shard_index": self.shard_index,
@@ -255,8 +254,7 @@ class ShardStats:
             "rows_scored": self.rows_scored,
             "rows_rejected": self.rows_rejected,
             "rows_flagged": self.rows_flagged,
-            "error_rate": self.rows_flagged / scored if self.rows_scored else 0.0,
-            "drop_rate": self.severity_counts.get("drop", 0) / scored if self.rows_scored else 0.0,
+            **self._rates(),
             "flag_counts": sorted(self.flag_counts.items()),
             "flag_pairs": sorted(self.flag_pairs.items()),
             "reject_reasons": sorted(self.reject_reasons.items()),
@@ -267,9 +265,7 @@ class ShardStats:
             "rows_dropped": self.rows_dropped,
             "drop_reasons": sorted(self.drop_reasons.items()),
         }
-        for name in mean_columns():
-            n = self.counts.get(name, 0)
-            row[f"mean_{name}"] = self.sums.get(name, 0.0) / n if n else None
+        row.update({f"mean_{name}": mean for name, mean in self._means().items()})
         for name in SKETCHED:
             for q, v in zip(QUANTILES, self.quantiles(name)):
                 row[f"{name}_p{int(q * 100)}"] = v
@@ -280,9 +276,20 @@ class ShardStats:
         row.update(self.histograms.as_row())
         return row
 
+    def _rates(self) -> dict[str, float]:
+        scored = max(self.rows_scored, 1)
+        return {
+            "error_rate": self.rows_flagged / scored if self.rows_scored else 0.0,
+            "drop_rate": self.severity_counts.get("drop", 0) / scored if self.rows_scored else 0.0,
+        }
+
+    def _means(self) -> dict[str, float | None]:
+        return {name: self.sums.get(name, 0.0) / n if (n := self.counts.get(name, 0)) else None for name in mean_columns()}
+
     def as_json(self, severities: dict[str, str], explanations: dict[str, str]) -> dict[str, Any]:
-        """The dataset-level view written to summary/dataset.json."""
-        row = self.as_row()
+        """The dataset-level view written to summary/dataset.json (not built from as_row: the dataset's
+        summary row would compute a Self-BLEU of the per-shard sample size that nothing reads)."""
+        rates, means = self._rates(), self._means()
         scored = max(self.rows_scored, 1)
         return {
             "rows_read": self.rows_read,
@@ -292,8 +299,8 @@ class ShardStats:
             "rows_kept": self.rows_kept,
             "rows_dropped": self.rows_dropped,
             "drop_reasons": dict(sorted(self.drop_reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "error_rate": row["error_rate"],
-            "drop_rate": row["drop_rate"],
+            "error_rate": rates["error_rate"],
+            "drop_rate": rates["drop_rate"],
             "rules": [
                 {
                     "name": name,
@@ -307,7 +314,7 @@ class ShardStats:
             "reject_reasons": dict(self.reject_reasons.most_common()),
             "formats": dict(self.formats.most_common()),
             "languages": dict(self.langs.most_common()),
-            "means": {name: row[f"mean_{name}"] for name in mean_columns() if row[f"mean_{name}"] is not None},
+            "means": {name: mean for name, mean in means.items() if mean is not None},
             "quantiles": {name: {f"p{int(q * 100)}": v for q, v in zip(QUANTILES, self.quantiles(name))} for name in SKETCHED},
             "diversity": self.diversity_row(),
             "safety": self.safety_totals(),

@@ -138,3 +138,21 @@ def test_a_summary_without_the_dataset_self_bleu_still_has_each_shards(tmp_path)
     assert without["diversity"]["self_bleu"] is None and with_it["diversity"]["self_bleu"] is not None
     per_shard = [pq.read_table(tmp_path / d / "summary" / "shards.parquet").column("self_bleu").to_pylist() for d in "ab"]
     assert per_shard[0] == per_shard[1] and None not in per_shard[0]
+
+
+def test_the_dataset_self_bleu_is_read_from_the_memo_only_for_the_same_sample(tmp_path):
+    """A night hands write_summary last night's memo: used when the sample's digest is the same, else computed."""
+    from winnow.transforms.summary.dataset import DatasetSelfBleu, write_summary
+
+    stats = _shards_with_samples(2)
+    memo = DatasetSelfBleu()
+    first = write_summary(stats, str(tmp_path / "a"), RULES, CONFIG, self_bleu_memo=memo)
+    assert memo.memo is not None and memo.memo[1] == first["diversity"]["self_bleu"]
+    assert DatasetSelfBleu.from_json(memo.as_json()) == memo  # as the state keeps it
+    planted = DatasetSelfBleu((memo.memo[0], 42.0))  # a value only the memo could give
+    again = write_summary(_shards_with_samples(2), str(tmp_path / "b"), RULES, CONFIG, self_bleu_memo=planted)
+    assert again["diversity"]["self_bleu"] == 42.0
+    other = DatasetSelfBleu((b"\0" * 16, 42.0))  # another sample's
+    fresh = write_summary(_shards_with_samples(2), str(tmp_path / "c"), RULES, CONFIG, self_bleu_memo=other)
+    assert fresh["diversity"]["self_bleu"] == first["diversity"]["self_bleu"] != 42.0
+    assert other.memo == memo.memo
