@@ -21,8 +21,10 @@ from winnow.transforms.io.parquet_out import BatchFile
 from winnow.transforms.run_layout import WORK_DIR
 from winnow.transforms.schema import ROW_BITS
 
-# Side files are read back by later stages and later runs, never by users: zstd, pyarrow's defaults otherwise.
-SIDE_FILE_OPTIONS = {"compression": "zstd"}
+# Side files are read back by later stages and later runs, never by users: zstd, and no dictionary pages.
+# Their columns are hashes, ids and token lists, nearly all distinct: dictionary-encoding them made a shard's
+# file 4% larger and its write 5x slower (1,865 rows: 0.052 s to 0.009 s, 3.21 to 3.09 MB).
+SIDE_FILE_OPTIONS = {"compression": "zstd", "use_dictionary": False}
 
 
 def side_schema(params: DedupParams) -> pa.Schema:
