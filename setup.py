@@ -70,5 +70,5 @@ setuptools.setup(
     },
     install_requires=REQUIRED,
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["winnow = winnow.pipelines.cli:main"]},
+    entry_points={"console_scripts": ["winnow = winnow.pipelines.entry:main"]},
 )

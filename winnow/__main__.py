@@ -2,7 +2,7 @@
 
 import sys
 
-from winnow.pipelines.cli import main
+from winnow.pipelines.entry import main
 
 if __name__ == "__main__":
     sys.exit(main())
