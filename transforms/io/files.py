@@ -48,6 +48,17 @@ def match(pattern: str) -> list[str]:
     return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
 
 
+def match_by_index(pattern: str, prefix: str) -> dict[int, list[str]]:
+    """Paths matching a glob, sorted, grouped by the number after `prefix` in their file name (up to a "-"):
+    per-shard files (`s000012-00000.npy`, `part-000012-00000.parquet`) found with one listing of their
+    directory, not one glob per shard."""
+    out: dict[int, list[str]] = {}
+    for path in match(pattern):
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        out.setdefault(int(name[len(prefix) :].split("-", 1)[0]), []).append(path)
+    return out
+
+
 def match_sizes(pattern: str) -> dict[str, int]:
     """Path -> size in bytes of every file matching a glob (raises on a bad pattern)."""
     return {m.path: m.size_in_bytes for m in FileSystems.match([pattern])[0].metadata_list}

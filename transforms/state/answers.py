@@ -49,10 +49,7 @@ def read_entries_of(shards: list[tuple[str, int]]) -> list[np.ndarray]:
     out = []
     for directory, shard_index in shards:
         if directory not in listed:
-            by_shard: dict[int, list[str]] = {}
-            for path in files.match(files.join(directory, "s*-*.npy")):
-                by_shard.setdefault(int(path.rsplit("/s", 1)[1].split("-", 1)[0]), []).append(path)
-            listed[directory] = by_shard
+            listed[directory] = files.match_by_index(files.join(directory, "s*-*.npy"), "s")
         chunks = [np.load(io.BytesIO(files.read_bytes(p))) for p in listed[directory].get(shard_index, [])]
         out.append(np.concatenate(chunks) if chunks else EMPTY)
     return out

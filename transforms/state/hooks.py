@@ -80,8 +80,7 @@ def read_template_reports(sources: Iterable[tuple[str, int]]) -> list[Any]:
         wanted.setdefault(directory, set()).add(shard_index)
     out: list[Any] = []
     for directory, indexes in wanted.items():
-        for path in sorted(files.match(files.join(directory, "t*.pkl"))):
-            name = path.rsplit("/", 1)[-1]
-            if int(name[1:7]) in indexes:
-                out.append(pickle.loads(files.read_bytes(path)))
+        listed = files.match_by_index(files.join(directory, "t*.pkl"), "t")
+        for index in sorted(indexes):
+            out.extend(pickle.loads(files.read_bytes(path)) for path in listed.get(index, []))
     return out

@@ -97,10 +97,7 @@ class _Parts:
 
     def of(self, run: str, folder: str, shard_index: int) -> list[str]:
         if (run, folder) not in self._listed:
-            by_shard: dict[int, list[str]] = {}
-            for path in files.match(files.join(run, folder, "part-*.parquet")):
-                by_shard.setdefault(int(path.rsplit("/part-", 1)[1].split("-", 1)[0]), []).append(path)
-            self._listed[(run, folder)] = by_shard
+            self._listed[(run, folder)] = files.match_by_index(files.join(run, folder, "part-*.parquet"), "part-")
         return self._listed[(run, folder)].get(shard_index, [])
 
 

@@ -1,4 +1,4 @@
-"""files.copy: locally a hard link where it can be, which holds only because no write is in place."""
+"""files.copy: locally a hard link where it can be, which holds only because no write is in place; files.match_by_index."""
 
 from __future__ import annotations
 
@@ -39,3 +39,13 @@ def test_a_copy_falls_back_to_bytes_where_no_link_can_be_made(tmp_path, monkeypa
     monkeypatch.setattr(os, "link", no_link)
     files.copy(str(src), str(tmp_path / "b.bin"))
     assert (tmp_path / "b.bin").read_bytes() == b"data" and not os.path.samefile(src, tmp_path / "b.bin")
+
+
+def test_match_by_index_groups_one_listing_by_the_number_in_each_name(tmp_path):
+    for name in ["part-000012-00001.parquet", "part-000003-00000.parquet", "part-000012-00000.parquet", "other.txt"]:
+        (tmp_path / name).write_bytes(b"x")
+    found = files.match_by_index(str(tmp_path / "part-*.parquet"), "part-")
+    assert {i: [p.rsplit("/", 1)[1] for p in paths] for i, paths in found.items()} == {
+        3: ["part-000003-00000.parquet"],
+        12: ["part-000012-00000.parquet", "part-000012-00001.parquet"],
+    }
